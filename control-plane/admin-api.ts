@@ -1,0 +1,41 @@
+import { Hono } from 'hono';
+import type { AppEnv } from './app-env.ts';
+import { bearerToken } from './auth/api-key.ts';
+import { readJsonObject, jsonOk } from './docker-api/body.ts';
+import { ApiError, invalid } from './errors.ts';
+import { sha256Hex } from './ids.ts';
+import { createCluster } from './swarm/clusters.ts';
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Compares hashes, so timing reveals nothing about the admin token. */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const [ha, hb] = await Promise.all([sha256Hex(a), sha256Hex(b)]);
+  let diff = 0;
+  for (let i = 0; i < ha.length; i++) diff |= ha.charCodeAt(i) ^ hb.charCodeAt(i);
+  return diff === 0;
+}
+
+/** Tenant administration for SaaS-style deployments: one cluster and API key per call. */
+export const adminApi = new Hono<AppEnv>()
+  .use('*', async (c, next) => {
+    const expected = c.var.deps.config.adminToken;
+    if (!expected) throw new ApiError('unauthorized', 'the admin API is disabled: start the control plane with ADMIN_TOKEN set');
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token || !(await sameSecret(token, expected))) throw new ApiError('unauthorized', 'invalid admin token');
+    await next();
+  })
+  .post('/clusters', async (c) => {
+    const body = await readJsonObject(c);
+    const { tenant, name } = body;
+    if (typeof tenant !== 'string' || !NAME.test(tenant)) throw invalid('tenant must be a lowercase name (a-z, 0-9, -)');
+    if (typeof name !== 'string' || !NAME.test(name)) throw invalid('name must be a lowercase name (a-z, 0-9, -)');
+    const { deps } = c.var;
+    const { cluster, apiKey } = await createCluster(deps.database, {
+      tenant,
+      name,
+      initialize: body.initialize !== false,
+      now: deps.now(),
+    });
+    return jsonOk({ clusterId: cluster.id, tenantId: cluster.tenantId, apiKey }, 201);
+  });

@@ -1,0 +1,102 @@
+import { Hono } from 'hono';
+import type { AppDeps } from '../app-env.ts';
+import { verifyJoinToken, verifyNodeCredential, signNodeCredential } from '../auth/tokens.ts';
+import { readJsonObject, jsonOk } from '../docker-api/body.ts';
+import { invalid } from '../errors.ts';
+import { writeCluster } from '../app-env.ts';
+import { assignmentsIndex, nodeAssignments } from './assignments.ts';
+import { admitNode, validateNodeInfo } from './join.ts';
+import { type AgentEnv, clusterKeys, nodeAuth } from './node-auth.ts';
+import type { JoinResponse, StatusRequest } from './protocol.ts';
+import { StatusBatcher } from './status-batcher.ts';
+import type { NodeRow } from '../orchestrator/cluster-state.ts';
+import type { Cluster } from '../swarm/clusters.ts';
+
+const batchers = new WeakMap<AppDeps, StatusBatcher>();
+function batcherFor(deps: AppDeps) {
+  let b = batchers.get(deps);
+  if (!b) batchers.set(deps, (b = new StatusBatcher(deps)));
+  return b;
+}
+
+async function credentialFor(deps: AppDeps, cluster: Cluster, node: NodeRow) {
+  const credentialExpiresAt = deps.now() + deps.config.nodeCredentialTtlMs;
+  const credential = await signNodeCredential(cluster.signingKey, deps.config.issuer, {
+    clusterId: cluster.id,
+    nodeId: node.id,
+    generation: node.credentialGeneration,
+    expiresAt: credentialExpiresAt,
+  });
+  return { credential, credentialExpiresAt };
+}
+
+/** `wait` as Nomad takes it ("30s", "500ms", or milliseconds), capped and jittered. */
+function waitMs(raw: string | undefined, max: number): number {
+  if (!raw) return 0;
+  const m = /^(\d+)(ms|s|m)?$/.exec(raw);
+  if (!m) throw invalid(`invalid wait '${raw}': expected e.g. 30s or 500ms`);
+  const unit = m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1;
+  const wait = Math.min(Number(m[1]) * unit, max);
+  // Jitter spreads the re-polls of many agents that started together.
+  return wait + Math.floor(Math.random() * (wait / 16));
+}
+
+export const agentApi = new Hono<AgentEnv>()
+  .post('/join', async (c) => {
+    const { deps } = c.var;
+    const body = await readJsonObject(c);
+    if (typeof body.token !== 'string') throw invalid('token is required');
+    const claims = await verifyJoinToken(body.token, clusterKeys(deps), deps.config.issuer);
+    const info = validateNodeInfo(body.node);
+    // A rejoin proves its identity with its last credential, even an expired one is not accepted.
+    let rejoinNodeId: string | undefined;
+    if (typeof body.credential === 'string') {
+      try {
+        const cred = await verifyNodeCredential(body.credential, clusterKeys(deps), deps.config.issuer);
+        if (cred.clusterId === claims.clusterId) rejoinNodeId = cred.nodeId;
+      } catch {
+        // Not a usable credential: this is a fresh join.
+      }
+    }
+    const node = await writeCluster(deps, claims.clusterId, (tx) =>
+      admitNode(tx, { clusterId: claims.clusterId, jti: claims.jti, role: claims.role, info, rejoinNodeId, now: deps.now() }),
+    );
+    const cluster = (await deps.database.db.query.clusters.findFirst({ where: (t, { eq }) => eq(t.id, claims.clusterId) }))!;
+    const response: JoinResponse = {
+      nodeId: node.id,
+      clusterId: cluster.id,
+      ...(await credentialFor(deps, cluster, node)),
+      heartbeatPeriodMs: deps.config.heartbeat.periodMs,
+    };
+    return jsonOk(response);
+  })
+  .use('*', nodeAuth())
+  .post('/credential', async (c) => jsonOk(await credentialFor(c.var.deps, c.var.cluster, c.var.node)))
+  .get('/assignments', async (c) => {
+    const { deps, cluster, node } = c.var;
+    const since = Number(c.req.query('index') ?? 0);
+    if (!Number.isInteger(since) || since < 0) throw invalid('index must be a non-negative integer');
+    const deadline = Date.now() + waitMs(c.req.query('wait'), deps.config.longPollMaxWaitMs);
+    const db = deps.database.db;
+    // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
+    let clusterIndex = 0;
+    while (since > 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
+      const row = await db.query.clusters.findFirst({ columns: { changeIndex: true }, where: (t, { eq }) => eq(t.id, cluster.id) });
+      clusterIndex = row?.changeIndex ?? clusterIndex;
+      if ((await assignmentsIndex(db, cluster.id, node.id)) > since) break;
+      await deps.notifier.waitForChange(cluster.id, clusterIndex, deadline - Date.now(), c.req.raw.signal);
+    }
+    const body = await nodeAssignments(db, cluster.id, node.id, deps.config.heartbeat.periodMs);
+    return new Response(JSON.stringify(body), {
+      headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
+    });
+  })
+  .post('/status', async (c) => {
+    const { deps, cluster, node } = c.var;
+    const body = (await readJsonObject(c)) as unknown as StatusRequest;
+    const reports = body.reports ?? [];
+    if (!Array.isArray(reports) || reports.some((r) => !r || typeof r.taskId !== 'string' || typeof r.state !== 'string')) {
+      throw invalid('reports must be an array of {taskId, state, timestamp}');
+    }
+    return jsonOk(await batcherFor(deps).report(cluster.id, node.id, reports));
+  });

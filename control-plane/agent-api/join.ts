@@ -1,0 +1,95 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import { bumpIndex, type Tx } from '../db/database.ts';
+import { joinTokens, nodes } from '../db/schema/index.ts';
+import { ApiError, invalid } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { NodeInfo } from './protocol.ts';
+
+const isCount = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isText = (v: unknown, max = 255) => typeof v === 'string' && v.length > 0 && v.length <= max;
+const isStringMap = (v: unknown) =>
+  v === undefined || (!!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'));
+
+/** Checks what an agent says about its host before any of it is stored. */
+export function validateNodeInfo(node: unknown): NodeInfo {
+  if (!node || typeof node !== 'object') throw invalid('node description is required');
+  const n = node as Record<string, unknown>;
+  if (!isText(n.hostname, 253)) throw invalid('node.hostname must be a non-empty string');
+  if (!isCount(n.nanoCpus) || !isCount(n.memoryBytes)) throw invalid('node.nanoCpus and node.memoryBytes must be non-negative integers');
+  for (const k of ['os', 'arch', 'engineVersion', 'addr'] as const) if (!isText(n[k])) throw invalid(`node.${k} must be a non-empty string`);
+  if (n.wireguardPublicKey !== undefined && !/^[A-Za-z0-9+/]{43}=$/.test(String(n.wireguardPublicKey))) {
+    throw invalid('node.wireguardPublicKey must be a base64 X25519 public key');
+  }
+  if (!isStringMap(n.labels) || !isStringMap(n.engineLabels)) throw invalid('node.labels must map strings to strings');
+  return n as unknown as NodeInfo;
+}
+
+/**
+ * Spends a join token and records the node, in one transaction: a revoked, rotated, expired or
+ * already-used single-use token is refused, and of two joins racing on a single-use token only
+ * the first commits. A rejoin from saved state (the node proved its identity) keeps its ID.
+ */
+export async function admitNode(
+  tx: Tx,
+  opts: { clusterId: string; jti: string; role: 'worker' | 'manager'; info: NodeInfo; rejoinNodeId?: string; now: number },
+) {
+  const { clusterId, jti, info, now } = opts;
+  const token = await tx.query.joinTokens.findFirst({ where: and(eq(joinTokens.jti, jti), eq(joinTokens.clusterId, clusterId)) });
+  if (!token || token.revokedAt !== null) throw new ApiError('unauthorized', 'join token has been rotated or revoked; ask for a new one with: docker swarm join-token worker');
+  if (token.expiresAt <= now) throw new ApiError('unauthorized', 'join token has expired');
+  if (token.singleUse) {
+    const spent = await tx
+      .update(joinTokens)
+      .set({ usedAt: now })
+      .where(and(eq(joinTokens.jti, jti), isNull(joinTokens.usedAt)))
+      .returning({ jti: joinTokens.jti });
+    if (!spent.length) throw new ApiError('unauthorized', 'join token was already used');
+  }
+
+  const description = {
+    hostname: info.hostname,
+    nanoCpus: info.nanoCpus,
+    memoryBytes: info.memoryBytes,
+    os: info.os,
+    arch: info.arch,
+    engineVersion: info.engineVersion,
+    engineLabels: info.engineLabels ?? {},
+    addr: info.addr,
+    wireguardPublicKey: info.wireguardPublicKey,
+  };
+  const version = await bumpIndex(tx, clusterId);
+  let existing = opts.rejoinNodeId
+    ? await tx.query.nodes.findFirst({ where: and(eq(nodes.id, opts.rejoinNodeId), eq(nodes.clusterId, clusterId)) })
+    : undefined;
+  if (!existing && info.wireguardPublicKey) {
+    // Same host key, same host: a rejoin that lost its credential is still the same node.
+    const all = await tx.select().from(nodes).where(eq(nodes.clusterId, clusterId));
+    existing = all.find((n) => n.description.wireguardPublicKey === info.wireguardPublicKey);
+  }
+  if (existing) {
+    const [row] = await tx
+      .update(nodes)
+      .set({ description, hostname: info.hostname, state: 'ready', stateMessage: '', lastHeartbeatAt: now, version, updatedAt: now })
+      .where(eq(nodes.id, existing.id))
+      .returning();
+    return row!;
+  }
+  const [row] = await tx
+    .insert(nodes)
+    .values({
+      id: newId(),
+      clusterId,
+      role: opts.role,
+      spec: { Labels: info.labels ?? {}, Role: opts.role, Availability: 'active' },
+      availability: 'active',
+      hostname: info.hostname,
+      description,
+      state: 'ready',
+      lastHeartbeatAt: now,
+      version,
+      createdAt: now,
+      updatedAt: now,
+    })
+    .returning();
+  return row!;
+}

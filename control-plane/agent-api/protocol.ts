@@ -1,0 +1,101 @@
+/**
+ * The agent protocol's wire types, shared by the control plane and swarm-agent.
+ * Described for other implementers in openapi.json beside this file.
+ */
+import type { DesiredState, TaskState } from '../db/schema/index.ts';
+
+export const AGENT_PREFIX = '/agent/v1';
+
+export interface NodeInfo {
+  hostname: string;
+  nanoCpus: number;
+  memoryBytes: number;
+  os: string;
+  arch: string;
+  engineVersion: string;
+  engineLabels?: Record<string, string>;
+  /** Address other hosts and the routing mesh reach this node at. */
+  addr: string;
+  wireguardPublicKey?: string;
+  /** `--label k=v`: become the node's Spec.Labels on first join. */
+  labels?: Record<string, string>;
+}
+
+export interface JoinRequest {
+  token: string;
+  node: NodeInfo;
+  /** A rejoin from saved state: the node keeps its identity. */
+  nodeId?: string;
+  credential?: string;
+}
+
+export interface JoinResponse {
+  nodeId: string;
+  clusterId: string;
+  credential: string;
+  credentialExpiresAt: number;
+  heartbeatPeriodMs: number;
+}
+
+export interface CredentialResponse {
+  credential: string;
+  credentialExpiresAt: number;
+}
+
+export interface PublishedPort {
+  Protocol: 'tcp' | 'udp' | 'sctp';
+  TargetPort: number;
+  PublishedPort: number;
+  PublishMode: 'ingress' | 'host';
+}
+
+export interface Assignment {
+  taskId: string;
+  serviceId: string;
+  serviceName: string;
+  slot: number;
+  desiredState: DesiredState;
+  state: TaskState;
+  /** Docker TaskSpec (ContainerSpec, Resources, RestartPolicy, ...). */
+  spec: Record<string, any>;
+  ports: PublishedPort[];
+}
+
+export interface AssignmentsResponse {
+  index: number;
+  nodeId: string;
+  heartbeatPeriodMs: number;
+  tasks: Assignment[];
+  /** Running tasks of every service that publishes ingress ports: the routing mesh's backends. */
+  ingress: Array<{ serviceId: string; ports: PublishedPort[]; backends: Array<{ taskId: string; nodeId: string; addr: string }> }>;
+  /** Log requests the control plane relays from `docker service logs`. */
+  logRequests: LogRequest[];
+}
+
+export interface LogRequest {
+  id: string;
+  taskIds: string[];
+  follow: boolean;
+  tail: number | 'all';
+  timestamps: boolean;
+  since?: number;
+}
+
+export interface TaskReport {
+  taskId: string;
+  state: TaskState;
+  message?: string;
+  err?: string;
+  containerStatus?: { ContainerID?: string; PID?: number; ExitCode?: number };
+  portStatus?: Record<string, unknown>;
+  /** When the agent saw the change (ms since epoch). */
+  timestamp: number;
+}
+
+export interface StatusRequest {
+  reports: TaskReport[];
+}
+
+export interface StatusResponse {
+  results: Array<{ taskId: string; ok: boolean; error?: string }>;
+}

@@ -1,0 +1,122 @@
+import { and, eq, inArray } from 'drizzle-orm';
+import type { AppDeps } from '../app-env.ts';
+import { bumpIndex } from '../db/database.ts';
+import { nodes, TASK_STATES, tasks, type TaskState } from '../db/schema/index.ts';
+import type { StatusResponse, TaskReport } from './protocol.ts';
+
+const RANK = new Map(TASK_STATES.map((s, i) => [s, i]));
+const TERMINAL = new Set<TaskState>(['complete', 'shutdown', 'failed', 'rejected', 'orphaned']);
+
+interface Pending {
+  clusterId: string;
+  nodeId: string;
+  reports: TaskReport[];
+  resolve: (r: StatusResponse) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Why a report cannot be applied, or undefined when it moves the task forward. */
+export function refuseReport(task: { nodeId: string | null; state: TaskState } | undefined, nodeId: string, report: TaskReport): string | undefined {
+  if (!task || task.nodeId !== nodeId) return `task ${report.taskId} is not assigned to this node`;
+  if (!RANK.has(report.state)) return `unknown task state '${report.state}'`;
+  if (TERMINAL.has(task.state)) return `task ${report.taskId} already ended (${task.state})`;
+  if (RANK.get(report.state)! <= RANK.get(task.state)!) return `task state may only move forward (${task.state} → ${report.state} refused)`;
+  return undefined;
+}
+
+/**
+ * Coalesces heartbeats and task reports from every agent into one write transaction per short
+ * interval: a busy cluster makes a few large commits instead of thousands of small ones.
+ */
+export class StatusBatcher {
+  private queue: Pending[] = [];
+  private heartbeats = new Map<string, { clusterId: string }>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly deps: AppDeps,
+    private readonly intervalMs = 25,
+  ) {}
+
+  report(clusterId: string, nodeId: string, reports: TaskReport[]): Promise<StatusResponse> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ clusterId, nodeId, reports, resolve, reject });
+      this.heartbeats.set(nodeId, { clusterId });
+      this.schedule();
+    });
+  }
+
+  private schedule() {
+    this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
+  }
+
+  private async flush() {
+    this.timer = undefined;
+    const batch = this.queue;
+    const beats = this.heartbeats;
+    this.queue = [];
+    this.heartbeats = new Map();
+    const now = this.deps.now();
+    const clustersTouched = new Set<string>();
+    try {
+      const results = await this.deps.database.write(async (tx) => {
+        const indexes = new Map<string, number>();
+        const indexFor = async (clusterId: string) => {
+          let index = indexes.get(clusterId);
+          if (index === undefined) indexes.set(clusterId, (index = await bumpIndex(tx, clusterId)));
+          clustersTouched.add(clusterId);
+          return index;
+        };
+        // Liveness is observed state: a heartbeat moves no index unless the node comes back.
+        const beating = [...beats.keys()];
+        const revived = beating.length
+          ? await tx.select({ id: nodes.id, clusterId: nodes.clusterId }).from(nodes).where(and(inArray(nodes.id, beating), inArray(nodes.state, ['down', 'unknown', 'disconnected'])))
+          : [];
+        if (beating.length) await tx.update(nodes).set({ lastHeartbeatAt: now }).where(inArray(nodes.id, beating));
+        for (const n of revived) {
+          await tx.update(nodes).set({ state: 'ready', stateMessage: '', version: await indexFor(n.clusterId), updatedAt: now }).where(eq(nodes.id, n.id));
+        }
+
+        const ids = batch.flatMap((p) => p.reports.map((r) => r.taskId));
+        const current = new Map<string, { nodeId: string | null; state: TaskState }>();
+        for (let i = 0; i < ids.length; i += 400) {
+          const rows = await tx.select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state }).from(tasks).where(inArray(tasks.id, ids.slice(i, i + 400)));
+          for (const r of rows) current.set(r.id, r);
+        }
+        const out: StatusResponse[] = [];
+        for (const p of batch) {
+          const res: StatusResponse = { results: [] };
+          for (const r of p.reports) {
+            const error = refuseReport(current.get(r.taskId), p.nodeId, r);
+            res.results.push(error ? { taskId: r.taskId, ok: false, error } : { taskId: r.taskId, ok: true });
+            if (error) continue;
+            await tx
+              .update(tasks)
+              .set({
+                state: r.state,
+                message: r.message ?? r.state,
+                err: r.err ?? null,
+                containerStatus: r.containerStatus ?? null,
+                portStatus: r.portStatus ?? null,
+                statusAt: Math.min(r.timestamp || now, now),
+                version: await indexFor(p.clusterId),
+                updatedAt: now,
+              })
+              .where(eq(tasks.id, r.taskId));
+            current.set(r.taskId, { nodeId: p.nodeId, state: r.state });
+          }
+          out.push(res);
+        }
+        return out;
+      });
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    }
+    for (const clusterId of clustersTouched) {
+      const row = await this.deps.database.db.query.clusters.findFirst({ columns: { changeIndex: true }, where: (c, { eq }) => eq(c.id, clusterId) });
+      if (row) this.deps.notifier.publish(clusterId, row.changeIndex);
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AppDeps, AppEnv } from './app-env.ts';
+import { agentApi } from './agent-api/index.ts';
+import { adminApi } from './admin-api.ts';
+import { dockerApi, dockerPath } from './docker-api/index.ts';
+import { errorResponse, onError } from './errors.ts';
+
+/**
+ * The whole control plane as one runtime-neutral Hono app, built from explicit dependencies:
+ * the Node server and the Worker entry serve this same app.
+ */
+export function createApp(deps: AppDeps) {
+  const app = new Hono<AppEnv>({ getPath: dockerPath });
+  app.onError(onError);
+  app.notFound(() => errorResponse(404, 'page not found'));
+  app.use('*', async (c, next) => {
+    c.set('deps', deps);
+    await next();
+  });
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.bodyLimitBytes,
+      onError: () => errorResponse(413, `request body too large: the limit is ${deps.config.bodyLimitBytes} bytes`),
+    }),
+  );
+  app.route('/agent/v1', agentApi);
+  app.route('/admin/v1', adminApi);
+  app.route('/', dockerApi);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,46 @@
+import type { Client } from '@libsql/client';
+import { eq, sql } from 'drizzle-orm';
+import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
+import * as schema from './schema/index.ts';
+
+export type Db = LibSQLDatabase<typeof schema>;
+/** A drizzle transaction; every write goes through one. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/** Reads run on the database or inside a transaction alike. */
+export type Reader = Db | Tx;
+
+/**
+ * The database with write transactions serialised in-process. libSQL's file driver is synchronous,
+ * so two writers in one process would block the event loop on each other's lock; across processes
+ * the busy timeout does the waiting. Every transaction is BEGIN IMMEDIATE (libSQL's "write" mode), so
+ * read-modify-write never fails half-way with SQLITE_BUSY.
+ */
+export class Database {
+  readonly db: Db;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly client: Client) {
+    this.db = drizzle(client, { schema, casing: 'snake_case' });
+  }
+
+  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => this.db.transaction(fn));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Bumps the cluster's change index once for this transaction and returns the new value. */
+export async function bumpIndex(tx: Tx, clusterId: string): Promise<number> {
+  const [row] = await tx
+    .update(schema.clusters)
+    .set({ changeIndex: sql`${schema.clusters.changeIndex} + 1` })
+    .where(eq(schema.clusters.id, clusterId))
+    .returning({ index: schema.clusters.changeIndex });
+  if (!row) throw new Error(`cluster ${clusterId} vanished during a write`);
+  return row.index;
+}

@@ -1,0 +1,34 @@
+import { integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { tenants } from './tenants.ts';
+
+/**
+ * A swarm. `changeIndex` is the cluster-wide monotonic index (Docker's Version.Index); every
+ * committed change bumps it once. `version` is the index of the swarm object's own last change.
+ */
+export const clusters = sqliteTable(
+  'clusters',
+  {
+    id: text().primaryKey(),
+    tenantId: text()
+      .notNull()
+      .references(() => tenants.id),
+    name: text().notNull(),
+    /** ID the control plane shows as its manager node in `docker node ls`. */
+    managerNodeId: text().notNull(),
+    /** Docker SwarmSpec, stored whole. */
+    spec: text({ mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    /** Set by `docker swarm init`; until then the swarm endpoints answer "not a swarm manager". */
+    initializedAt: integer(),
+    /** URL agents use to reach the control plane; carried in join tokens. */
+    advertiseUrl: text(),
+    /** Ed25519 key pair (JWK) that signs this cluster's join tokens and node credentials. */
+    signingKey: text({ mode: 'json' }).notNull().$type<{ privateJwk: JsonWebKeyLike; publicJwk: JsonWebKeyLike }>(),
+    changeIndex: integer().notNull().default(1),
+    version: integer().notNull().default(1),
+    createdAt: integer().notNull(),
+    updatedAt: integer().notNull(),
+  },
+  (t) => [uniqueIndex('clusters_tenant_name').on(t.tenantId, t.name)],
+);
+
+export type JsonWebKeyLike = Record<string, string | undefined>;

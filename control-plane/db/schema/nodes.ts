@@ -1,0 +1,45 @@
+import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { clusters } from './clusters.ts';
+
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+export type NodeState = 'unknown' | 'ready' | 'down' | 'disconnected';
+
+/** What an agent tells about its host when it joins. */
+export interface NodeDescription {
+  hostname: string;
+  nanoCpus: number;
+  memoryBytes: number;
+  os: string;
+  arch: string;
+  engineVersion: string;
+  engineLabels?: Record<string, string>;
+  addr: string;
+  wireguardPublicKey?: string;
+}
+
+/** A Docker host running swarm-agent. */
+export const nodes = sqliteTable(
+  'nodes',
+  {
+    id: text().primaryKey(),
+    clusterId: text()
+      .notNull()
+      .references(() => clusters.id, { onDelete: 'cascade' }),
+    role: text({ enum: ['worker', 'manager'] }).notNull(),
+    /** Docker NodeSpec ({Name, Labels, Role, Availability}), stored whole. */
+    spec: text({ mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    availability: text().$type<NodeAvailability>().notNull(),
+    hostname: text().notNull(),
+    description: text({ mode: 'json' }).notNull().$type<NodeDescription>(),
+    state: text().$type<NodeState>().notNull(),
+    stateMessage: text().notNull().default(''),
+    /** Credentials carry this generation; bumping it revokes every credential issued before. */
+    credentialGeneration: integer().notNull().default(1),
+    /** Liveness is observed state: heartbeats move it without bumping the change index. */
+    lastHeartbeatAt: integer(),
+    version: integer().notNull(),
+    createdAt: integer().notNull(),
+    updatedAt: integer().notNull(),
+  },
+  (t) => [index('nodes_cluster').on(t.clusterId)],
+);

@@ -1,0 +1,32 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { clusters } from './clusters.ts';
+
+export interface UpdateStatus {
+  State: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+  StartedAt?: string;
+  CompletedAt?: string;
+  Message: string;
+}
+
+/** A Docker service: its ServiceSpec is stored whole so a GET-edit-POST cycle loses nothing. */
+export const services = sqliteTable(
+  'services',
+  {
+    id: text().primaryKey(),
+    clusterId: text()
+      .notNull()
+      .references(() => clusters.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    spec: text({ mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    previousSpec: text({ mode: 'json' }).$type<Record<string, unknown>>(),
+    /** Hash of what a task is built from; a task whose hash differs is out of date. */
+    specHash: text().notNull(),
+    /** Published ports with the ingress ports the control plane allocated. */
+    endpointPorts: text({ mode: 'json' }).notNull().$type<Array<Record<string, unknown>>>(),
+    updateStatus: text({ mode: 'json' }).$type<UpdateStatus>(),
+    version: integer().notNull(),
+    createdAt: integer().notNull(),
+    updatedAt: integer().notNull(),
+  },
+  (t) => [uniqueIndex('services_cluster_name').on(t.clusterId, t.name), index('services_cluster').on(t.clusterId)],
+);

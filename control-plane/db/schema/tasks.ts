@@ -1,0 +1,58 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { clusters } from './clusters.ts';
+
+export const TASK_STATES = [
+  'new',
+  'pending',
+  'assigned',
+  'accepted',
+  'preparing',
+  'starting',
+  'running',
+  'complete',
+  'shutdown',
+  'failed',
+  'rejected',
+  'orphaned',
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export type DesiredState = 'running' | 'ready' | 'shutdown' | 'remove';
+
+/**
+ * One-shot unit of work in a service's slot. Never moves between nodes; a replacement is a new task.
+ * `state` is observed (written by agents, only forward), `desiredState` is the control plane's.
+ */
+export const tasks = sqliteTable(
+  'tasks',
+  {
+    id: text().primaryKey(),
+    clusterId: text()
+      .notNull()
+      .references(() => clusters.id, { onDelete: 'cascade' }),
+    serviceId: text().notNull(),
+    /** Replica slot (1..N); 0 for global services, whose tasks are tied to a node instead. */
+    slot: integer().notNull(),
+    nodeId: text(),
+    /** TaskSpec (the service's TaskTemplate when the task was made). */
+    spec: text({ mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    specHash: text().notNull(),
+    desiredState: text().$type<DesiredState>().notNull(),
+    state: text().$type<TaskState>().notNull(),
+    message: text().notNull().default(''),
+    err: text(),
+    /** ContainerStatus and PortStatus as reported by the agent. */
+    containerStatus: text({ mode: 'json' }).$type<Record<string, unknown>>(),
+    portStatus: text({ mode: 'json' }).$type<Record<string, unknown>>(),
+    statusAt: integer().notNull(),
+    version: integer().notNull(),
+    createdAt: integer().notNull(),
+    updatedAt: integer().notNull(),
+  },
+  (t) => [
+    index('tasks_service').on(t.clusterId, t.serviceId),
+    index('tasks_node_version').on(t.nodeId, t.version),
+    // The scheduler's and reconciler's working set: tasks the control plane still wants somewhere.
+    index('tasks_live').on(t.clusterId, t.desiredState).where(sql`desired_state in ('running', 'ready')`),
+  ],
+);

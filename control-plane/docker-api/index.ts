@@ -1,0 +1,45 @@
+import { Hono } from 'hono';
+import type { AppEnv } from '../app-env.ts';
+import { apiKeyAuth, requireSwarm } from '../auth/api-key.ts';
+import { errorResponse } from '../errors.ts';
+import { nodeRoutes } from './nodes.ts';
+import { serviceRoutes } from './services.ts';
+import { swarm } from './swarm.ts';
+import { API_VERSION, system } from './system.ts';
+import { taskRoutes } from './tasks.ts';
+import { serviceLogRoutes } from './logs.ts';
+
+const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
+
+/** Docker clients call `/v1.41/services`; routes are written unversioned. */
+export function dockerPath(request: Request): string {
+  const path = new URL(request.url).pathname;
+  return VERSIONED.exec(path)?.[3] ?? path;
+}
+
+/** dockerd refuses API versions above its own; so does this one, in the same words. */
+function tooNew(request: Request): Response | undefined {
+  const m = VERSIONED.exec(new URL(request.url).pathname);
+  if (!m) return undefined;
+  const [major, minor] = API_VERSION.split('.').map(Number) as [number, number];
+  const asked = Number(m[1]) * 1000 + Number(m[2]);
+  if (asked <= major * 1000 + minor) return undefined;
+  return errorResponse(400, `client version ${m[1]}.${m[2]} is too new. Maximum supported API version is ${API_VERSION}`);
+}
+
+/** The Docker Engine API's swarm subset, every route behind an API key. */
+export const dockerApi = new Hono<AppEnv>()
+  .use('*', async (c, next) => tooNew(c.req.raw) ?? next())
+  .use('*', apiKeyAuth())
+  .route('/', system)
+  .route('/', swarm)
+  .use('/nodes/*', requireSwarm())
+  .use('/nodes', requireSwarm())
+  .use('/services/*', requireSwarm())
+  .use('/services', requireSwarm())
+  .use('/tasks/*', requireSwarm())
+  .use('/tasks', requireSwarm())
+  .route('/', nodeRoutes)
+  .route('/', serviceRoutes)
+  .route('/', serviceLogRoutes)
+  .route('/', taskRoutes);

@@ -1,0 +1,46 @@
+import { and, eq, like, or } from 'drizzle-orm';
+import type { Reader } from '../db/database.ts';
+import { nodes, services, tasks } from '../db/schema/index.ts';
+import { ApiError, notFound } from '../errors.ts';
+import type { NodeRow, ServiceRow, TaskRow } from '../orchestrator/cluster-state.ts';
+
+const PREFIX = /^[0-9a-z]{1,24}$/;
+
+/** Docker's resolution order: exact ID, exact name, then a unique ID prefix. */
+function pick<T extends { id: string }>(kind: string, ref: string, exact: T[], byPrefix: () => Promise<T[]>): Promise<T> {
+  const found = exact.find((r) => r.id === ref) ?? exact[0];
+  if (found) return Promise.resolve(found);
+  if (!PREFIX.test(ref)) return Promise.reject(notFound(`${kind} ${ref} not found`));
+  return byPrefix().then((rows) => {
+    if (rows.length === 1) return rows[0]!;
+    if (rows.length === 0) throw notFound(`${kind} ${ref} not found`);
+    throw new ApiError('invalid', `${kind} ${ref} is ambiguous (${rows.length} matches found)`);
+  });
+}
+
+export async function findService(db: Reader, clusterId: string, ref: string): Promise<ServiceRow> {
+  const exact = await db
+    .select()
+    .from(services)
+    .where(and(eq(services.clusterId, clusterId), or(eq(services.id, ref), eq(services.name, ref))));
+  return pick('service', ref, exact, () =>
+    db.select().from(services).where(and(eq(services.clusterId, clusterId), like(services.id, `${ref}%`))).limit(2),
+  );
+}
+
+export async function findNode(db: Reader, clusterId: string, ref: string): Promise<NodeRow> {
+  const exact = await db
+    .select()
+    .from(nodes)
+    .where(and(eq(nodes.clusterId, clusterId), or(eq(nodes.id, ref), eq(nodes.hostname, ref))));
+  return pick('node', ref, exact, () =>
+    db.select().from(nodes).where(and(eq(nodes.clusterId, clusterId), like(nodes.id, `${ref}%`))).limit(2),
+  );
+}
+
+export async function findTask(db: Reader, clusterId: string, ref: string): Promise<TaskRow> {
+  const exact = await db.select().from(tasks).where(and(eq(tasks.clusterId, clusterId), eq(tasks.id, ref)));
+  return pick('task', ref, exact, () =>
+    db.select().from(tasks).where(and(eq(tasks.clusterId, clusterId), like(tasks.id, `${ref}%`))).limit(2),
+  );
+}

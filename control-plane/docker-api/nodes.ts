@@ -1,0 +1,105 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { type AppEnv, clusterAddr, writeCluster } from '../app-env.ts';
+import { bumpIndex } from '../db/database.ts';
+import { nodes, tasks } from '../db/schema/index.ts';
+import { ApiError, conflict, invalid } from '../errors.ts';
+import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
+import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
+import { findNode } from './lookup.ts';
+import { toDockerNode, toManagerNode } from './views.ts';
+
+const NODE_FILTERS = ['id', 'name', 'role', 'membership', 'label', 'node.label'] as const;
+
+function validateNodeSpec(spec: Record<string, unknown>, currentRole: string) {
+  const availability = spec.Availability;
+  if (!['active', 'pause', 'drain'].includes(availability as string)) {
+    throw invalid(`invalid Availability ${JSON.stringify(availability)}: expected active, pause or drain`);
+  }
+  if (spec.Role !== undefined && spec.Role !== currentRole) {
+    throw invalid('changing a node\'s role is not supported: the control plane is the only manager; agents are workers');
+  }
+  const labels = spec.Labels;
+  if (labels !== undefined && labels !== null && (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string'))) {
+    throw invalid('Labels must map strings to strings');
+  }
+  return { ...spec, Labels: labels ?? {}, Role: currentRole, Availability: availability as 'active' | 'pause' | 'drain' };
+}
+
+export const nodeRoutes = new Hono<AppEnv>()
+  .get('/nodes', async (c) => {
+    const { cluster, deps } = c.var;
+    const filters = parseFilters(c.req.query('filters'), NODE_FILTERS);
+    const lease = await deps.leaseHolder();
+    const manager = toManagerNode(cluster, clusterAddr(deps, cluster), lease?.holder ?? '');
+    const rows = await deps.database.db.select().from(nodes).where(eq(nodes.clusterId, cluster.id));
+    const all = [manager, ...rows.map(toDockerNode)];
+    const result = all.filter((n) => {
+      const role = (n.Spec as { Role?: string }).Role ?? '';
+      const name = (n.Spec as { Name?: string }).Name;
+      return (
+        matchesAny(filters.get('id'), (v) => n.ID.startsWith(v)) &&
+        matchesAny(filters.get('name'), (v) => n.Description.Hostname.startsWith(v) || name === v) &&
+        matchesAny(filters.get('role'), (v) => v === role) &&
+        matchesAny(filters.get('membership'), (v) => v === 'accepted') &&
+        matchesLabels(filters.get('label'), n.Description.Engine.Labels) &&
+        matchesLabels(filters.get('node.label'), (n.Spec as { Labels?: Record<string, string> }).Labels)
+      );
+    });
+    return jsonOk(result);
+  })
+  .get('/nodes/:ref', async (c) => {
+    const { cluster, deps } = c.var;
+    const ref = c.req.param('ref');
+    if (ref === cluster.managerNodeId || ref === 'control-plane' || (ref.length >= 3 && cluster.managerNodeId.startsWith(ref))) {
+      const lease = await deps.leaseHolder();
+      return jsonOk(toManagerNode(cluster, clusterAddr(deps, cluster), lease?.holder ?? ''));
+    }
+    return jsonOk(toDockerNode(await findNode(deps.database.db, cluster.id, ref)));
+  })
+  .post('/nodes/:ref/update', async (c) => {
+    const { cluster, deps } = c.var;
+    const ref = c.req.param('ref');
+    if (ref === cluster.managerNodeId) throw invalid('the control plane\'s manager entry cannot be updated; update agent nodes instead');
+    const version = versionParam(c, 'node');
+    const body = await readJsonObject(c);
+    const now = deps.now();
+    await writeCluster(deps, cluster.id, async (tx) => {
+      const node = await findNode(tx, cluster.id, ref);
+      if (node.version !== version) {
+        throw conflict(`update out of sequence: node ${node.hostname} is at version ${node.version}, the update was based on ${version}; read it again and retry`);
+      }
+      const spec = validateNodeSpec(body, node.role);
+      const index = await bumpIndex(tx, cluster.id);
+      await tx
+        .update(nodes)
+        .set({ spec, availability: spec.Availability, version: index, updatedAt: now })
+        .where(eq(nodes.id, node.id));
+    });
+    return emptyOk();
+  })
+  .delete('/nodes/:ref', async (c) => {
+    const { cluster, deps } = c.var;
+    const ref = c.req.param('ref');
+    if (ref === cluster.managerNodeId) throw invalid('the control plane\'s manager entry cannot be removed');
+    const force = c.req.query('force') === 'true' || c.req.query('force') === '1';
+    await writeCluster(deps, cluster.id, async (tx) => {
+      const node = await findNode(tx, cluster.id, ref);
+      if (node.state !== 'down' && !force) {
+        throw new ApiError('precondition', `node ${node.hostname} is not down and can't be removed; stop its agent first or use --force`);
+      }
+      const index = await bumpIndex(tx, cluster.id);
+      // Its credentials die with the row; its tasks are orphaned and replaced by the next pass.
+      await tx.delete(nodes).where(eq(nodes.id, node.id));
+      await tx
+        .update(tasks)
+        .set({
+          desiredState: 'shutdown',
+          state: sql`case when ${tasks.state} in ('complete','shutdown','failed','rejected') then ${tasks.state} else 'orphaned' end`,
+          version: index,
+          updatedAt: deps.now(),
+        })
+        .where(and(eq(tasks.nodeId, node.id), inArray(tasks.desiredState, ['running', 'ready'])));
+    });
+    return emptyOk();
+  });

@@ -1,0 +1,87 @@
+import type { Cluster } from '../swarm/clusters.ts';
+import type { NodeRow, ServiceRow, TaskRow } from '../orchestrator/cluster-state.ts';
+
+/** Docker timestamps are RFC 3339; the CLI parses millisecond precision fine. */
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+export const ENGINE_VERSION = '20.10.24-swarmlet';
+
+export function toDockerNode(n: NodeRow) {
+  return {
+    ID: n.id,
+    Version: { Index: n.version },
+    CreatedAt: iso(n.createdAt),
+    UpdatedAt: iso(n.updatedAt),
+    Spec: n.spec,
+    Description: {
+      Hostname: n.hostname,
+      Platform: { Architecture: n.description.arch, OS: n.description.os },
+      Resources: { NanoCPUs: n.description.nanoCpus, MemoryBytes: n.description.memoryBytes },
+      Engine: { EngineVersion: n.description.engineVersion, Labels: n.description.engineLabels ?? {} },
+    },
+    Status: { State: n.state, Message: n.stateMessage || undefined, Addr: n.description.addr },
+  };
+}
+
+/**
+ * The control plane itself, shown as the swarm's one manager so `docker node ls` and
+ * `docker swarm join-token` make sense. It runs no tasks: its availability is drain.
+ */
+export function toManagerNode(cluster: Cluster, addr: string, leaderHost: string) {
+  const host = addr.replace(/:\d+$/, '');
+  return {
+    ID: cluster.managerNodeId,
+    Version: { Index: cluster.version },
+    CreatedAt: iso(cluster.createdAt),
+    UpdatedAt: iso(cluster.updatedAt),
+    Spec: { Labels: {}, Role: 'manager', Availability: 'drain' },
+    Description: {
+      Hostname: 'control-plane',
+      Platform: { Architecture: 'x86_64', OS: 'linux' },
+      Resources: { NanoCPUs: 0, MemoryBytes: 0 },
+      Engine: { EngineVersion: ENGINE_VERSION, Labels: { 'swarmlet.leader': leaderHost } },
+    },
+    Status: { State: 'ready', Addr: host },
+    ManagerStatus: { Leader: true, Reachability: 'reachable', Addr: addr },
+  };
+}
+
+export function toDockerService(s: ServiceRow, spec: Record<string, unknown>, status?: { running: number; desired: number; completed: number }) {
+  return {
+    ID: s.id,
+    Version: { Index: s.version },
+    CreatedAt: iso(s.createdAt),
+    UpdatedAt: iso(s.updatedAt),
+    Spec: spec,
+    ...(s.previousSpec ? { PreviousSpec: s.previousSpec } : {}),
+    Endpoint: {
+      Spec: (s.spec as { EndpointSpec?: unknown }).EndpointSpec ?? { Mode: 'vip' },
+      ...(s.endpointPorts.length ? { Ports: s.endpointPorts } : {}),
+    },
+    ...(s.updateStatus ? { UpdateStatus: s.updateStatus } : {}),
+    ...(status ? { ServiceStatus: { RunningTasks: status.running, DesiredTasks: status.desired, CompletedTasks: status.completed } } : {}),
+  };
+}
+
+export function toDockerTask(t: TaskRow, serviceLabels: Record<string, string> | undefined) {
+  return {
+    ID: t.id,
+    Version: { Index: t.version },
+    CreatedAt: iso(t.createdAt),
+    UpdatedAt: iso(t.updatedAt),
+    Labels: serviceLabels ?? {},
+    Spec: t.spec,
+    ServiceID: t.serviceId,
+    Slot: t.slot,
+    ...(t.nodeId ? { NodeID: t.nodeId } : {}),
+    Status: {
+      Timestamp: iso(t.statusAt),
+      State: t.state,
+      Message: t.message,
+      ...(t.err ? { Err: t.err } : {}),
+      ContainerStatus: t.containerStatus ?? {},
+      PortStatus: t.portStatus ?? {},
+    },
+    DesiredState: t.desiredState,
+  };
+}

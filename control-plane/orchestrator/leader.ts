@@ -1,0 +1,183 @@
+import type { Config } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import type { Notifier } from '../notifier.ts';
+import { clusterIndexes } from './cluster-state.ts';
+import { acquireLease, assertLease, type Lease, LeaseLost, releaseLease } from './lease.ts';
+import { orchestrateCluster } from './orchestrate.ts';
+
+export interface LeaderEvents {
+  onLeadership?: (lease: Lease | undefined) => void;
+  /** Every committed pass, with the epoch it committed under (tests and logs use this). */
+  onCommit?: (info: { clusterId: string; index: number; epoch: number; placed: number }) => void;
+}
+
+/**
+ * Runs the reconciler and scheduler while this instance holds the leader lease. Passes are
+ * debounced (a short quiet gap, bounded by a maximum delay) and batched per cluster; each pass is
+ * one transaction that first re-checks the lease epoch, so a paused or deposed leader commits
+ * nothing. A cluster is visited when its change index moved, when a timer falls due, or on the
+ * liveness sweep.
+ */
+export class LeaderLoop {
+  private lease: Lease | undefined;
+  /** Monotonic deadline after which this instance stops acting as leader without a renewal. */
+  private leaseDeadline = 0;
+  private stopped = false;
+  private timers: Array<ReturnType<typeof setTimeout>> = [];
+  private dirty = new Set<string>();
+  private seen = new Map<string, number>();
+  private wakeAt = new Map<string, number>();
+  private passTimer: ReturnType<typeof setTimeout> | undefined;
+  private firstDirtyAt = 0;
+  private running: Promise<void> | undefined;
+  private unsubscribe: () => void;
+
+  constructor(
+    private readonly database: Database,
+    private readonly config: Config,
+    private readonly notifier: Notifier,
+    private readonly events: LeaderEvents = {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.unsubscribe = notifier.subscribe((clusterId, index) => {
+      if ((this.seen.get(clusterId) ?? 0) < index) this.markDirty(clusterId);
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.lease !== undefined && performance.now() < this.leaseDeadline;
+  }
+
+  get epoch(): number | undefined {
+    return this.lease?.epoch;
+  }
+
+  start(): void {
+    void this.renew();
+  }
+
+  private async renew(): Promise<void> {
+    if (this.stopped) return;
+    const started = performance.now();
+    let lease: Lease | undefined;
+    try {
+      lease = await acquireLease(this.database, this.config.instanceId, this.config.lease.ttlMs);
+    } catch (err) {
+      console.error('lease renewal failed', (err as Error).message);
+    }
+    const was = this.lease?.epoch;
+    this.lease = lease;
+    // Our own deadline counts from before the renewal was sent, on a clock no one can set back.
+    this.leaseDeadline = lease ? started + this.config.lease.ttlMs - this.config.lease.renewMs / 2 : 0;
+    if (lease?.epoch !== was) {
+      this.events.onLeadership?.(lease);
+      if (lease) await this.sweepAll();
+    }
+    this.after(lease ? this.config.lease.renewMs : this.config.lease.retryMs, () => this.renew());
+  }
+
+  private after(ms: number, fn: () => void) {
+    const t = setTimeout(() => {
+      this.timers = this.timers.filter((x) => x !== t);
+      fn();
+    }, ms);
+    this.timers.push(t);
+  }
+
+  /** Visits every cluster: liveness and delayed restarts need a pass even when nothing was written. */
+  private async sweepAll(): Promise<void> {
+    if (this.stopped) return;
+    if (this.isLeader) {
+      try {
+        const indexes = await clusterIndexes(this.database.db);
+        for (const [clusterId, index] of indexes) {
+          if ((this.seen.get(clusterId) ?? 0) < index) this.dirty.add(clusterId);
+        }
+        const now = this.now();
+        for (const clusterId of indexes.keys()) {
+          if ((this.wakeAt.get(clusterId) ?? Infinity) <= now) this.dirty.add(clusterId);
+        }
+        // Liveness: every cluster with nodes gets a pass each sweep.
+        for (const clusterId of indexes.keys()) this.dirty.add(clusterId);
+        this.schedulePass();
+      } catch (err) {
+        console.error('sweep failed', (err as Error).message);
+      }
+    }
+    this.after(Math.min(1000, this.config.heartbeat.periodMs), () => void this.sweepAll());
+  }
+
+  private markDirty(clusterId: string) {
+    this.dirty.add(clusterId);
+    this.schedulePass();
+  }
+
+  /** swarmkit's debounce: wait for a 50 ms quiet gap, but never more than 1 s after the first change. */
+  private schedulePass() {
+    if (!this.isLeader || this.stopped || this.dirty.size === 0) return;
+    const t = performance.now();
+    if (!this.passTimer) this.firstDirtyAt = t;
+    clearTimeout(this.passTimer);
+    const delay = Math.max(0, Math.min(50, this.firstDirtyAt + 1000 - t));
+    this.passTimer = setTimeout(() => {
+      this.passTimer = undefined;
+      void this.runPasses();
+    }, delay);
+  }
+
+  private async runPasses(): Promise<void> {
+    if (this.running) {
+      await this.running;
+      return this.schedulePass();
+    }
+    this.running = this.passes().finally(() => (this.running = undefined));
+    await this.running;
+    if (this.dirty.size) this.schedulePass();
+  }
+
+  private async passes(): Promise<void> {
+    const lease = this.lease;
+    if (!lease || !this.isLeader) return;
+    const clustersToRun = [...this.dirty];
+    this.dirty.clear();
+    for (const clusterId of clustersToRun) {
+      if (!this.isLeader) return;
+      try {
+        const now = this.now();
+        const result = await this.database.write(async (tx) => {
+          await assertLease(tx, lease.holder, lease.epoch);
+          return orchestrateCluster(tx, clusterId, now, {
+            schedule: true,
+            heartbeatGraceMs: this.config.heartbeat.periodMs * this.config.heartbeat.misses,
+            historyPerSlot: this.config.taskHistoryPerSlot,
+          });
+        });
+        if (result.wakeAt) this.wakeAt.set(clusterId, result.wakeAt);
+        else this.wakeAt.delete(clusterId);
+        if (result.index !== undefined) {
+          this.seen.set(clusterId, result.index);
+          this.notifier.publish(clusterId, result.index);
+          this.events.onCommit?.({ clusterId, index: result.index, epoch: lease.epoch, placed: result.placed });
+        }
+      } catch (err) {
+        if (err instanceof LeaseLost) {
+          this.lease = undefined;
+          this.leaseDeadline = 0;
+          this.events.onLeadership?.(undefined);
+          return;
+        }
+        console.error(`orchestration pass for cluster ${clusterId} failed`, err);
+        this.dirty.add(clusterId);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe();
+    clearTimeout(this.passTimer);
+    for (const t of this.timers) clearTimeout(t);
+    await this.running;
+    if (this.lease) await releaseLease(this.database, this.config.instanceId).catch(() => undefined);
+  }
+}

@@ -1,0 +1,181 @@
+import type { DesiredState, TaskState, UpdateStatus } from '../db/schema/index.ts';
+import { constraintsOf, isGlobal, replicasOf, restartPolicyOf, type ServiceSpec, updateParallelismOf } from '../swarm/service-spec.ts';
+import { parseConstraint, satisfies } from '../scheduler/constraints.ts';
+import type { ConstraintTarget } from '../scheduler/constraints.ts';
+
+export interface ServiceView {
+  id: string;
+  spec: ServiceSpec;
+  specHash: string;
+  updateStatus: UpdateStatus | null;
+}
+
+export interface TaskView {
+  id: string;
+  slot: number;
+  nodeId: string | null;
+  desiredState: DesiredState;
+  state: TaskState;
+  specHash: string;
+  statusAt: number;
+  createdAt: number;
+}
+
+export interface NodeView extends ConstraintTarget {
+  state: string;
+  availability: string;
+}
+
+export interface Plan {
+  create: Array<{ slot: number; nodeId: string | null }>;
+  shutdown: Array<{ taskId: string; message: string }>;
+  /** undefined: leave as is; null: clear. */
+  updateStatus?: UpdateStatus | null;
+  /** When a delayed restart falls due, so the loop can come back then. */
+  wakeAt?: number;
+}
+
+const TERMINAL: ReadonlySet<TaskState> = new Set(['complete', 'shutdown', 'failed', 'rejected', 'orphaned']);
+const EXITED: ReadonlySet<TaskState> = new Set(['complete', 'failed', 'rejected']);
+
+export const isTerminal = (state: TaskState) => TERMINAL.has(state);
+export const isLive = (t: Pick<TaskView, 'desiredState'>) => t.desiredState === 'running' || t.desiredState === 'ready';
+
+/**
+ * Decides what a service needs: which slots to fill, which tasks to stop. A pure function of the
+ * service, its tasks, the nodes and the time, so it can be tested and re-run freely; the caller
+ * applies the plan in one transaction.
+ */
+export function reconcileService(service: ServiceView, tasks: TaskView[], nodes: NodeView[], now: number): Plan {
+  const plan: Plan = { create: [], shutdown: [] };
+  const nodeById = new Map(nodes.map((n) => [n.id, n]));
+  const stop = (t: TaskView, message: string) => plan.shutdown.push({ taskId: t.id, message });
+
+  // Tasks that exited on their own, or whose node is gone, down or drained, leave their slot.
+  const live: TaskView[] = [];
+  for (const t of tasks) {
+    if (!isLive(t)) continue;
+    const node = t.nodeId ? nodeById.get(t.nodeId) : undefined;
+    if (isTerminal(t.state)) stop(t, `task ${t.state}`);
+    else if (t.nodeId && !node) stop(t, 'node removed');
+    else if (node?.state === 'down') stop(t, 'node down');
+    else if (node?.availability === 'drain') stop(t, 'node drained');
+    else live.push(t);
+  }
+
+  // Slot key: replica number, or node ID for global services.
+  const global = isGlobal(service.spec);
+  const keyOf = (t: Pick<TaskView, 'slot' | 'nodeId'>) => (global ? (t.nodeId ?? '') : String(t.slot));
+  const wanted = new Map<string, { slot: number; nodeId: string | null }>();
+  if (global) {
+    const constraints = constraintsOf(service.spec.TaskTemplate ?? {}).map(parseConstraint);
+    const occupied = new Set(live.map((t) => t.nodeId));
+    for (const n of nodes) {
+      if (n.state !== 'ready' || n.availability === 'drain') continue;
+      // Paused nodes keep their tasks but take no new ones.
+      if (n.availability === 'pause' && !occupied.has(n.id)) continue;
+      if (!constraints.every((c) => satisfies(c, n))) continue;
+      wanted.set(n.id, { slot: 0, nodeId: n.id });
+    }
+  } else {
+    for (let slot = 1; slot <= replicasOf(service.spec); slot++) wanted.set(String(slot), { slot, nodeId: null });
+  }
+
+  const liveByKey = new Map<string, TaskView[]>();
+  for (const t of live) {
+    const key = keyOf(t);
+    if (!wanted.has(key)) {
+      stop(t, global ? 'node no longer eligible' : 'scaled down');
+      continue;
+    }
+    const list = liveByKey.get(key) ?? [];
+    list.push(t);
+    liveByKey.set(key, list);
+  }
+  // One live task per slot: keep the newest, stop the rest.
+  for (const list of liveByKey.values()) {
+    list.sort((a, b) => b.createdAt - a.createdAt);
+    for (const extra of list.splice(1)) stop(extra, 'duplicate task in slot');
+  }
+
+  const historyByKey = new Map<string, TaskView[]>();
+  for (const t of tasks) {
+    const key = keyOf(t);
+    const list = historyByKey.get(key) ?? [];
+    list.push(t);
+    historyByKey.set(key, list);
+  }
+  const stopping = new Set(plan.shutdown.map((s) => s.taskId));
+
+  const policy = restartPolicyOf(service.spec);
+  let dirty: TaskView[] = [];
+  let inFlight = 0;
+  for (const [key, slot] of wanted) {
+    const current = liveByKey.get(key)?.[0];
+    if (current) {
+      if (current.specHash !== service.specHash) dirty.push(current);
+      else if (current.state !== 'running') inFlight++;
+      continue;
+    }
+    const history = historyByKey.get(key) ?? [];
+    // Stop-first: an old task still stopping on a healthy node keeps its slot until it has stopped.
+    const stillStopping = (historyByKey.get(key) ?? []).some((t) => {
+      const node = t.nodeId ? nodeById.get(t.nodeId) : undefined;
+      return !isLive(t) && !stopping.has(t.id) && !isTerminal(t.state) && node?.state === 'ready' && node.availability !== 'drain' && t.specHash !== service.specHash;
+    });
+    if (stillStopping) {
+      inFlight++;
+      continue;
+    }
+    const due = restartDue(history, policy, now);
+    if (due === 'never') continue;
+    if (due > now) {
+      plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, due);
+      continue;
+    }
+    plan.create.push(slot);
+  }
+
+  // Rolling update: replace out-of-date tasks a few slots at a time, stop-first.
+  const rollingBack = service.updateStatus?.State === 'rollback_started';
+  const parallelism = updateParallelismOf(service.spec, rollingBack) || Infinity;
+  dirty.sort((a, b) => a.slot - b.slot || (a.nodeId ?? '').localeCompare(b.nodeId ?? ''));
+  dirty = dirty.slice(0, Math.max(0, parallelism - inFlight));
+  for (const t of dirty) stop(t, 'updated to a new spec');
+
+  const updating = service.updateStatus?.State === 'updating' || rollingBack;
+  if (updating) {
+    const settled =
+      plan.create.length === 0 &&
+      plan.shutdown.length === 0 &&
+      inFlight === 0 &&
+      [...wanted.keys()].every((k) => liveByKey.get(k)?.[0]?.specHash === service.specHash);
+    if (settled) {
+      plan.updateStatus = {
+        ...service.updateStatus!,
+        State: rollingBack ? 'rollback_completed' : 'completed',
+        CompletedAt: new Date(now).toISOString(),
+        Message: rollingBack ? 'rollback completed' : 'update completed',
+      };
+    }
+  }
+  return plan;
+}
+
+/**
+ * When the slot's next task may start, from the slot's history and the restart policy: now for a
+ * slot that never had a task or whose task was stopped by us, later for a delayed restart, never
+ * when the policy says so.
+ */
+function restartDue(history: TaskView[], policy: ReturnType<typeof restartPolicyOf>, now: number): number | 'never' {
+  const last = history.reduce<TaskView | undefined>((a, t) => (!a || t.createdAt > a.createdAt ? t : a), undefined);
+  if (!last || !EXITED.has(last.state)) return now;
+  if (policy.condition === 'none') return 'never';
+  if (policy.condition === 'on-failure' && last.state === 'complete') return 'never';
+  if (policy.maxAttempts > 0) {
+    const since = policy.windowMs > 0 ? now - policy.windowMs : -Infinity;
+    const attempts = history.filter((t) => EXITED.has(t.state) && t.statusAt >= since).length;
+    if (attempts >= policy.maxAttempts) return policy.windowMs > 0 ? last.statusAt + policy.windowMs : 'never';
+  }
+  return last.statusAt + policy.delayMs;
+}

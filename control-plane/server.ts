@@ -1,0 +1,68 @@
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.ts';
+import type { AppDeps } from './app-env.ts';
+import { bootstrap, dockerConfigExists } from './bootstrap.ts';
+import { loadConfig } from './config.ts';
+import { openDatabase } from './db/open.ts';
+import { Notifier } from './notifier.ts';
+import { clusterIndexes } from './orchestrator/cluster-state.ts';
+import { readLease } from './orchestrator/lease.ts';
+import { LeaderLoop } from './orchestrator/leader.ts';
+
+/** The control plane on Node: the app, its database, and the leader loop on timers. */
+async function main() {
+  const config = loadConfig();
+  const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken);
+  const notifier = new Notifier(async (clusterId) => (await clusterIndexes(database.db)).get(clusterId) ?? 0);
+  let publicUrl = config.publicUrl ?? '';
+  const deps: AppDeps = {
+    database,
+    config,
+    notifier,
+    now: Date.now,
+    publicUrl: () => publicUrl,
+    leaseHolder: async () => {
+      const lease = await readLease(database);
+      return lease && lease.expiresAt > Date.now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;
+    },
+  };
+  const { created, dockerConfigDir } = await bootstrap(database, config.dataDir, Date.now());
+  const app = createApp(deps);
+
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    publicUrl ||= `http://${host}:${info.port}`;
+    const url = new URL(publicUrl);
+    console.log(`control plane ${config.instanceId} listening on ${info.address}:${info.port}, database ${config.libsqlUrl.replace(/\?.*/, '')}`);
+    if (created) console.log('first start: created the default tenant, cluster and API key');
+    if (!dockerConfigExists(dockerConfigDir)) console.log(`note: ${dockerConfigDir}/config.json is missing; create an API key with the admin API`);
+    console.log('point the docker CLI at it with:');
+    console.log(`export DOCKER_CONFIG=${dockerConfigDir}`);
+    console.log(`export DOCKER_HOST=tcp://${url.hostname}:${info.port}`);
+  });
+  // Long-polls hold requests open for up to the wait; keep Node from cutting them.
+  server.setTimeout?.(0);
+
+  const leader = new LeaderLoop(database, config, notifier, {
+    onLeadership: (lease) =>
+      console.log(lease ? `leader: holding the lease at epoch ${lease.epoch}` : 'leader: not holding the lease'),
+    onCommit: process.env.LOG_COMMITS ? (c) => console.log(`commit cluster=${c.clusterId} index=${c.index} epoch=${c.epoch} placed=${c.placed}`) : undefined,
+  });
+  leader.start();
+
+  const shutdown = async () => {
+    await leader.stop();
+    notifier.close();
+    server.close();
+    database.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((err) => {
+  console.error(`control plane failed to start: ${(err as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,127 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import { bumpIndex, type Database, type Reader, type Tx } from '../db/database.ts';
+import { apiKeys, clusters, joinTokens, tenants } from '../db/schema/index.ts';
+import { ApiError } from '../errors.ts';
+import { newId, newSecret, sha256Hex } from '../ids.ts';
+import { createSigningKey, signJoinToken } from '../auth/tokens.ts';
+
+export type Cluster = typeof clusters.$inferSelect;
+export type Role = 'worker' | 'manager';
+
+/** Docker's SwarmSpec defaults, as `docker swarm init` would store them. */
+export function defaultSwarmSpec(name: string): Record<string, unknown> {
+  return {
+    Name: name,
+    Labels: {},
+    Orchestration: { TaskHistoryRetentionLimit: 5 },
+    Raft: { SnapshotInterval: 10000, KeepOldSnapshots: 0, LogEntriesForSlowFollowers: 500, ElectionTick: 10, HeartbeatTick: 1 },
+    Dispatcher: { HeartbeatPeriod: 5_000_000_000 },
+    CAConfig: { NodeCertExpiry: 7_776_000_000_000_000 },
+    TaskDefaults: {},
+    EncryptionConfig: { AutoLockManagers: false },
+  };
+}
+
+export interface CreatedCluster {
+  cluster: Cluster;
+  apiKey: string;
+}
+
+/** Creates a tenant (if new), a cluster and its first API key in one transaction. */
+export async function createCluster(
+  database: Database,
+  opts: { tenant: string; name: string; initialize: boolean; now: number; advertiseUrl?: string },
+): Promise<CreatedCluster> {
+  const signingKey = await createSigningKey();
+  const apiKey = `swl_${newSecret()}`;
+  const secretHash = await sha256Hex(apiKey);
+  const cluster = await database.write(async (tx) => {
+    let tenant = await tx.query.tenants.findFirst({ where: eq(tenants.name, opts.tenant) });
+    if (!tenant) {
+      [tenant] = await tx.insert(tenants).values({ id: newId(), name: opts.tenant, createdAt: opts.now }).returning();
+    }
+    const existing = await tx.query.clusters.findFirst({
+      where: and(eq(clusters.tenantId, tenant!.id), eq(clusters.name, opts.name)),
+    });
+    if (existing) throw new ApiError('conflict', `cluster '${opts.name}' already exists for tenant '${opts.tenant}'`);
+    const [row] = await tx
+      .insert(clusters)
+      .values({
+        id: newId(),
+        tenantId: tenant!.id,
+        name: opts.name,
+        managerNodeId: newId(),
+        spec: defaultSwarmSpec('default'),
+        signingKey,
+        advertiseUrl: opts.advertiseUrl ?? null,
+        createdAt: opts.now,
+        updatedAt: opts.now,
+      })
+      .returning();
+    await tx.insert(apiKeys).values({ id: newId(), clusterId: row!.id, name: 'default', secretHash, createdAt: opts.now });
+    if (opts.initialize) return initializeSwarm(tx, row!, opts.now, 365 * 24 * 3600_000);
+    return row!;
+  });
+  return { cluster, apiKey };
+}
+
+/** Marks the swarm active and issues its first worker and manager join tokens. */
+export async function initializeSwarm(tx: Tx, cluster: Cluster, now: number, tokenTtlMs: number, advertiseUrl?: string) {
+  for (const role of ['worker', 'manager'] as const) await issueJoinToken(tx, cluster.id, role, now, tokenTtlMs, true);
+  const index = await bumpIndex(tx, cluster.id);
+  const [row] = await tx
+    .update(clusters)
+    .set({ initializedAt: now, version: index, updatedAt: now, advertiseUrl: advertiseUrl ?? cluster.advertiseUrl })
+    .where(eq(clusters.id, cluster.id))
+    .returning();
+  return row!;
+}
+
+export async function issueJoinToken(
+  tx: Tx,
+  clusterId: string,
+  role: Role,
+  now: number,
+  ttlMs: number,
+  current: boolean,
+  singleUse = false,
+): Promise<string> {
+  const jti = newId();
+  await tx.insert(joinTokens).values({ jti, clusterId, role, current, singleUse, issuedAt: now, expiresAt: now + ttlMs });
+  return jti;
+}
+
+/** `docker swarm join-token --rotate`: the old token stops working in the same transaction. */
+export async function rotateJoinToken(tx: Tx, clusterId: string, role: Role, now: number, ttlMs: number) {
+  await tx
+    .update(joinTokens)
+    .set({ revokedAt: now, current: false })
+    .where(and(eq(joinTokens.clusterId, clusterId), eq(joinTokens.role, role), eq(joinTokens.current, true)));
+  await issueJoinToken(tx, clusterId, role, now, ttlMs, true);
+}
+
+/** The tokens `docker swarm join-token` prints, re-derived from their rows. */
+export async function currentJoinTokens(db: Reader, cluster: Cluster, issuer: string, url: string) {
+  const rows = await db.query.joinTokens.findMany({
+    where: and(eq(joinTokens.clusterId, cluster.id), eq(joinTokens.current, true), isNull(joinTokens.revokedAt)),
+  });
+  const out: Record<Role, string> = { worker: '', manager: '' };
+  for (const row of rows) {
+    out[row.role] = await signJoinToken(cluster.signingKey, issuer, {
+      clusterId: cluster.id,
+      role: row.role,
+      jti: row.jti,
+      issuedAt: row.issuedAt,
+      expiresAt: row.expiresAt,
+      url,
+    });
+  }
+  return out;
+}
+
+/** Resolves a public-API key to its cluster; undefined for unknown or revoked keys. */
+export async function clusterForApiKey(db: Reader, secret: string): Promise<Cluster | undefined> {
+  const key = await db.query.apiKeys.findFirst({ where: eq(apiKeys.secretHash, await sha256Hex(secret)) });
+  if (!key || key.revokedAt !== null) return undefined;
+  return db.query.clusters.findFirst({ where: eq(clusters.id, key.clusterId) });
+}

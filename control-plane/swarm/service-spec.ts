@@ -1,0 +1,121 @@
+/**
+ * Reading Docker's ServiceSpec: the spec is stored whole, exactly as posted, and these helpers
+ * read the parts orchestration needs, with Docker's defaults applied.
+ */
+export type ServiceSpec = Record<string, any>;
+
+const SECOND = 1_000_000_000; // Docker durations are nanoseconds
+
+export function isGlobal(spec: ServiceSpec): boolean {
+  return spec.Mode?.Global !== undefined;
+}
+
+export function replicasOf(spec: ServiceSpec): number {
+  return isGlobal(spec) ? 0 : Number(spec.Mode?.Replicated?.Replicas ?? 1);
+}
+
+export interface RestartPolicy {
+  condition: 'none' | 'on-failure' | 'any';
+  delayMs: number;
+  maxAttempts: number;
+  windowMs: number;
+}
+
+export function restartPolicyOf(spec: ServiceSpec): RestartPolicy {
+  const p = spec.TaskTemplate?.RestartPolicy ?? {};
+  return {
+    condition: p.Condition ?? 'any',
+    delayMs: (p.Delay ?? 5 * SECOND) / 1e6,
+    maxAttempts: p.MaxAttempts ?? 0,
+    windowMs: (p.Window ?? 0) / 1e6,
+  };
+}
+
+export function updateParallelismOf(spec: ServiceSpec, rollback = false): number {
+  const cfg = (rollback ? spec.RollbackConfig : spec.UpdateConfig) ?? {};
+  return cfg.Parallelism ?? 1;
+}
+
+export interface Reservations {
+  nanoCpus: number;
+  memoryBytes: number;
+}
+
+export function reservationsOf(taskSpec: ServiceSpec): Reservations {
+  const r = taskSpec.Resources?.Reservations ?? {};
+  return { nanoCpus: r.NanoCPUs ?? 0, memoryBytes: r.MemoryBytes ?? 0 };
+}
+
+export function constraintsOf(taskSpec: ServiceSpec): string[] {
+  return taskSpec.Placement?.Constraints ?? [];
+}
+
+export function maxReplicasOf(taskSpec: ServiceSpec): number {
+  return taskSpec.Placement?.MaxReplicas ?? 0;
+}
+
+export interface PortConfig {
+  Protocol: 'tcp' | 'udp' | 'sctp';
+  TargetPort: number;
+  PublishedPort: number;
+  PublishMode: 'ingress' | 'host';
+  Name?: string;
+}
+
+export function portsOf(spec: ServiceSpec): PortConfig[] {
+  return (spec.EndpointSpec?.Ports ?? []).map((p: Partial<PortConfig>) => ({
+    ...p,
+    Protocol: p.Protocol ?? 'tcp',
+    TargetPort: p.TargetPort ?? 0,
+    PublishedPort: p.PublishedPort ?? 0,
+    PublishMode: p.PublishMode ?? 'ingress',
+  }));
+}
+
+/** Host-mode ports a service's task holds on its node ("tcp/8080"); the scheduler keeps them unique per host. */
+export function hostPortsOf(spec: ServiceSpec): string[] {
+  return portsOf(spec)
+    .filter((p) => p.PublishMode === 'host' && p.PublishedPort > 0)
+    .map((p) => `${p.Protocol}/${p.PublishedPort}`);
+}
+
+/** Deterministic JSON: object keys sorted, so equal specs hash equally whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.keys(value as object)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** 64-bit FNV-1a over the task template and host ports: a task whose hash differs from its service's is out of date. */
+export function specHashOf(spec: ServiceSpec): string {
+  const text = canonicalJson({ task: spec.TaskTemplate ?? {}, hostPorts: hostPortsOf(spec) });
+  let h1 = 0x811c9dc5;
+  let h2 = 0xcbf29ce4;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x0100019d);
+  }
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
+
+/** The defaults `GET /services/{id}?insertDefaults=true` fills in, as dockerd does. */
+export function withDefaults(spec: ServiceSpec): ServiceSpec {
+  const updateDefaults = { Parallelism: 1, FailureAction: 'pause', Monitor: 5 * SECOND, MaxFailureRatio: 0, Order: 'stop-first' };
+  return {
+    ...spec,
+    TaskTemplate: {
+      ...spec.TaskTemplate,
+      ContainerSpec: { StopGracePeriod: 10 * SECOND, ...spec.TaskTemplate?.ContainerSpec },
+      RestartPolicy: { Condition: 'any', Delay: 5 * SECOND, MaxAttempts: 0, ...spec.TaskTemplate?.RestartPolicy },
+    },
+    UpdateConfig: { ...updateDefaults, ...spec.UpdateConfig },
+    RollbackConfig: { ...updateDefaults, ...spec.RollbackConfig },
+  };
+}

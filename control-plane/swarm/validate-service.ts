@@ -1,0 +1,126 @@
+import { invalid } from '../errors.ts';
+import { parseConstraint } from '../scheduler/constraints.ts';
+import type { ServiceSpec } from './service-spec.ts';
+
+const DNS_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+
+type Path = string;
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+function object(v: unknown, path: Path, required = false): Record<string, unknown> | undefined {
+  if (v === undefined || v === null) {
+    if (required) throw invalid(`${path} is required`);
+    return undefined;
+  }
+  if (!isObject(v)) throw invalid(`${path} must be an object`);
+  return v;
+}
+
+function stringArray(v: unknown, path: Path): void {
+  if (v === undefined || v === null) return;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`${path} must be an array of strings`);
+}
+
+function stringMap(v: unknown, path: Path): void {
+  const o = object(v, path);
+  if (o && Object.values(o).some((x) => typeof x !== 'string')) throw invalid(`${path} must map strings to strings`);
+}
+
+function count(v: unknown, path: Path, max = Number.MAX_SAFE_INTEGER): void {
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+    throw invalid(`${path} must be an integer between 0 and ${max}, got ${JSON.stringify(v)}`);
+  }
+}
+
+function oneOf(v: unknown, path: Path, values: string[]): void {
+  if (v === undefined || v === null || v === '') return;
+  if (typeof v !== 'string' || !values.includes(v)) throw invalid(`${path} must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+}
+
+/**
+ * Checks a posted ServiceSpec at the edge. The spec is then stored exactly as posted (unknown
+ * fields included), so only the fields this control plane acts on are type-checked here.
+ */
+export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec {
+  if (spec.Name !== undefined && spec.Name !== '') {
+    if (typeof spec.Name !== 'string' || !DNS_LABEL.test(spec.Name)) {
+      throw invalid(`invalid service name ${JSON.stringify(spec.Name)}: name must be valid as a DNS name component (letters, digits and '-', at most 63)`);
+    }
+  }
+  stringMap(spec.Labels, 'Labels');
+
+  const template = object(spec.TaskTemplate, 'TaskTemplate', true)!;
+  const container = object(template.ContainerSpec, 'TaskTemplate.ContainerSpec', true)!;
+  if (typeof container.Image !== 'string' || container.Image.trim() === '') {
+    throw invalid('ContainerSpec: image reference must be provided');
+  }
+  for (const key of ['Args', 'Command', 'Env', 'Groups'] as const) stringArray(container[key], `ContainerSpec.${key}`);
+  stringMap(container.Labels, 'ContainerSpec.Labels');
+  count(container.StopGracePeriod, 'ContainerSpec.StopGracePeriod');
+  const health = object(container.Healthcheck, 'ContainerSpec.Healthcheck');
+  if (health) {
+    stringArray(health.Test, 'ContainerSpec.Healthcheck.Test');
+    for (const k of ['Interval', 'Timeout', 'StartPeriod', 'Retries'] as const) count(health[k], `ContainerSpec.Healthcheck.${k}`);
+  }
+
+  const resources = object(template.Resources, 'TaskTemplate.Resources');
+  for (const kind of ['Limits', 'Reservations'] as const) {
+    const r = object(resources?.[kind], `Resources.${kind}`);
+    count(r?.NanoCPUs, `Resources.${kind}.NanoCPUs`);
+    count(r?.MemoryBytes, `Resources.${kind}.MemoryBytes`);
+  }
+  const placement = object(template.Placement, 'TaskTemplate.Placement');
+  stringArray(placement?.Constraints, 'Placement.Constraints');
+  for (const c of (placement?.Constraints as string[] | undefined) ?? []) {
+    try {
+      parseConstraint(c);
+    } catch (err) {
+      throw invalid((err as Error).message);
+    }
+  }
+  count(placement?.MaxReplicas, 'Placement.MaxReplicas');
+  const restart = object(template.RestartPolicy, 'TaskTemplate.RestartPolicy');
+  oneOf(restart?.Condition, 'RestartPolicy.Condition', ['none', 'on-failure', 'any']);
+  for (const k of ['Delay', 'MaxAttempts', 'Window'] as const) count(restart?.[k], `RestartPolicy.${k}`);
+
+  const mode = object(spec.Mode, 'Mode');
+  if (mode) {
+    const kinds = Object.keys(mode).filter((k) => mode[k] !== undefined && mode[k] !== null);
+    if (kinds.some((k) => k === 'ReplicatedJob' || k === 'GlobalJob')) throw invalid('job modes (replicated-job, global-job) are not supported yet');
+    if (kinds.length !== 1 || !['Replicated', 'Global'].includes(kinds[0]!)) {
+      throw invalid('Mode must have exactly one of Replicated or Global');
+    }
+    const replicated = object(mode.Replicated, 'Mode.Replicated');
+    if (replicated) count(replicated.Replicas, 'Mode.Replicated.Replicas', 100_000);
+  }
+  for (const key of ['UpdateConfig', 'RollbackConfig'] as const) {
+    const u = object(spec[key], key);
+    count(u?.Parallelism, `${key}.Parallelism`);
+    count(u?.Monitor, `${key}.Monitor`);
+    oneOf(u?.Order, `${key}.Order`, ['stop-first', 'start-first']);
+    oneOf(u?.FailureAction, `${key}.FailureAction`, ['pause', 'continue', 'rollback']);
+  }
+
+  const endpoint = object(spec.EndpointSpec, 'EndpointSpec');
+  oneOf(endpoint?.Mode, 'EndpointSpec.Mode', ['vip', 'dnsrr']);
+  const ports = endpoint?.Ports;
+  if (ports !== undefined && ports !== null) {
+    if (!Array.isArray(ports)) throw invalid('EndpointSpec.Ports must be an array');
+    const seen = new Set<string>();
+    ports.forEach((p, i) => {
+      const port = object(p, `EndpointSpec.Ports[${i}]`, true)!;
+      if (port.TargetPort === undefined || port.TargetPort === 0) throw invalid(`EndpointSpec.Ports[${i}].TargetPort is required`);
+      count(port.TargetPort, `EndpointSpec.Ports[${i}].TargetPort`, 65535);
+      count(port.PublishedPort, `EndpointSpec.Ports[${i}].PublishedPort`, 65535);
+      oneOf(port.Protocol, `EndpointSpec.Ports[${i}].Protocol`, ['tcp', 'udp', 'sctp']);
+      oneOf(port.PublishMode, `EndpointSpec.Ports[${i}].PublishMode`, ['ingress', 'host']);
+      if (port.PublishedPort) {
+        const key = `${port.Protocol ?? 'tcp'}/${port.PublishedPort}`;
+        if (seen.has(key)) throw invalid(`published port ${key} is given twice`);
+        seen.add(key);
+      }
+    });
+  }
+  return spec as ServiceSpec;
+}
