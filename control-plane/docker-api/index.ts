@@ -8,6 +8,7 @@ import { swarm } from './swarm.ts';
 import { API_VERSION, system } from './system.ts';
 import { taskRoutes } from './tasks.ts';
 import { serviceLogRoutes } from './logs.ts';
+import { joinTokenRoutes } from './join-tokens.ts';
 
 const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -33,6 +34,8 @@ export const dockerApi = new Hono<AppEnv>()
   .use('*', apiKeyAuth())
   .route('/', system)
   .route('/', swarm)
+  .use('/swarmlet/*', requireSwarm())
+  .route('/', joinTokenRoutes)
   .use('/nodes/*', requireSwarm())
   .use('/nodes', requireSwarm())
   .use('/services/*', requireSwarm())

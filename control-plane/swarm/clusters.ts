@@ -30,7 +30,7 @@ export interface CreatedCluster {
 /** Creates a tenant (if new), a cluster and its first API key in one transaction. */
 export async function createCluster(
   database: Database,
-  opts: { tenant: string; name: string; initialize: boolean; now: number; advertiseUrl?: string },
+  opts: { tenant: string; name: string; initialize: boolean; now: number; advertiseUrl?: string; tokenTtlMs?: number },
 ): Promise<CreatedCluster> {
   const signingKey = await createSigningKey();
   const apiKey = `swl_${newSecret()}`;
@@ -59,7 +59,7 @@ export async function createCluster(
       })
       .returning();
     await tx.insert(apiKeys).values({ id: newId(), clusterId: row!.id, name: 'default', secretHash, createdAt: opts.now });
-    if (opts.initialize) return initializeSwarm(tx, row!, opts.now, 365 * 24 * 3600_000);
+    if (opts.initialize) return initializeSwarm(tx, row!, opts.now, opts.tokenTtlMs ?? 365 * 24 * 3600_000);
     return row!;
   });
   return { cluster, apiKey };

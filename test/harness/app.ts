@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '../../control-plane/app.ts';
+import type { AppDeps } from '../../control-plane/app-env.ts';
+import { loadConfig, type Config } from '../../control-plane/config.ts';
+import { openDatabase } from '../../control-plane/db/open.ts';
+import { Notifier } from '../../control-plane/notifier.ts';
+import { clusterIndexes } from '../../control-plane/orchestrator/cluster-state.ts';
+import { readLease } from '../../control-plane/orchestrator/lease.ts';
+import { createCluster } from '../../control-plane/swarm/clusters.ts';
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>;
+  deps: AppDeps;
+  config: Config;
+  dir: string;
+  /** API key of a swarm created (and initialised, unless asked otherwise) for this test. */
+  apiKey: string;
+  clusterId: string;
+  /** Calls the app in-process as the docker CLI would, with the cluster's key. */
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+  close(): void;
+}
+
+/** A real control plane app on a real libSQL file in a temporary directory, driven in-process. */
+export async function createTestApp(opts: { initialize?: boolean; env?: Record<string, string> } = {}): Promise<TestApp> {
+  const dir = mkdtempSync(join(tmpdir(), 'swarmlet-test-'));
+  const config = loadConfig({ DATA_DIR: dir, ADMIN_TOKEN: 'admin-secret-for-tests', ...opts.env });
+  const database = await openDatabase(config.libsqlUrl);
+  const notifier = new Notifier(async (id) => (await clusterIndexes(database.db)).get(id) ?? 0);
+  const deps: AppDeps = {
+    database,
+    config,
+    notifier,
+    now: Date.now,
+    publicUrl: () => 'http://127.0.0.1:2399',
+    leaseHolder: async () => {
+      const lease = await readLease(database);
+      return lease ? { holder: lease.holder, epoch: lease.epoch } : undefined;
+    },
+  };
+  const app = createApp(deps);
+  const { cluster, apiKey } = await createCluster(database, {
+    tenant: 'test',
+    name: 'main',
+    initialize: opts.initialize !== false,
+    now: Date.now(),
+  });
+  return {
+    app,
+    deps,
+    config,
+    dir,
+    apiKey,
+    clusterId: cluster.id,
+    request(method, path, body, headers = {}) {
+      const init: RequestInit = {
+        method,
+        headers: { Authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+      };
+      if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      return Promise.resolve(app.request(`http://cp.test${path}`, init));
+    },
+    close() {
+      notifier.close();
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Docker's ServiceSpec as `docker service create --replicas N --name NAME IMAGE ARGS...` posts it. */
+export function serviceSpec(name: string, replicas = 1, extra: Record<string, unknown> = {}) {
+  return {
+    Name: name,
+    Labels: {},
+    TaskTemplate: {
+      ContainerSpec: { Image: 'local/busybox:1', Args: ['httpd', '-f', '-p', '80'], Init: false, DNSConfig: {} },
+      Resources: { Limits: {}, Reservations: {} },
+      Placement: {},
+      ForceUpdate: 0,
+    },
+    Mode: { Replicated: { Replicas: replicas } },
+    EndpointSpec: { Mode: 'vip' },
+    ...extra,
+  };
+}
