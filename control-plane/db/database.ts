@@ -1,9 +1,12 @@
 import type { Client } from '@libsql/client';
 import { eq, sql } from 'drizzle-orm';
-import { drizzle, type LibSQLDatabase } from 'drizzle-orm/libsql';
+import type { LibSQLDatabase } from 'drizzle-orm/libsql/driver-core';
 import * as schema from './schema/index.ts';
 
 export type Db = LibSQLDatabase<typeof schema>;
+
+/** How every runtime builds drizzle over its own libSQL client (Node's native one, or the web one). */
+export const DRIZZLE_OPTIONS = { schema, casing: 'snake_case' } as const;
 /** A drizzle transaction; every write goes through one. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** Reads run on the database or inside a transaction alike. */
@@ -16,12 +19,12 @@ export type Reader = Db | Tx;
  * read-modify-write never fails half-way with SQLITE_BUSY.
  */
 export class Database {
-  readonly db: Db;
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly client: Client) {
-    this.db = drizzle(client, { schema, casing: 'snake_case' });
-  }
+  constructor(
+    readonly client: Client,
+    readonly db: Db,
+  ) {}
 
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const run = this.tail.then(() => this.db.transaction(fn));

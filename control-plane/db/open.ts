@@ -1,7 +1,8 @@
 import { createClient } from '@libsql/client';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Database } from './database.ts';
+import { drizzle } from 'drizzle-orm/libsql';
+import { Database, DRIZZLE_OPTIONS } from './database.ts';
 import { applyMigrations } from './migrate.ts';
 
 /** Opens the Node-side database (file or libSQL server), tuned and migrated. */
@@ -12,7 +13,7 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
     // WAL persists in the file; readers then never wait for the writer.
     await client.execute('PRAGMA journal_mode = WAL');
   }
-  const database = new Database(client);
+  const database = new Database(client, drizzle(client, DRIZZLE_OPTIONS));
   await applyMigrations(database);
   return database;
 }

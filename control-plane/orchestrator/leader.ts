@@ -5,6 +5,18 @@ import { clusterIndexes } from './cluster-state.ts';
 import { acquireLease, assertLease, type Lease, LeaseLost, releaseLease } from './lease.ts';
 import { orchestrateCluster } from './orchestrate.ts';
 
+/** One leader pass over a cluster: fenced by the lease epoch inside its own transaction. */
+export function orchestrateAsLeader(database: Database, config: Config, lease: Lease, clusterId: string, now: number) {
+  return database.write(async (tx) => {
+    await assertLease(tx, lease.holder, lease.epoch);
+    return orchestrateCluster(tx, clusterId, now, {
+      schedule: true,
+      heartbeatGraceMs: config.heartbeat.periodMs * config.heartbeat.misses,
+      historyPerSlot: config.taskHistoryPerSlot,
+    });
+  });
+}
+
 export interface LeaderEvents {
   onLeadership?: (lease: Lease | undefined) => void;
   /** Every committed pass, with the epoch it committed under (tests and logs use this). */
@@ -144,14 +156,7 @@ export class LeaderLoop {
       if (!this.isLeader) return;
       try {
         const now = this.now();
-        const result = await this.database.write(async (tx) => {
-          await assertLease(tx, lease.holder, lease.epoch);
-          return orchestrateCluster(tx, clusterId, now, {
-            schedule: true,
-            heartbeatGraceMs: this.config.heartbeat.periodMs * this.config.heartbeat.misses,
-            historyPerSlot: this.config.taskHistoryPerSlot,
-          });
-        });
+        const result = await orchestrateAsLeader(this.database, this.config, lease, clusterId, now);
         if (result.wakeAt) this.wakeAt.set(clusterId, result.wakeAt);
         else this.wakeAt.delete(clusterId);
         if (result.index !== undefined) {

@@ -1,0 +1,72 @@
+import { createClient } from '@libsql/client/web';
+import { drizzle } from 'drizzle-orm/libsql/web';
+import { createApp } from './app.ts';
+import type { AppDeps } from './app-env.ts';
+import { loadConfig } from './config.ts';
+import { Database, DRIZZLE_OPTIONS } from './db/database.ts';
+import { Notifier } from './notifier.ts';
+import { clusterIndexes } from './orchestrator/cluster-state.ts';
+import { acquireLease, readLease } from './orchestrator/lease.ts';
+import { orchestrateAsLeader } from './orchestrator/leader.ts';
+
+/**
+ * The same app on Cloudflare Workers. State lives in a libSQL server (LIBSQL_URL, e.g. Turso);
+ * apply migrations to it first with `LIBSQL_URL=... npm run db:migrate`. The reconciler runs from
+ * the cron trigger and after each write (waitUntil), under the same lease as Node instances.
+ */
+interface Env {
+  LIBSQL_URL: string;
+  LIBSQL_AUTH_TOKEN?: string;
+  PUBLIC_URL?: string;
+  TOKEN_ISSUER?: string;
+  ADMIN_TOKEN?: string;
+}
+
+interface ExecutionContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+let cached: { deps: AppDeps; app: ReturnType<typeof createApp> } | undefined;
+
+function build(env: Env) {
+  if (cached) return cached;
+  const config = loadConfig({ ...env, INSTANCE_ID: `worker-${crypto.randomUUID().slice(0, 8)}` } as Record<string, string>);
+  const client = createClient({ url: env.LIBSQL_URL, authToken: env.LIBSQL_AUTH_TOKEN });
+  const database = new Database(client, drizzle(client, DRIZZLE_OPTIONS));
+  const notifier = new Notifier(async (id) => (await clusterIndexes(database.db)).get(id) ?? 0, 500);
+  const deps: AppDeps = {
+    database,
+    config,
+    notifier,
+    now: Date.now,
+    publicUrl: () => env.PUBLIC_URL ?? '',
+    leaseHolder: async () => {
+      const lease = await readLease(database);
+      return lease && lease.expiresAt > Date.now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;
+    },
+  };
+  cached = { deps, app: createApp(deps) };
+  return cached;
+}
+
+/** One reconcile-and-schedule sweep over every cluster, if this isolate gets the lease. */
+async function leaderSweep(deps: AppDeps): Promise<void> {
+  const lease = await acquireLease(deps.database, deps.config.instanceId, deps.config.lease.ttlMs);
+  if (!lease) return;
+  for (const clusterId of (await clusterIndexes(deps.database.db)).keys()) {
+    const result = await orchestrateAsLeader(deps.database, deps.config, lease, clusterId, Date.now());
+    if (result.index !== undefined) deps.notifier.publish(clusterId, result.index);
+  }
+}
+
+export default {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    const { app, deps } = build(env);
+    const response = await app.fetch(request, env, ctx as never);
+    if (request.method !== 'GET' && request.method !== 'HEAD') ctx.waitUntil(leaderSweep(deps));
+    return response;
+  },
+  async scheduled(_event: unknown, env: Env, ctx: ExecutionContext): Promise<void> {
+    ctx.waitUntil(leaderSweep(build(env).deps));
+  },
+};
