@@ -26,6 +26,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route('/agent/v1', agentApi);
+  // Our own prefixes end here; only the Docker API's routes lie beyond.
+  app.all('/agent/*', () => errorResponse(404, 'page not found'));
   app.route('/admin/v1', adminApi);
   app.route('/', dockerApi);
   return app;

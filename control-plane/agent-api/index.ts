@@ -70,9 +70,8 @@ export const agentApi = new Hono<AgentEnv>()
     };
     return jsonOk(response);
   })
-  .use('*', nodeAuth())
-  .post('/credential', async (c) => jsonOk(await credentialFor(c.var.deps, c.var.cluster, c.var.node)))
-  .get('/assignments', async (c) => {
+  .post('/credential', nodeAuth(), async (c) => jsonOk(await credentialFor(c.var.deps, c.var.cluster, c.var.node)))
+  .get('/assignments', nodeAuth(), async (c) => {
     const { deps, cluster, node } = c.var;
     const since = Number(c.req.query('index') ?? 0);
     if (!Number.isInteger(since) || since < 0) throw invalid('index must be a non-negative integer');
@@ -91,7 +90,7 @@ export const agentApi = new Hono<AgentEnv>()
       headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
     });
   })
-  .post('/status', async (c) => {
+  .post('/status', nodeAuth(), async (c) => {
     const { deps, cluster, node } = c.var;
     const body = (await readJsonObject(c)) as unknown as StatusRequest;
     const reports = body.reports ?? [];
