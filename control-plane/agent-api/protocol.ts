@@ -2,22 +2,12 @@
  * The agent protocol's wire types, shared by the control plane and swarm-agent.
  * Described for other implementers in openapi.json beside this file.
  */
-import type { DesiredState, TaskState } from '../db/schema/index.ts';
+import type { DesiredState, NodeDescription, TaskState } from '../db/schema/index.ts';
 
 export const AGENT_PREFIX = '/agent/v1';
 
-export interface NodeInfo {
-  hostname: string;
-  nanoCpus: number;
-  memoryBytes: number;
-  os: string;
-  arch: string;
-  engineVersion: string;
-  engineLabels?: Record<string, string>;
-  /** Address other hosts and the routing mesh reach this node at. */
-  addr: string;
-  wireguardPublicKey?: string;
-  /** `--label k=v`: become the node's Spec.Labels on first join. */
+/** What an agent tells about its host; `labels` become the node's Spec.Labels on first join. */
+export interface NodeInfo extends NodeDescription {
   labels?: Record<string, string>;
 }
 
