@@ -23,7 +23,12 @@ export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
       );
     }
     const cluster = await clusterForApiKey(c.var.deps.database.db, token);
-    if (!cluster) throw new ApiError('unauthorized', 'invalid API key');
+    if (!cluster) {
+      throw new ApiError(
+        'unauthorized',
+        'invalid API key: it is unknown or revoked; use the DOCKER_CONFIG the control plane printed, or create a key with the admin API',
+      );
+    }
     c.set('cluster', cluster);
     await next();
   };

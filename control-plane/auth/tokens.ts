@@ -90,13 +90,15 @@ export type ClusterKeyLookup = (clusterId: string) => Promise<SigningKey | undef
  */
 async function verify(token: string, lookup: ClusterKeyLookup, issuer: string, audience: string, typ: string) {
   const what = audience === 'join' ? 'join token' : 'node credential';
-  let kid: string | undefined;
+  let kid: unknown;
   try {
     kid = decodeProtectedHeader(token).kid;
   } catch {
     throw new ApiError('unauthorized', `malformed ${what}`);
   }
-  const key = kid ? await lookup(kid) : undefined;
+  // The kid reaches a database lookup: anything but a string is a forgery, not a server error.
+  if (typeof kid !== 'string') throw new ApiError('unauthorized', `invalid ${what}: unknown cluster`);
+  const key = await lookup(kid);
   if (!key) throw new ApiError('unauthorized', `invalid ${what}: unknown cluster`);
   try {
     const { payload } = await jwtVerify(token, await importKey(key.publicJwk), {

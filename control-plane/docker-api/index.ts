@@ -30,8 +30,10 @@ function tooNew(request: Request): Response | undefined {
 
 /** The Docker Engine API's swarm subset, every route behind an API key. */
 export const dockerApi = new Hono<AppEnv>()
-  .use('*', async (c, next) => tooNew(c.req.raw) ?? next())
+  // The key first: without one the CLI's /_ping fails, it falls back to its own newest API
+  // version, and a version error there would hide the real problem.
   .use('*', apiKeyAuth())
+  .use('*', async (c, next) => tooNew(c.req.raw) ?? next())
   .route('/', system)
   .route('/', swarm)
   .use('/swarmlet/*', requireSwarm())

@@ -6,6 +6,7 @@ import { bumpIndex } from '../db/database.ts';
 import { clusters } from '../db/schema/index.ts';
 import { ApiError, conflict, invalid } from '../errors.ts';
 import { currentJoinTokens, initializeSwarm, rotateJoinToken } from '../swarm/clusters.ts';
+import { validateSwarmSpec } from '../swarm/validate-swarm.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { swarmObject } from './system.ts';
 
@@ -51,7 +52,7 @@ export const swarm = new Hono<AppEnv>()
   .post('/swarm/update', async (c) => {
     const { cluster, deps } = c.var;
     const version = versionParam(c, 'swarm');
-    const spec = await readJsonObject(c);
+    const spec = validateSwarmSpec(await readJsonObject(c));
     const now = deps.now();
     await writeCluster(deps, cluster.id, async (tx) => {
       const fresh = (await tx.query.clusters.findFirst({ where: eq(clusters.id, cluster.id) }))!;

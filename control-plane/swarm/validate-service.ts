@@ -38,9 +38,48 @@ function oneOf(v: unknown, path: Path, values: string[]): void {
   if (typeof v !== 'string' || !values.includes(v)) throw invalid(`${path} must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
 }
 
+type Kind = 'string' | 'boolean' | 'strings' | 'array' | 'object' | 'stringMap' | 'count';
+
+/**
+ * Go types of the other fields the docker CLI decodes. They are stored as posted, but one of the
+ * wrong type would make every `docker service ls` of the cluster fail to decode the list.
+ */
+const CONTAINER_FIELDS: Record<string, Kind> = {
+  Hostname: 'string',
+  Dir: 'string',
+  User: 'string',
+  StopSignal: 'string',
+  Isolation: 'string',
+  Init: 'boolean',
+  TTY: 'boolean',
+  OpenStdin: 'boolean',
+  ReadOnly: 'boolean',
+  Hosts: 'strings',
+  CapabilityAdd: 'strings',
+  CapabilityDrop: 'strings',
+  Mounts: 'array',
+  Secrets: 'array',
+  Configs: 'array',
+  Ulimits: 'array',
+  Privileges: 'object',
+  DNSConfig: 'object',
+  Sysctls: 'stringMap',
+};
+const TEMPLATE_FIELDS: Record<string, Kind> = { Networks: 'array', LogDriver: 'object', Runtime: 'string', ForceUpdate: 'count' };
+
+function ofKind(v: unknown, path: Path, kind: Kind): void {
+  if (v === undefined || v === null) return;
+  if (kind === 'strings') return stringArray(v, path);
+  if (kind === 'stringMap') return stringMap(v, path);
+  if (kind === 'object') return void object(v, path);
+  if (kind === 'count') return count(v, path);
+  if (kind === 'array' ? !Array.isArray(v) : typeof v !== kind) throw invalid(`${path} must be ${kind === 'array' ? 'an array' : `a ${kind}`}`);
+}
+
 /**
  * Checks a posted ServiceSpec at the edge. The spec is then stored exactly as posted (unknown
- * fields included), so only the fields this control plane acts on are type-checked here.
+ * fields included), so only the fields this control plane acts on, and those the CLI decodes
+ * into typed Go fields, are type-checked here.
  */
 export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec {
   if (spec.Name !== undefined && spec.Name !== '') {
@@ -56,6 +95,8 @@ export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec 
     throw invalid('ContainerSpec: image reference must be provided');
   }
   for (const key of ['Args', 'Command', 'Env', 'Groups'] as const) stringArray(container[key], `ContainerSpec.${key}`);
+  for (const [key, kind] of Object.entries(CONTAINER_FIELDS)) ofKind(container[key], `ContainerSpec.${key}`, kind);
+  for (const [key, kind] of Object.entries(TEMPLATE_FIELDS)) ofKind(template[key], `TaskTemplate.${key}`, kind);
   stringMap(container.Labels, 'ContainerSpec.Labels');
   count(container.StopGracePeriod, 'ContainerSpec.StopGracePeriod');
   const health = object(container.Healthcheck, 'ContainerSpec.Healthcheck');
@@ -91,6 +132,7 @@ export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec 
     if (kinds.length !== 1 || !['Replicated', 'Global'].includes(kinds[0]!)) {
       throw invalid('Mode must have exactly one of Replicated or Global');
     }
+    object(mode.Global, 'Mode.Global');
     const replicated = object(mode.Replicated, 'Mode.Replicated');
     if (replicated) count(replicated.Replicas, 'Mode.Replicated.Replicas', 100_000);
   }
@@ -98,6 +140,10 @@ export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec 
     const u = object(spec[key], key);
     count(u?.Parallelism, `${key}.Parallelism`);
     count(u?.Monitor, `${key}.Monitor`);
+    count(u?.Delay, `${key}.Delay`);
+    if (u?.MaxFailureRatio !== undefined && (typeof u.MaxFailureRatio !== 'number' || u.MaxFailureRatio < 0 || u.MaxFailureRatio > 1)) {
+      throw invalid(`${key}.MaxFailureRatio must be a number between 0 and 1`);
+    }
     oneOf(u?.Order, `${key}.Order`, ['stop-first', 'start-first']);
     oneOf(u?.FailureAction, `${key}.FailureAction`, ['pause', 'continue', 'rollback']);
   }

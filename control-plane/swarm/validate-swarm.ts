@@ -1,0 +1,37 @@
+import { invalid } from '../errors.ts';
+
+/** SwarmSpec's numeric fields by section; the CLI decodes them into Go integers. */
+const SWARM_SPEC_NUMBERS: Record<string, string[]> = {
+  Orchestration: ['TaskHistoryRetentionLimit'],
+  Raft: ['SnapshotInterval', 'KeepOldSnapshots', 'LogEntriesForSlowFollowers', 'ElectionTick', 'HeartbeatTick'],
+  Dispatcher: ['HeartbeatPeriod'],
+  CAConfig: ['NodeCertExpiry', 'ForceRotate'],
+  TaskDefaults: [],
+  EncryptionConfig: [],
+};
+
+/**
+ * The swarm spec is stored whole and read back by every `docker info` and `docker swarm
+ * join-token`: a field of the wrong type would make the CLI fail to decode it from then on.
+ */
+export function validateSwarmSpec(spec: Record<string, unknown>): Record<string, unknown> {
+  const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  if (spec.Name !== undefined && typeof spec.Name !== 'string') throw invalid('Name must be a string');
+  if (spec.Labels !== undefined && spec.Labels !== null && (!isObject(spec.Labels) || Object.values(spec.Labels).some((v) => typeof v !== 'string'))) {
+    throw invalid('Labels must map strings to strings');
+  }
+  for (const [section, numbers] of Object.entries(SWARM_SPEC_NUMBERS)) {
+    const value = spec[section];
+    if (value === undefined || value === null) continue;
+    if (!isObject(value)) throw invalid(`${section} must be an object`);
+    for (const key of numbers) {
+      const n = value[key];
+      if (n !== undefined && n !== null && (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)) {
+        throw invalid(`${section}.${key} must be a non-negative integer, got ${JSON.stringify(n)}`);
+      }
+    }
+  }
+  const autoLock = (spec.EncryptionConfig as Record<string, unknown> | undefined)?.AutoLockManagers;
+  if (autoLock !== undefined && typeof autoLock !== 'boolean') throw invalid('EncryptionConfig.AutoLockManagers must be true or false');
+  return spec;
+}
