@@ -29,6 +29,7 @@ export function createApp(deps: AppDeps) {
   // Our own prefixes end here; only the Docker API's routes lie beyond.
   app.all('/agent/*', () => errorResponse(404, 'page not found'));
   app.route('/admin/v1', adminApi);
+  app.all('/admin/*', () => errorResponse(404, 'page not found'));
   app.route('/', dockerApi);
   return app;
 }

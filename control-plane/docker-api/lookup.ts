@@ -14,7 +14,7 @@ function pick<T extends { id: string }>(kind: string, ref: string, exact: T[], b
   return byPrefix().then((rows) => {
     if (rows.length === 1) return rows[0]!;
     if (rows.length === 0) throw notFound(`${kind} ${ref} not found`);
-    throw new ApiError('invalid', `${kind} ${ref} is ambiguous (${rows.length} matches found)`);
+    throw new ApiError('invalid', `${kind} ${ref} is ambiguous (more than one match); use more of the ID`);
   });
 }
 

@@ -76,7 +76,7 @@ export const PIPELINE: Filter[] = [readyFilter, constraintFilter, resourceFilter
 
 /** swarmkit's wording, so a pending task reads the same as it would under Docker. */
 export function explainRejections(counts: Map<Filter, number>, totalNodes: number): string {
-  if (totalNodes === 0) return 'no suitable node (0 nodes in the swarm)';
+  if (totalNodes === 0) return 'no suitable node (no worker nodes have joined: run swarm-agent join)';
   const reasons = PIPELINE.filter((f) => (counts.get(f) ?? 0) > 0).map((f) => f.explain(counts.get(f)!));
   return `no suitable node (${reasons.join('; ')})`;
 }

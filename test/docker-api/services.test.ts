@@ -106,7 +106,7 @@ describe('GET /services and /services/{id}', () => {
     const ids: string[] = [];
     for (let i = 0; i < 37; i++) ids.push(await createService(t, serviceSpec(`s${i}`, 0)));
     const shared = ids.map((id) => id[0]!).find((c, i, all) => all.indexOf(c) !== i)!;
-    await expectRefusedWithoutChange(t, () => t.request('GET', `/v1.41/services/${shared}`), 400, new RegExp(`^service ${shared} is ambiguous \\(\\d+ matches found\\)$`));
+    await expectRefusedWithoutChange(t, () => t.request('GET', `/v1.41/services/${shared}`), 400, new RegExp(`^service ${shared} is ambiguous \\(more than one match\\); use more of the ID$`));
   });
 
   it('answers 404 "service X not found" for unknown names, IDs and prefixes', async () => {
