@@ -27,7 +27,7 @@ export function validateNodeInfo(node: unknown): NodeInfo {
 /**
  * Spends a join token and records the node, in one transaction: a revoked, rotated, expired or
  * already-used single-use token is refused, and of two joins racing on a single-use token only
- * the first commits. A rejoin from saved state (the node proved its identity) keeps its ID.
+ * the first commits. A rejoin that proved its identity with the node's credential keeps its ID.
  */
 export async function admitNode(
   tx: Tx,
@@ -58,14 +58,9 @@ export async function admitNode(
     wireguardPublicKey: info.wireguardPublicKey,
   };
   const version = await bumpIndex(tx, clusterId);
-  let existing = opts.rejoinNodeId
+  const existing = opts.rejoinNodeId
     ? await tx.query.nodes.findFirst({ where: and(eq(nodes.id, opts.rejoinNodeId), eq(nodes.clusterId, clusterId)) })
     : undefined;
-  if (!existing && info.wireguardPublicKey) {
-    // Same host key, same host: a rejoin that lost its credential is still the same node.
-    const all = await tx.select().from(nodes).where(eq(nodes.clusterId, clusterId));
-    existing = all.find((n) => n.description.wireguardPublicKey === info.wireguardPublicKey);
-  }
   if (existing) {
     const [row] = await tx
       .update(nodes)

@@ -88,7 +88,7 @@ export type ClusterKeyLookup = (clusterId: string) => Promise<SigningKey | undef
  * Verifies a token with everything pinned: algorithm, type, audience, issuer, and the signing key of
  * the cluster the token claims to belong to. Any failure is one 401 that names no internals.
  */
-async function verify(token: string, lookup: ClusterKeyLookup, issuer: string, audience: string, typ: string) {
+async function verify(token: string, lookup: ClusterKeyLookup, issuer: string, audience: string, typ: string, clockToleranceS = 0) {
   const what = audience === 'join' ? 'join token' : 'node credential';
   let kid: unknown;
   try {
@@ -106,6 +106,7 @@ async function verify(token: string, lookup: ClusterKeyLookup, issuer: string, a
       audience,
       issuer,
       typ,
+      clockTolerance: clockToleranceS,
     });
     if (payload.cid !== kid) throw new Error('cluster mismatch');
     return payload;
@@ -123,8 +124,12 @@ export async function verifyJoinToken(token: string, lookup: ClusterKeyLookup, i
   return { clusterId: p.cid as string, role: p.role as 'worker' | 'manager', jti: p.jti };
 }
 
-export async function verifyNodeCredential(token: string, lookup: ClusterKeyLookup, issuer: string) {
-  const p = await verify(token, lookup, issuer, 'node', NODE_TYPE);
+/**
+ * `expiredGraceMs` accepts a credential that expired at most that long ago: only a rejoin uses it,
+ * where the credential proves which node is coming back and a valid join token is also required.
+ */
+export async function verifyNodeCredential(token: string, lookup: ClusterKeyLookup, issuer: string, expiredGraceMs = 0) {
+  const p = await verify(token, lookup, issuer, 'node', NODE_TYPE, Math.floor(expiredGraceMs / 1000));
   if (typeof p.sub !== 'string' || typeof p.gen !== 'number') {
     throw new ApiError('unauthorized', 'invalid node credential: missing claims');
   }

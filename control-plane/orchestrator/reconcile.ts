@@ -175,7 +175,8 @@ function restartDue(history: TaskView[], policy: ReturnType<typeof restartPolicy
   if (policy.maxAttempts > 0) {
     const since = policy.windowMs > 0 ? now - policy.windowMs : -Infinity;
     const attempts = history.filter((t) => EXITED.has(t.state) && t.statusAt >= since).length;
-    if (attempts >= policy.maxAttempts) return policy.windowMs > 0 ? last.statusAt + policy.windowMs : 'never';
+    // MaxAttempts counts restarts, as in swarmkit: the first run is not one of them.
+    if (attempts > policy.maxAttempts) return policy.windowMs > 0 ? last.statusAt + policy.windowMs : 'never';
   }
   return last.statusAt + policy.delayMs;
 }

@@ -1,0 +1,207 @@
+import type Dockerode from 'dockerode';
+import type { AssignmentsResponse } from '../control-plane/agent-api/protocol.ts';
+import { Backoff, sleep } from './backoff.ts';
+import { ControlPlaneClient, ControlPlaneError } from './client.ts';
+import type { AgentConfig } from './config.ts';
+import { Executor } from './executor/executor.ts';
+import { IngressProxy } from './ingress.ts';
+import { AgentExit, joinCluster } from './join.ts';
+import type { Logger } from './log.ts';
+import { LogRelay } from './logs.ts';
+import { StatusReporter } from './reporter.ts';
+import type { NodeIdentity, StateDir } from './state.ts';
+
+const LONG_POLL_WAIT_MS = 30_000;
+
+const isRevoked = (err: unknown) => err instanceof ControlPlaneError && err.revoked;
+const isExpired = (err: unknown) => err instanceof ControlPlaneError && err.status === 401 && !err.revoked;
+
+/**
+ * The host's daemon once joined: long-polls the node's assignments, converges the engine to them,
+ * reports and heartbeats, and keeps its credential fresh. Losing the control plane or the engine
+ * only slows it down (backoff with jitter); a revoked credential ends it.
+ */
+export class SwarmAgent {
+  private readonly client: ControlPlaneClient;
+  private readonly executor: Executor;
+  private readonly reporter: StatusReporter;
+  private readonly ingress: IngressProxy;
+  private readonly logs: LogRelay;
+  private readonly abort = new AbortController();
+  private fatal: ((err: AgentExit) => void) | undefined;
+  private identity: NodeIdentity;
+  private recovering: Promise<void> | undefined;
+
+  constructor(
+    private readonly opts: { config: AgentConfig; identity: NodeIdentity; state: StateDir; docker: Dockerode; log: Logger },
+  ) {
+    const { docker, log } = opts;
+    this.identity = opts.identity;
+    const nodeId = this.identity.nodeId;
+    this.client = new ControlPlaneClient(this.identity.controlPlaneUrl);
+    this.client.credential = this.identity.credential;
+    this.reporter = new StatusReporter({
+      client: this.client,
+      log,
+      heartbeatMs: 5_000,
+      isFatal: (err) => isRevoked(err),
+      onRefused: (err) => void this.revoked(err),
+    });
+    this.executor = new Executor({ docker, nodeId, log, report: (r) => this.reporter.report(r) });
+    this.ingress = new IngressProxy({ docker, nodeId, log });
+    this.logs = new LogRelay({ docker, nodeId, log, post: (path, body) => this.client.postStream(path, body) });
+  }
+
+  /** Runs until stop() (resolves) or a reason to give up (rejects with AgentExit). */
+  async run(): Promise<void> {
+    const { log } = this.opts;
+    const stopped = new Promise<void>((resolve, reject) => {
+      this.fatal = reject;
+      this.abort.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    if (this.identity.credentialExpiresAt <= Date.now()) await this.rejoin('the saved node credential has expired');
+    log.info('agent running', { node: this.identity.nodeId, cluster: this.identity.clusterId, controlPlane: this.identity.controlPlaneUrl });
+    this.reporter.start();
+    this.executor.start();
+    void this.followAssignments();
+    void this.renewCredentials();
+    try {
+      await stopped;
+    } finally {
+      await this.shutdown();
+    }
+  }
+
+  /** Stops the agent; the containers keep running and are adopted by the next start. */
+  stop() {
+    this.abort.abort();
+  }
+
+  private async shutdown() {
+    this.abort.abort();
+    this.executor.stop();
+    this.logs.close();
+    await Promise.all([this.reporter.stop(), this.ingress.close().catch(() => undefined)]);
+    await this.client.close();
+  }
+
+  private fail(message: string) {
+    this.fatal?.(new AgentExit(message));
+  }
+
+  private async revoked(err: unknown) {
+    if (this.abort.signal.aborted) return;
+    this.opts.log.error('node credential revoked: this node was removed from the swarm; removing its task containers', { error: err });
+    await this.executor.removeAll().catch(() => undefined);
+    this.fail('this node was removed from the swarm (node credential revoked); to rejoin, run: swarm-agent join <token>');
+  }
+
+  /** A credential that expired while the agent was away: rejoin as the same node with the saved token. */
+  private async rejoin(why: string) {
+    const { log, config, state, docker } = this.opts;
+    const token = this.identity.joinToken;
+    if (!token) throw new AgentExit(`${why} and no join token was saved; run: swarm-agent join <token>`);
+    log.warn(`${why}; rejoining with the saved join token`);
+    const backoff = new Backoff(1_000, 30_000);
+    for (;;) {
+      try {
+        this.identity = await joinCluster({ url: this.identity.controlPlaneUrl, token, clusterId: this.identity.clusterId, docker, config, state, log });
+        this.client.credential = this.identity.credential;
+        return;
+      } catch (err) {
+        // Unreachable or engine down: wait. Refused: the token is no longer good, nothing to wait for.
+        if (err instanceof AgentExit && /refused/.test(err.message)) throw new AgentExit(`${why} and ${err.message}; run: swarm-agent join <token>`);
+        const delay = backoff.next();
+        log.warn('rejoin failed; will retry', { error: err, retryInMs: Math.round(delay) });
+        await sleep(delay, this.abort.signal);
+        if (this.abort.signal.aborted) return;
+      }
+    }
+  }
+
+  /** One recovery at a time, however many loops saw the refusal. */
+  private onAuthError(err: unknown): Promise<void> {
+    this.recovering ??= (async () => {
+      if (isRevoked(err)) return this.revoked(err);
+      try {
+        await this.rejoin(`the control plane refused the node credential (${(err as Error).message})`);
+      } catch (exit) {
+        this.fatal?.(exit as AgentExit);
+      }
+    })().finally(() => (this.recovering = undefined));
+    return this.recovering;
+  }
+
+  private applyAssignments(res: AssignmentsResponse) {
+    if (res.heartbeatPeriodMs) this.reporter.heartbeatMs = res.heartbeatPeriodMs;
+    this.executor.setAssignments(res.tasks);
+    this.ingress.update(res.ingress ?? []).catch((err) => this.opts.log.warn('routing mesh update failed', { error: err }));
+    try {
+      this.logs.handle(res.logRequests ?? []);
+    } catch (err) {
+      this.opts.log.warn('log relay failed', { error: err });
+    }
+  }
+
+  private async followAssignments() {
+    const { log } = this.opts;
+    const signal = this.abort.signal;
+    const backoff = new Backoff(500, 30_000);
+    let index = 0;
+    while (!signal.aborted) {
+      const asked = Date.now();
+      try {
+        const res = await this.client.assignments(index, index ? LONG_POLL_WAIT_MS : 0, signal);
+        if (backoff.failures) log.info('control plane reachable again');
+        backoff.reset();
+        if (res.index !== index || !index) log.debug('assignments', { index: res.index, tasks: res.tasks.length });
+        this.applyAssignments(res);
+        // A blocking query only blocks for index > 0; a node without tasks yet asks from 1.
+        const next = Math.max(res.index, 1);
+        if (next === index && Date.now() - asked < 100) await sleep(1_000, signal);
+        index = next;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof ControlPlaneError && err.status === 401) {
+          await this.onAuthError(err);
+          continue;
+        }
+        const delay = backoff.next();
+        const fields = { error: err, retryInMs: Math.round(delay), failures: backoff.failures };
+        if (backoff.failures <= 1 || backoff.failures % 10 === 0) log.warn('cannot get assignments; will retry', fields);
+        else log.debug('cannot get assignments; will retry', fields);
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  /** Renews the node credential at half its remaining life, so a few failures still leave time. */
+  private async renewCredentials() {
+    const { log, state } = this.opts;
+    const signal = this.abort.signal;
+    const backoff = new Backoff(1_000, 60_000);
+    let delay = Math.max(1_000, (this.identity.credentialExpiresAt - Date.now()) / 2);
+    while (!signal.aborted) {
+      await sleep(delay, signal);
+      if (signal.aborted) return;
+      try {
+        const res = await this.client.renewCredential(signal);
+        this.identity = { ...this.identity, credential: res.credential, credentialExpiresAt: res.credentialExpiresAt };
+        this.client.credential = res.credential;
+        state.saveIdentity(this.identity);
+        backoff.reset();
+        log.info('renewed node credential', { expiresAt: new Date(res.credentialExpiresAt).toISOString() });
+        delay = Math.max(1_000, (res.credentialExpiresAt - Date.now()) / 2);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (isRevoked(err) || isExpired(err)) {
+          await this.onAuthError(err);
+          delay = Math.max(1_000, (this.identity.credentialExpiresAt - Date.now()) / 2);
+          continue;
+        }
+        delay = Math.min(backoff.next(), Math.max(1_000, (this.identity.credentialExpiresAt - Date.now()) / 2));
+        log.warn('credential renewal failed; will retry', { error: err, retryInMs: Math.round(delay) });
+      }
+    }
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * swarm-agent: joins this Docker host to a swarmlet cluster and runs its tasks.
+ *
+ *   swarm-agent join <token> [host:port]        join, then run in the foreground
+ *   swarm-agent join --token <token> [host:port] the form `docker swarm join-token worker` prints
+ *   swarm-agent run                              run again from the saved state
+ */
+import { parseArgs } from 'node:util';
+import { SwarmAgent } from './agent.ts';
+import { type AgentConfig, loadAgentConfig, UsageError } from './config.ts';
+import { connectDocker } from './docker.ts';
+import { AgentExit, joinCluster } from './join.ts';
+import { controlPlaneUrl, decodeJoinToken } from './join-token.ts';
+import { createLogger, type Logger } from './log.ts';
+import { StateDir } from './state.ts';
+
+const USAGE = `Usage:
+  swarm-agent join <token> [host:port] [options]
+  swarm-agent join --token <token> [host:port] [options]
+  swarm-agent run [options]
+
+Options (or the SWARM_AGENT_* variable in brackets):
+  --state-dir DIR          where the node keeps its identity (SWARM_AGENT_STATE_DIR; /var/lib/swarm-agent)
+  --docker-host ADDR       Docker engine, unix:///path or tcp://host:port (SWARM_AGENT_DOCKER_HOST, DOCKER_HOST)
+  --advertise-addr IP      address other hosts reach this one at (SWARM_AGENT_ADVERTISE_ADDR)
+  --hostname NAME          node hostname (SWARM_AGENT_HOSTNAME)
+  --label k=v              node label, repeatable (SWARM_AGENT_LABELS=k=v,k2=v2)
+  --log-format text|json   (SWARM_AGENT_LOG_FORMAT)
+  --debug                  log debug lines (SWARM_AGENT_DEBUG=1)`;
+
+function parseCommandLine(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      token: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'docker-host': { type: 'string' },
+      'advertise-addr': { type: 'string' },
+      hostname: { type: 'string' },
+      label: { type: 'string', multiple: true },
+      'log-format': { type: 'string' },
+      debug: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  return { values, command: positionals[0], args: positionals.slice(1) };
+}
+
+function prepareStateDir(config: AgentConfig): StateDir {
+  const state = new StateDir(config.stateDir);
+  try {
+    state.ensure();
+  } catch (err) {
+    throw new AgentExit(`cannot use state directory ${config.stateDir}: ${(err as Error).message}; run as root or pass --state-dir`);
+  }
+  return state;
+}
+
+async function main(argv: string[], log: (l: Logger) => void): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCommandLine(argv);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, command, args } = parsed;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  if (command !== 'join' && command !== 'run') throw new UsageError(`unknown command '${command}'`);
+
+  const config = loadAgentConfig(values);
+  const logger = createLogger({ format: config.logFormat, debug: config.debug });
+  log(logger);
+  const state = prepareStateDir(config);
+  const docker = connectDocker(config.dockerHost);
+
+  let identity;
+  if (command === 'join') {
+    const token = values.token ?? args.shift();
+    if (!token) throw new UsageError('join needs a token: swarm-agent join <token> (get one with: docker swarm join-token worker)');
+    if (args.length > 1) throw new UsageError(`unexpected arguments: ${args.slice(1).join(' ')}`);
+    const claims = decodeJoinToken(token);
+    const url = controlPlaneUrl(claims.url, args[0]);
+    identity = await joinCluster({ url, token, clusterId: claims.clusterId, docker, config, state, log: logger });
+  } else {
+    if (args.length) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
+    identity = state.readIdentity();
+    if (!identity) throw new AgentExit(`no saved node state in ${config.stateDir}; join first: swarm-agent join <token>`);
+  }
+
+  const agent = new SwarmAgent({ config, identity, state, docker, log: logger });
+  const onSignal = (signal: string) => {
+    logger.info('stopping; task containers keep running and are adopted at the next start', { signal });
+    agent.stop();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await agent.run();
+  return 0;
+}
+
+let logger: Logger | undefined;
+main(process.argv.slice(2), (l) => (logger = l)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof UsageError) {
+      console.error(`swarm-agent: ${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    const message = err instanceof AgentExit ? err.message : `unexpected error: ${(err as Error)?.stack ?? err}`;
+    if (logger) logger.error(message);
+    console.error(`swarm-agent: ${message}`);
+    process.exit(err instanceof AgentExit ? err.code : 1);
+  },
+);

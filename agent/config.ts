@@ -1,0 +1,61 @@
+import { networkInterfaces, hostname as osHostname } from 'node:os';
+import type { LogFormat } from './log.ts';
+
+/** Everything the agent is told at start, from flags first and SWARM_AGENT_* variables second. */
+export interface AgentConfig {
+  stateDir: string;
+  /** Docker engine address: unix:///path, tcp://host:port or a bare socket path. */
+  dockerHost: string;
+  advertiseAddr: string;
+  hostname: string;
+  labels: Record<string, string>;
+  logFormat: LogFormat;
+  debug: boolean;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Env = Record<string, string | undefined>;
+
+/** First non-loopback IPv4 address: what other hosts most likely reach this one at. */
+export function defaultAdvertiseAddr(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export function parseLabels(values: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new UsageError(`invalid --label '${v}': expected key=value`);
+    labels[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return labels;
+}
+
+/** Flags the CLI parsed (repeatable ones as arrays) merged over the environment, with defaults. */
+export function loadAgentConfig(flags: Record<string, string | string[] | boolean | undefined>, env: Env = process.env): AgentConfig {
+  const str = (flag: string, envName: string): string | undefined => {
+    const v = flags[flag];
+    if (typeof v === 'string') return v;
+    if (Array.isArray(v)) return v[v.length - 1];
+    return env[envName] || undefined;
+  };
+  const logFormat = str('log-format', 'SWARM_AGENT_LOG_FORMAT') ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`invalid --log-format '${logFormat}': expected text or json`);
+  const labelFlags = flags.label;
+  const labelValues = Array.isArray(labelFlags) ? labelFlags : typeof labelFlags === 'string' ? [labelFlags] : (env.SWARM_AGENT_LABELS ?? '').split(',').filter(Boolean);
+  return {
+    stateDir: str('state-dir', 'SWARM_AGENT_STATE_DIR') ?? '/var/lib/swarm-agent',
+    dockerHost: str('docker-host', 'SWARM_AGENT_DOCKER_HOST') ?? env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
+    advertiseAddr: str('advertise-addr', 'SWARM_AGENT_ADVERTISE_ADDR') ?? defaultAdvertiseAddr(),
+    hostname: str('hostname', 'SWARM_AGENT_HOSTNAME') ?? osHostname(),
+    labels: parseLabels(labelValues),
+    logFormat,
+    debug: flags.debug === true || env.SWARM_AGENT_DEBUG === '1',
+  };
+}

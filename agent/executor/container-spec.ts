@@ -1,0 +1,129 @@
+import type Dockerode from 'dockerode';
+import type { Assignment } from '../../control-plane/agent-api/protocol.ts';
+import { INIT_LABEL, NODE_LABEL, SERVICE_ID_LABEL, SERVICE_NAME_LABEL, SLOT_LABEL, TASK_LABEL } from './labels.ts';
+
+const SECOND_NS = 1_000_000_000;
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+
+type ContainerSpec = Record<string, any>;
+const containerSpecOf = (a: Assignment): ContainerSpec => a.spec?.ContainerSpec ?? {};
+
+/** Docker's task name: `service.slot.task`, or `service.node.task` for global services (slot 0). */
+export function containerName(a: Assignment, nodeId: string): string {
+  const slot = a.slot > 0 ? String(a.slot) : nodeId;
+  return `${a.serviceName || a.serviceId}.${slot}.${a.taskId}`;
+}
+
+export function imageOf(a: Assignment): string {
+  const image = containerSpecOf(a).Image;
+  if (typeof image !== 'string' || !image) throw new Error('task has no image (ContainerSpec.Image is empty)');
+  return image;
+}
+
+export function stopGraceMs(a: Assignment): number {
+  const ns = containerSpecOf(a).StopGracePeriod;
+  return typeof ns === 'number' && ns >= 0 ? Math.round(ns / 1e6) : DEFAULT_STOP_GRACE_MS;
+}
+
+/**
+ * The docker CLI posts `Init: false` whenever `--init` is not given, so false cannot mean "the user
+ * asked for no init". An init process as PID 1 forwards SIGTERM and reaps zombies; without it a
+ * shell entrypoint ignores SIGTERM and every stop, scale-down and update waits the full grace
+ * period. So tasks get an init unless the container label swarmlet.init=false opts out.
+ */
+export function wantsInit(spec: ContainerSpec): boolean {
+  return spec.Labels?.[INIT_LABEL] !== 'false';
+}
+
+function taskLabels(a: Assignment, nodeId: string, spec: ContainerSpec): Record<string, string> {
+  return {
+    ...(spec.Labels ?? {}),
+    [TASK_LABEL]: a.taskId,
+    [NODE_LABEL]: nodeId,
+    [SERVICE_ID_LABEL]: a.serviceId,
+    [SERVICE_NAME_LABEL]: a.serviceName,
+    [SLOT_LABEL]: String(a.slot),
+    // Docker's own names, so tools that know Swarm recognise the containers.
+    'com.docker.swarm.task.id': a.taskId,
+    'com.docker.swarm.task.name': containerName(a, nodeId),
+    'com.docker.swarm.service.id': a.serviceId,
+    'com.docker.swarm.service.name': a.serviceName,
+    'com.docker.swarm.node.id': nodeId,
+  };
+}
+
+/** Host-mode published ports: the task's own container binds them. Ingress ports belong to the routing mesh. */
+function hostPorts(a: Assignment) {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostPort: string }>> = {};
+  for (const p of a.ports ?? []) {
+    if (p.PublishMode !== 'host' || !p.TargetPort) continue;
+    const key = `${p.TargetPort}/${p.Protocol ?? 'tcp'}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostPort: p.PublishedPort ? String(p.PublishedPort) : '' });
+  }
+  return { exposed, bindings };
+}
+
+function healthcheck(spec: ContainerSpec) {
+  const h = spec.Healthcheck;
+  if (!h || !Array.isArray(h.Test) || h.Test.length === 0) return undefined;
+  const out: Record<string, unknown> = { Test: h.Test };
+  for (const k of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries'] as const) if (typeof h[k] === 'number') out[k] = h[k];
+  return out;
+}
+
+/** Swarm's `IP host` extra-host entries become the engine's `host:IP`. */
+function extraHosts(hosts: unknown): string[] | undefined {
+  if (!Array.isArray(hosts)) return undefined;
+  return hosts.map((h: string) => {
+    const [ip, ...names] = String(h).trim().split(/\s+/);
+    return names.map((n) => `${n}:${ip}`);
+  }).flat();
+}
+
+/** Turns a task's ContainerSpec into the engine's container-create request. */
+export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode.ContainerCreateOptions {
+  const spec = containerSpecOf(a);
+  const limits = a.spec?.Resources?.Limits ?? {};
+  const { exposed, bindings } = hostPorts(a);
+  const dns = spec.DNSConfig ?? {};
+  const options: Dockerode.ContainerCreateOptions = {
+    name: containerName(a, nodeId),
+    Image: imageOf(a),
+    Labels: taskLabels(a, nodeId, spec),
+    Env: spec.Env ?? [],
+    Hostname: spec.Hostname || undefined,
+    WorkingDir: spec.Dir || undefined,
+    User: spec.User || undefined,
+    Tty: spec.TTY === true,
+    OpenStdin: spec.OpenStdin === true,
+    StopSignal: spec.StopSignal || undefined,
+    StopTimeout: Math.ceil(stopGraceMs(a) / 1000),
+    ExposedPorts: exposed,
+    Healthcheck: healthcheck(spec) as Dockerode.ContainerCreateOptions['Healthcheck'],
+    HostConfig: {
+      Init: wantsInit(spec),
+      // The control plane decides restarts (a replacement is a new task); the engine never restarts.
+      RestartPolicy: { Name: 'no' },
+      PortBindings: bindings,
+      NanoCpus: limits.NanoCPUs || undefined,
+      Memory: limits.MemoryBytes || undefined,
+      PidsLimit: limits.Pids || undefined,
+      Mounts: spec.Mounts,
+      ReadonlyRootfs: spec.ReadOnly === true,
+      ExtraHosts: extraHosts(spec.Hosts),
+      Dns: dns.Nameservers,
+      DnsSearch: dns.Search,
+      DnsOptions: dns.Options,
+      CapAdd: spec.CapabilityAdd,
+      CapDrop: spec.CapabilityDrop,
+      Sysctls: spec.Sysctls,
+      Ulimits: spec.Ulimits,
+      GroupAdd: spec.Groups,
+    },
+  };
+  if (Array.isArray(spec.Command) && spec.Command.length) options.Entrypoint = spec.Command;
+  if (Array.isArray(spec.Args) && spec.Args.length) options.Cmd = spec.Args;
+  return options;
+}

@@ -1,0 +1,74 @@
+import type Dockerode from 'dockerode';
+import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable } from './client.ts';
+import type { AgentConfig } from './config.ts';
+import { engineMessage } from './docker.ts';
+import type { Logger } from './log.ts';
+import { describeNode } from './node-info.ts';
+import type { NodeIdentity, StateDir } from './state.ts';
+
+/** A reason to stop that the user can act on; the CLI prints it and exits non-zero. */
+export class AgentExit extends Error {
+  override name = 'AgentExit';
+  constructor(
+    message: string,
+    readonly code = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Asks the engine who it is; an unreachable engine ends `join` with a message saying where we looked. */
+export async function describeThisNode(docker: Dockerode, config: AgentConfig, state: StateDir) {
+  const keys = state.wireguardKeys();
+  try {
+    return await describeNode(docker, config, keys.publicKey);
+  } catch (err) {
+    throw new AgentExit(`cannot reach the Docker engine at ${config.dockerHost}: ${engineMessage(err)}; is dockerd running? (set --docker-host or DOCKER_HOST)`);
+  }
+}
+
+/**
+ * Exchanges a join token for a node credential and saves the node's identity. A host that joined
+ * this cluster before presents its saved identity and stays the same node.
+ */
+export async function joinCluster(opts: {
+  url: string;
+  token: string;
+  clusterId?: string;
+  docker: Dockerode;
+  config: AgentConfig;
+  state: StateDir;
+  log: Logger;
+}): Promise<NodeIdentity> {
+  const { url, token, docker, config, state, log } = opts;
+  const node = await describeThisNode(docker, config, state);
+  const saved = state.readIdentity();
+  const previous = saved && (!opts.clusterId || saved.clusterId === opts.clusterId) ? saved : undefined;
+  const client = new ControlPlaneClient(url);
+  try {
+    const res = await client.join({ token, node, ...(previous ? { nodeId: previous.nodeId, credential: previous.credential } : {}) });
+    const identity: NodeIdentity = {
+      nodeId: res.nodeId,
+      clusterId: res.clusterId,
+      controlPlaneUrl: url,
+      credential: res.credential,
+      credentialExpiresAt: res.credentialExpiresAt,
+      joinToken: token,
+    };
+    state.saveIdentity(identity);
+    log.info(previous?.nodeId === res.nodeId ? 'rejoined cluster' : 'joined cluster', {
+      cluster: res.clusterId,
+      node: res.nodeId,
+      hostname: node.hostname,
+      addr: node.addr,
+      controlPlane: url,
+    });
+    return identity;
+  } catch (err) {
+    if (err instanceof ControlPlaneUnreachable) throw new AgentExit(`${err.message}; check the address in the token or pass host:port`);
+    if (err instanceof ControlPlaneError) throw new AgentExit(`the control plane refused to join: ${err.message}`);
+    throw err;
+  } finally {
+    await client.close();
+  }
+}

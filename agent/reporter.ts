@@ -1,0 +1,97 @@
+import type { TaskReport } from '../control-plane/agent-api/protocol.ts';
+import { Backoff, sleep } from './backoff.ts';
+import type { ControlPlaneClient } from './client.ts';
+import type { Logger } from './log.ts';
+
+/**
+ * Sends task state changes in batches, and a status request at least every heartbeat period even
+ * with nothing to say: the control plane takes each one as the node's heartbeat.
+ */
+export class StatusReporter {
+  private queue: TaskReport[] = [];
+  private wake: (() => void) | undefined;
+  private readonly abort = new AbortController();
+  private readonly backoff = new Backoff(250, 5_000);
+  private loop: Promise<void> | undefined;
+  /** The control plane's heartbeat period; it says so in every assignments answer. */
+  heartbeatMs: number;
+
+  constructor(
+    private readonly opts: {
+      client: ControlPlaneClient;
+      log: Logger;
+      heartbeatMs: number;
+      /** A refusal no retry can fix (credential revoked or expired). */
+      onRefused: (err: unknown) => void;
+      isFatal: (err: unknown) => boolean;
+      batchDelayMs?: number;
+    },
+  ) {
+    this.heartbeatMs = opts.heartbeatMs;
+  }
+
+  report(r: TaskReport) {
+    this.queue.push(r);
+    this.wake?.();
+  }
+
+  start() {
+    this.loop ??= this.run();
+  }
+
+  /** Sends what is queued, one last time, then stops. */
+  async stop() {
+    this.abort.abort();
+    this.wake?.();
+    await this.loop;
+    if (this.queue.length) await this.send(this.queue.splice(0)).catch(() => undefined);
+  }
+
+  private async run() {
+    while (!this.abort.signal.aborted) {
+      // Half the period: one lost or slow request does not make the node miss a beat.
+      if (!this.queue.length) await this.waitForWork(Math.max(200, this.heartbeatMs / 2));
+      if (this.abort.signal.aborted) return;
+      // A short pause lets the other changes of the same moment join the batch.
+      if (this.queue.length) await sleep(this.opts.batchDelayMs ?? 50, this.abort.signal);
+      const batch = this.queue.splice(0);
+      try {
+        await this.send(batch);
+        this.backoff.reset();
+      } catch (err) {
+        this.queue.unshift(...batch);
+        if (this.opts.isFatal(err)) {
+          this.opts.onRefused(err);
+          return;
+        }
+        const delay = this.backoff.next();
+        const fields = { error: err, reports: batch.length, retryInMs: Math.round(delay), failures: this.backoff.failures };
+        // The assignments loop already says the control plane is gone; repeat only now and then.
+        if (this.backoff.failures <= 1 || this.backoff.failures % 10 === 0) this.opts.log.warn('status report failed; will retry', fields);
+        else this.opts.log.debug('status report failed; will retry', fields);
+        await sleep(delay, this.abort.signal);
+      }
+    }
+  }
+
+  private waitForWork(ms: number) {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+
+  private async send(batch: TaskReport[]) {
+    const res = await this.opts.client.status(batch, this.abort.signal.aborted ? undefined : this.abort.signal);
+    for (const r of res.results ?? []) {
+      if (!r.ok) this.opts.log.warn('control plane refused a task report; dropped', { task: r.taskId, error: r.error });
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/** The CLI's promises when something is wrong at join: a clear message and a non-zero exit. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startControlPlane } from '../harness/control-plane-process.ts';
+import { ENGINE, fakeJoinToken, spawnAgent } from './agent-process.ts';
+import { freePort } from './net.ts';
+
+const dirs: string[] = [];
+function stateDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'swarm-agent-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function runToExit(args: string[]) {
+  const agent = spawnAgent(args);
+  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000));
+  const exit = await Promise.race([agent.exited, timeout]);
+  if (exit === 'timeout') await agent.stop('SIGKILL');
+  return { exit, output: agent.output() };
+}
+
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('swarm-agent CLI', () => {
+  it('exits 1 naming the address when the control plane cannot be reached', async () => {
+    const port = await freePort();
+    const token = fakeJoinToken({ url: `http://127.0.0.1:${port}`, cid: 'c', role: 'worker', jti: 'j' });
+    const { exit, output } = await runToExit(['join', token, '--state-dir', stateDir(), '--docker-host', ENGINE]);
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(output).toContain(`cannot reach the control plane at http://127.0.0.1:${port}`);
+  });
+
+  it('exits 1 when the Docker engine cannot be reached', async () => {
+    const token = fakeJoinToken({ url: 'http://127.0.0.1:9', cid: 'c', role: 'worker', jti: 'j' });
+    const { exit, output } = await runToExit(['join', token, '--state-dir', stateDir(), '--docker-host', 'unix:///nonexistent/docker.sock']);
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(output).toContain('cannot reach the Docker engine at unix:///nonexistent/docker.sock');
+  });
+
+  it('`join --token T host:port` goes to host:port, where a forged token is refused', async () => {
+    const cp = await startControlPlane();
+    try {
+      const port = await freePort();
+      const token = fakeJoinToken({ url: `http://127.0.0.1:${port}`, cid: 'nope', role: 'worker', jti: 'j' });
+      const { exit, output } = await runToExit(['join', '--token', token, `127.0.0.1:${cp.port}`, '--state-dir', stateDir(), '--docker-host', ENGINE]);
+      expect(exit).toEqual({ code: 1, signal: null });
+      expect(output).toMatch(/the control plane refused to join: invalid join token/);
+    } finally {
+      await cp.stop();
+    }
+  });
+
+  it('`run` without saved state says to join first', async () => {
+    const dir = stateDir();
+    const { exit, output } = await runToExit(['run', '--state-dir', dir, '--docker-host', ENGINE]);
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(output).toContain(`no saved node state in ${dir}; join first`);
+  });
+
+  it('rejects a token that is not a join token with usage help (exit 2)', async () => {
+    const { exit, output } = await runToExit(['join', 'not-a-token', '--state-dir', stateDir()]);
+    expect(exit).toEqual({ code: 2, signal: null });
+    expect(output).toMatch(/invalid join token[\s\S]*Usage:/);
+  });
+
+  it('bin/swarm-agent.js runs the CLI', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const res = spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/swarm-agent.js'), '--help'], { encoding: 'utf8', cwd: tmpdir() });
+    expect(res.status).toBe(0);
+    expect(res.stdout).toContain('swarm-agent join <token>');
+  });
+});
