@@ -1,7 +1,8 @@
-import { and, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
 import { nodes, services, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
+import { logRequestsIndex, nodeLogRequests } from './logs.ts';
 import type { AssignmentsResponse } from './protocol.ts';
 
 /** Services publishing ingress ports: every node's routing mesh needs their running tasks. */
@@ -16,16 +17,28 @@ async function ingressServices(db: Reader, clusterId: string) {
 }
 
 /**
- * The index of what a node's answer is built from: its own tasks and the tasks behind the routing
- * mesh. It rises exactly when the node's answer may differ.
+ * The index of what a node's answer is built from: the node itself, its own tasks, the tasks
+ * behind the routing mesh and its log requests. It rises exactly when the node's answer may differ,
+ * and is never 0 (the node row's version is at least the index it joined at): a long-poll with
+ * index 0 does not wait, so an idle node answered with 0 would poll in a busy loop.
+ *
+ * Every waiting long-poll asks this again whenever its cluster's index moves, so it is one
+ * statement that reads indexes, not rows.
  */
 export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: string): Promise<number> {
-  const ingress = (await ingressServices(db, clusterId)).map((s) => s.id);
-  const [row] = await db
-    .select({ index: sql<number | null>`max(${tasks.version})` })
-    .from(tasks)
-    .where(and(eq(tasks.clusterId, clusterId), ingress.length ? or(eq(tasks.nodeId, nodeId), inArray(tasks.serviceId, ingress)) : eq(tasks.nodeId, nodeId)));
-  return row?.index ?? 0;
+  const [row] = await db.all<{ idx: number | null }>(sql`
+    select max(
+      coalesce((select max(version) from tasks where node_id = ${nodeId}), 0),
+      coalesce((select version from nodes where id = ${nodeId}), 1),
+      coalesce((
+        select max(t.version) from tasks t
+        where t.cluster_id = ${clusterId} and t.service_id in (
+          select s.id from services s
+          where s.cluster_id = ${clusterId}
+            and exists (select 1 from json_each(s.endpoint_ports) p where json_extract(p.value, '$.PublishMode') = 'ingress'))
+      ), 0)
+    ) as idx`);
+  return Math.max(row?.idx ?? 1, await logRequestsIndex(db, clusterId, nodeId));
 }
 
 /** The complete set of a node's tasks: what to run, and what to stop and remove. */
@@ -37,7 +50,7 @@ export async function nodeAssignments(
 ): Promise<AssignmentsResponse> {
   const index = await assignmentsIndex(db, clusterId, nodeId);
   const rows = await db
-    .select({ task: tasks, serviceName: services.name, serviceSpec: services.spec, ports: services.endpointPorts })
+    .select({ task: tasks, serviceName: services.name, ports: services.endpointPorts })
     .from(tasks)
     .leftJoin(services, eq(services.id, tasks.serviceId))
     .where(and(eq(tasks.clusterId, clusterId), eq(tasks.nodeId, nodeId)));
@@ -73,6 +86,6 @@ export async function nodeAssignments(
       ports: s.ports,
       backends: backends.filter((b) => b.serviceId === s.id).map((b) => ({ taskId: b.taskId, nodeId: b.nodeId!, addr: b.addr })),
     })),
-    logRequests: [],
+    logRequests: await nodeLogRequests(db, clusterId, nodeId),
   };
 }

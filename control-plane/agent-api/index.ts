@@ -5,12 +5,16 @@ import { readJsonObject, jsonOk } from '../docker-api/body.ts';
 import { invalid } from '../errors.ts';
 import { writeCluster } from '../app-env.ts';
 import { assignmentsIndex, nodeAssignments } from './assignments.ts';
+import { agentLogRoutes } from './logs.ts';
 import { admitNode, validateNodeInfo } from './join.ts';
 import { type AgentEnv, clusterKeys, nodeAuth } from './node-auth.ts';
 import type { JoinResponse, StatusRequest } from './protocol.ts';
 import { StatusBatcher } from './status-batcher.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
 import type { Cluster } from '../swarm/clusters.ts';
+
+/** How long after its credential expired a node can still come back as itself. */
+const REJOIN_GRACE_MS = 30 * 24 * 3600_000;
 
 const batchers = new WeakMap<AppDeps, StatusBatcher>();
 function batcherFor(deps: AppDeps) {
@@ -48,11 +52,12 @@ export const agentApi = new Hono<AgentEnv>()
     if (typeof body.token !== 'string') throw invalid('token is required');
     const claims = await verifyJoinToken(body.token, clusterKeys(deps), deps.config.issuer);
     const info = validateNodeInfo(body.node);
-    // A rejoin proves its identity with its last credential, even an expired one is not accepted.
+    // A rejoin proves which node it is with that node's last credential, even one expired while
+    // the host was off; the host's public WireGuard key proves nothing and is never used for it.
     let rejoinNodeId: string | undefined;
     if (typeof body.credential === 'string') {
       try {
-        const cred = await verifyNodeCredential(body.credential, clusterKeys(deps), deps.config.issuer);
+        const cred = await verifyNodeCredential(body.credential, clusterKeys(deps), deps.config.issuer, REJOIN_GRACE_MS);
         if (cred.clusterId === claims.clusterId) rejoinNodeId = cred.nodeId;
       } catch {
         // Not a usable credential: this is a fresh join.
@@ -98,4 +103,5 @@ export const agentApi = new Hono<AgentEnv>()
       throw invalid('reports must be an array of {taskId, state, timestamp}');
     }
     return jsonOk(await batcherFor(deps).report(cluster.id, node.id, reports));
-  });
+  })
+  .route('/', agentLogRoutes);

@@ -62,12 +62,23 @@ export interface AssignmentsResponse {
   logRequests: LogRequest[];
 }
 
+/**
+ * `docker service logs` asking this node for the logs of some of its tasks. The agent answers with
+ * `POST /agent/v1/logs/{id}` calls, in order, each a batch of frames in Docker's stdcopy framing:
+ * `[stream (1 stdout, 2 stderr), 0, 0, 0, length (uint32 BE)]` then the payload
+ * `<taskId> <RFC 3339 nano timestamp> <line>` (the line as Docker gives it, newline included).
+ * The last call of a request without `follow` carries `?done=1`. 410 means the client went away:
+ * stop. A request missing from the next assignments is closed too.
+ */
 export interface LogRequest {
   id: string;
   taskIds: string[];
   follow: boolean;
+  /** Lines per task from the end of its log. */
   tail: number | 'all';
+  /** Whether the client shows timestamps; the agent sends them regardless. */
   timestamps: boolean;
+  /** Unix seconds (fractional): only lines from then on. */
   since?: number;
 }
 

@@ -6,3 +6,4 @@ export * from './nodes.ts';
 export * from './services.ts';
 export * from './tasks.ts';
 export * from './leases.ts';
+export * from './logs.ts';

@@ -1,0 +1,196 @@
+/**
+ * The agent's half of `docker service logs`. Agents are behind NAT and the control plane is
+ * stateless, so logs travel through the database:
+ *
+ *   CLI ─GET logs─► instance A: log_requests row per node, index bumped ─► node's long-poll returns
+ *   agent ─POST /agent/v1/logs/{id} (batches of frames)─► instance B: log_chunks row per batch
+ *   instance A: tails log_chunks (woken at once when B is A, else polls) ─► stdcopy stream to CLI
+ */
+import { and, eq, inArray, isNull, lte, gt, sql } from 'drizzle-orm';
+import { Hono } from 'hono';
+import type { AppDeps } from '../app-env.ts';
+import type { Reader, Tx } from '../db/database.ts';
+import { logChunks, logRequests } from '../db/schema/index.ts';
+import { ApiError, invalid, notFound } from '../errors.ts';
+import { type AgentEnv, nodeAuth } from './node-auth.ts';
+import type { LogRequest } from './protocol.ts';
+
+/** Timings of the log relay (one place; tests shorten them). */
+export const logRelaySettings = {
+  /** A request lives this long unless the instance serving the client renews it. */
+  requestTtlMs: 90_000,
+  renewEveryMs: 30_000,
+  /** Unread chunks outlive a reader that died by this much. */
+  chunkTtlMs: 120_000,
+  /** How often a reader looks for chunks another instance wrote. */
+  pollMs: 250,
+  /** How often a follow looks for tasks that started after it began. */
+  taskScanMs: 2_000,
+  /** Without follow: how long to wait for a node that has sent nothing yet or nothing more. */
+  idleTimeoutMs: 10_000,
+};
+
+export const STDOUT = 1;
+export const STDERR = 2;
+
+export interface LogFrame {
+  stream: number;
+  payload: Uint8Array;
+}
+
+/** Docker's stdcopy framing: [stream, 0, 0, 0, length uint32 BE] then the payload. */
+export function encodeLogFrame(stream: number, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(8 + payload.length);
+  frame[0] = stream;
+  new DataView(frame.buffer).setUint32(4, payload.length);
+  frame.set(payload, 8);
+  return frame;
+}
+
+export function decodeLogFrames(bytes: Uint8Array): LogFrame[] {
+  const frames: LogFrame[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  while (at < bytes.length) {
+    if (bytes.length - at < 8) throw invalid(`malformed log frame at byte ${at}: a header needs 8 bytes, ${bytes.length - at} left`);
+    const stream = bytes[at]!;
+    if ((stream !== STDOUT && stream !== STDERR) || bytes[at + 1] || bytes[at + 2] || bytes[at + 3]) {
+      throw invalid(`malformed log frame at byte ${at}: expected [1|2, 0, 0, 0, length]`);
+    }
+    const length = view.getUint32(at + 4);
+    if (at + 8 + length > bytes.length) throw invalid(`malformed log frame at byte ${at}: length ${length} runs past the body`);
+    frames.push({ stream, payload: bytes.subarray(at + 8, at + 8 + length) });
+    at += 8 + length;
+  }
+  return frames;
+}
+
+const SPACE = 0x20;
+const text = new TextDecoder();
+
+/** An agent frame's payload, `<taskId> <timestamp> <line>`, taken apart. */
+export function splitAgentPayload(payload: Uint8Array): { taskId: string; timestamp: string; line: Uint8Array } {
+  const first = payload.indexOf(SPACE);
+  if (first <= 0) throw invalid('malformed log frame: the payload must start with "<taskId> <timestamp> "');
+  const second = payload.indexOf(SPACE, first + 1);
+  const end = second < 0 ? payload.length : second;
+  return {
+    taskId: text.decode(payload.subarray(0, first)),
+    timestamp: text.decode(payload.subarray(first + 1, end)),
+    line: second < 0 ? new Uint8Array(0) : payload.subarray(second + 1),
+  };
+}
+
+/** Wakes readers in this process when an agent's batch lands here; other instances poll. */
+export class LogArrivals {
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  publish(requestId: string): void {
+    for (const wake of this.waiters.get(requestId) ?? []) wake();
+  }
+
+  /** Resolves when a batch for one of the requests arrives, the time passes, or the signal aborts. */
+  wait(requestIds: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', wake);
+        for (const id of requestIds) {
+          const set = this.waiters.get(id);
+          set?.delete(wake);
+          if (set?.size === 0) this.waiters.delete(id);
+        }
+        resolve();
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      signal?.addEventListener('abort', wake, { once: true });
+      for (const id of requestIds) {
+        let set = this.waiters.get(id);
+        if (!set) this.waiters.set(id, (set = new Set()));
+        set.add(wake);
+      }
+    });
+  }
+}
+
+const arrivals = new WeakMap<AppDeps, LogArrivals>();
+export function logArrivals(deps: AppDeps): LogArrivals {
+  let hub = arrivals.get(deps);
+  if (!hub) arrivals.set(deps, (hub = new LogArrivals()));
+  return hub;
+}
+
+/** The highest index of a change to this node's log requests (created or closed early). */
+export async function logRequestsIndex(db: Reader, clusterId: string, nodeId: string): Promise<number> {
+  const [row] = await db
+    .select({ index: sql<number | null>`max(max(${logRequests.createdIndex}, coalesce(${logRequests.closedIndex}, 0)))` })
+    .from(logRequests)
+    .where(and(eq(logRequests.nodeId, nodeId), eq(logRequests.clusterId, clusterId)));
+  return row?.index ?? 0;
+}
+
+/** The requests this node should be serving now. */
+export async function nodeLogRequests(db: Reader, clusterId: string, nodeId: string, now = Date.now()): Promise<LogRequest[]> {
+  const rows = await db
+    .select()
+    .from(logRequests)
+    .where(
+      and(
+        eq(logRequests.nodeId, nodeId),
+        eq(logRequests.clusterId, clusterId),
+        isNull(logRequests.closedAt),
+        isNull(logRequests.doneAt),
+        gt(logRequests.expiresAt, now),
+      ),
+    );
+  return rows.map((r) => ({
+    id: r.id,
+    taskIds: r.taskIds,
+    follow: r.follow,
+    tail: r.tail ?? 'all',
+    timestamps: r.timestamps,
+    ...(r.since !== null ? { since: r.since } : {}),
+  }));
+}
+
+/** Deletes the cluster's expired log requests and every expired chunk. */
+export async function dropExpiredLogs(tx: Tx, clusterId: string, now: number): Promise<void> {
+  const expired = tx
+    .select({ id: logRequests.id })
+    .from(logRequests)
+    .where(and(eq(logRequests.clusterId, clusterId), lte(logRequests.expiresAt, now)));
+  await tx.delete(logChunks).where(inArray(logChunks.requestId, expired));
+  await tx.delete(logChunks).where(lte(logChunks.expiresAt, now));
+  await tx.delete(logRequests).where(and(eq(logRequests.clusterId, clusterId), lte(logRequests.expiresAt, now)));
+}
+
+/** `POST /agent/v1/logs/{id}`: a batch of one request's log frames, from the node it asked (and only it). */
+export const agentLogRoutes = new Hono<AgentEnv>().post('/logs/:id', nodeAuth(), async (c) => {
+  const { deps, cluster, node } = c.var;
+  const id = c.req.param('id');
+  const request = await deps.database.db.query.logRequests.findFirst({
+    where: and(eq(logRequests.id, id), eq(logRequests.clusterId, cluster.id), eq(logRequests.nodeId, node.id)),
+  });
+  // Another node's request is as unknown as a missing one.
+  if (!request) throw notFound(`log request ${id} not found for this node`);
+  const now = deps.now();
+  if (request.closedAt !== null || request.expiresAt <= now) {
+    throw new ApiError('gone', `log request ${id} is closed: its client went away; stop sending its logs`);
+  }
+  const body = new Uint8Array(await c.req.arrayBuffer());
+  const taskIds = new Set(request.taskIds);
+  for (const frame of decodeLogFrames(body)) {
+    const { taskId } = splitAgentPayload(frame.payload);
+    if (!taskIds.has(taskId)) throw invalid(`task ${taskId} is not part of log request ${id}`);
+  }
+  const done = c.req.query('done') === '1';
+  if (body.length > 0 || done) {
+    await deps.database.write(async (tx) => {
+      if (body.length > 0) await tx.insert(logChunks).values({ requestId: id, data: body, expiresAt: now + logRelaySettings.chunkTtlMs });
+      if (done) await tx.update(logRequests).set({ doneAt: now }).where(eq(logRequests.id, id));
+    });
+    logArrivals(deps).publish(id);
+  }
+  return new Response(null, { status: 204 });
+});
