@@ -21,6 +21,8 @@ export interface Config {
   adminToken: string | undefined;
   /** Task history kept per slot (Docker's TaskHistoryRetentionLimit). */
   taskHistoryPerSlot: number;
+  /** How long agents' status reports are gathered into one transaction; 0 = one per request (Workers). */
+  statusBatchMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -57,5 +59,6 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),
     adminToken: env.ADMIN_TOKEN || undefined,
     taskHistoryPerSlot: intFrom(env, 'TASK_HISTORY_PER_SLOT', 5),
+    statusBatchMs: intFrom(env, 'STATUS_BATCH_MS', 25),
   };
 }

@@ -5,6 +5,17 @@
  */
 export type IndexReader = (clusterId: string) => Promise<number>;
 
+export interface NotifierOptions {
+  /**
+   * Poll from each waiter's own timer instead of one shared timer. Needed on Cloudflare Workers: a
+   * timer belongs to the request that set it and never fires once that request has ended, so a
+   * shared poller started by one long-poll dies with it and later waiters are never woken by other
+   * instances' writes. The reads stay shared: a waiter reads its cluster's index only when no
+   * waiter has started a read of it within the last half poll period.
+   */
+  pollFromEachWaiter?: boolean;
+}
+
 interface Waiter {
   since: number;
   wake: (index: number) => void;
@@ -15,10 +26,13 @@ export class Notifier {
   private readonly latest = new Map<string, number>();
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly listeners = new Set<(clusterId: string, index: number) => void>();
+  /** When each cluster's index was last read (pollFromEachWaiter). */
+  private readonly polledAt = new Map<string, number>();
 
   constructor(
     private readonly readIndex: IndexReader,
     private readonly pollMs = 250,
+    private readonly options: NotifierOptions = {},
   ) {}
 
   /** Called after a transaction commits. */
@@ -48,22 +62,41 @@ export class Notifier {
     return new Promise((resolve) => {
       let set = this.waiters.get(clusterId);
       if (!set) this.waiters.set(clusterId, (set = new Set()));
+      let done = false;
       const waiter: Waiter = {
         since,
+        // Idempotent: on Workers a publish from another request cannot clear this request's
+        // timers, so the timeout may still fire after a wake and must then change nothing.
         wake: (index) => {
+          if (done) return;
+          done = true;
           clearTimeout(timer);
+          clearInterval(ticker);
           signal?.removeEventListener('abort', onAbort);
           set.delete(waiter);
-          if (set.size === 0) this.waiters.delete(clusterId);
+          if (set.size === 0 && this.waiters.get(clusterId) === set) this.waiters.delete(clusterId);
           resolve(index);
         },
       };
       const onAbort = () => waiter.wake(since);
       const timer = setTimeout(onAbort, timeoutMs);
+      const ticker = this.options.pollFromEachWaiter ? setInterval(() => void this.pollCluster(clusterId), this.pollMs) : undefined;
       signal?.addEventListener('abort', onAbort, { once: true });
       set.add(waiter);
-      this.schedulePoll();
+      if (!this.options.pollFromEachWaiter) this.schedulePoll();
     });
+  }
+
+  /** One waiter's tick: reads the index unless another waiter just did. */
+  private async pollCluster(clusterId: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.polledAt.get(clusterId) ?? 0) < this.pollMs / 2) return;
+    this.polledAt.set(clusterId, now);
+    try {
+      this.publish(clusterId, await this.readIndex(clusterId));
+    } catch {
+      // A failed poll is retried on the next tick; waiters still time out on their own.
+    }
   }
 
   private schedulePoll(): void {

@@ -30,10 +30,11 @@ let cached: { deps: AppDeps; app: ReturnType<typeof createApp> } | undefined;
 
 function build(env: Env) {
   if (cached) return cached;
-  const config = loadConfig({ ...env, INSTANCE_ID: `worker-${crypto.randomUUID().slice(0, 8)}` } as Record<string, string>);
+  const config = loadConfig({ ...env, INSTANCE_ID: `worker-${crypto.randomUUID().slice(0, 8)}`, STATUS_BATCH_MS: '0' } as Record<string, string>);
   const client = createClient({ url: env.LIBSQL_URL, authToken: env.LIBSQL_AUTH_TOKEN });
-  const database = new Database(client, drizzle(client, DRIZZLE_OPTIONS));
-  const notifier = new Notifier(async (id) => (await clusterIndexes(database.db)).get(id) ?? 0, 500);
+  const database = new Database(client, drizzle(client, DRIZZLE_OPTIONS), false);
+  // Each long-poll polls from its own request: on Workers a timer dies with the request that set it.
+  const notifier = new Notifier(async (id) => (await clusterIndexes(database.db)).get(id) ?? 0, 500, { pollFromEachWaiter: true });
   const deps: AppDeps = {
     database,
     config,

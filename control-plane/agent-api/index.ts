@@ -19,7 +19,7 @@ const REJOIN_GRACE_MS = 30 * 24 * 3600_000;
 const batchers = new WeakMap<AppDeps, StatusBatcher>();
 function batcherFor(deps: AppDeps) {
   let b = batchers.get(deps);
-  if (!b) batchers.set(deps, (b = new StatusBatcher(deps)));
+  if (!b) batchers.set(deps, (b = new StatusBatcher(deps, deps.config.statusBatchMs)));
   return b;
 }
 

@@ -15,10 +15,29 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+const isObject = (v: unknown) => v === undefined || v === null || (typeof v === 'object' && !Array.isArray(v));
+const isText = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.length <= 4096);
+
+/**
+ * What is wrong with the fields of a report the control plane would store, or undefined. Checked
+ * per report, so one agent's malformed report cannot fail the batch it shares with other agents.
+ */
+function malformed(report: TaskReport): string | undefined {
+  const r = report as unknown as Record<string, unknown>;
+  if (r.timestamp !== undefined && !(typeof r.timestamp === 'number' && Number.isFinite(r.timestamp) && r.timestamp >= 0)) {
+    return 'timestamp must be milliseconds since the epoch';
+  }
+  if (!isText(r.message) || !isText(r.err)) return 'message and err must be strings of at most 4096 characters';
+  if (!isObject(r.containerStatus) || !isObject(r.portStatus)) return 'containerStatus and portStatus must be objects';
+  return undefined;
+}
+
 /** Why a report cannot be applied, or undefined when it moves the task forward. */
 export function refuseReport(task: { nodeId: string | null; state: TaskState } | undefined, nodeId: string, report: TaskReport): string | undefined {
   if (!task || task.nodeId !== nodeId) return `task ${report.taskId} is not assigned to this node`;
   if (!RANK.has(report.state)) return `unknown task state '${report.state}'`;
+  const bad = malformed(report);
+  if (bad) return `invalid report for task ${report.taskId}: ${bad}`;
   if (TERMINAL.has(task.state)) return `task ${report.taskId} already ended (${task.state})`;
   if (RANK.get(report.state)! <= RANK.get(task.state)!) return `task state may only move forward (${task.state} → ${report.state} refused)`;
   return undefined;
@@ -41,7 +60,11 @@ export class StatusBatcher {
 
   report(clusterId: string, nodeId: string, reports: TaskReport[]): Promise<StatusResponse> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ clusterId, nodeId, reports, resolve, reject });
+      const pending = { clusterId, nodeId, reports, resolve, reject };
+      // No coalescing (Workers): a request must not wait on a commit made from another request's
+      // context, or the runtime cancels it as hung. Each report is its own transaction.
+      if (this.intervalMs <= 0) return void this.apply([pending], new Map([[nodeId, { clusterId }]]));
+      this.queue.push(pending);
       this.heartbeats.set(nodeId, { clusterId });
       this.schedule();
     });
@@ -57,6 +80,10 @@ export class StatusBatcher {
     const beats = this.heartbeats;
     this.queue = [];
     this.heartbeats = new Map();
+    await this.apply(batch, beats);
+  }
+
+  private async apply(batch: Pending[], beats: Map<string, { clusterId: string }>) {
     const now = this.deps.now();
     const clustersTouched = new Set<string>();
     try {

@@ -21,12 +21,18 @@ export type Reader = Db | Tx;
 export class Database {
   private tail: Promise<unknown> = Promise.resolve();
 
+  /**
+   * `serializeWrites` is for the in-process file driver. Over HTTP (Workers, a libSQL server) the
+   * server does the waiting, and on Workers a request must not wait on another request's promise.
+   */
   constructor(
     readonly client: Client,
     readonly db: Db,
+    private readonly serializeWrites = true,
   ) {}
 
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (!this.serializeWrites) return this.db.transaction(fn);
     const run = this.tail.then(() => this.db.transaction(fn));
     this.tail = run.catch(() => undefined);
     return run;
