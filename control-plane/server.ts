@@ -63,6 +63,8 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(`control plane failed to start: ${(err as Error).message}`);
+  // drizzle wraps driver errors ("Failed query: ..."); the cause says what is actually wrong.
+  const cause = (err as { cause?: Error }).cause;
+  console.error(`control plane failed to start: ${(err as Error).message}${cause ? `\n  cause: ${cause.message}` : ''}`);
   process.exit(1);
 });
