@@ -1,5 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
+import { decodeJwt } from 'jose';
 import type { AppDeps, AppEnv } from '../app-env.ts';
 import { bearerToken } from '../auth/api-key.ts';
 import { type ClusterKeyLookup, verifyNodeCredential } from '../auth/tokens.ts';
@@ -18,6 +19,29 @@ export function clusterKeys(deps: AppDeps): ClusterKeyLookup {
   };
 }
 
+type NodeClaims = Awaited<ReturnType<typeof verifyNodeCredential>>;
+
+/**
+ * Credentials already verified, until they expire: every agent presents the same credential on
+ * each heartbeat and long-poll, and an Ed25519 verification plus a key lookup per request is most
+ * of what such a request costs. Only the signature check is remembered; whether the node still
+ * exists at that generation is read on every request.
+ */
+const verified = new Map<string, { claims: NodeClaims; expiresAt: number; issuer: string }>();
+const VERIFIED_MAX = 20_000;
+
+async function credentialClaims(deps: AppDeps, token: string): Promise<NodeClaims> {
+  const hit = verified.get(token);
+  if (hit && hit.issuer === deps.config.issuer && hit.expiresAt > Date.now()) return hit.claims;
+  const claims = await verifyNodeCredential(token, clusterKeys(deps), deps.config.issuer);
+  const exp = decodeJwt(token).exp;
+  if (typeof exp === 'number') {
+    if (verified.size >= VERIFIED_MAX) verified.clear();
+    verified.set(token, { claims, expiresAt: exp * 1000, issuer: deps.config.issuer });
+  }
+  return claims;
+}
+
 /**
  * Authenticates an agent by its node credential. The node must still exist with the credential's
  * generation: `docker node rm` ends every credential the node held.
@@ -27,16 +51,17 @@ export function nodeAuth(): MiddlewareHandler<AgentEnv> {
     const { deps } = c.var;
     const token = bearerToken(c.req.header('authorization'));
     if (!token) throw new ApiError('unauthorized', 'missing node credential');
-    const claims = await verifyNodeCredential(token, clusterKeys(deps), deps.config.issuer);
-    const node = await deps.database.db.query.nodes.findFirst({
-      where: and(eq(nodes.id, claims.nodeId), eq(nodes.clusterId, claims.clusterId)),
-    });
-    if (!node || node.credentialGeneration !== claims.generation) {
+    const claims = await credentialClaims(deps, token);
+    const [row] = await deps.database.db
+      .select({ node: nodes, cluster: clusters })
+      .from(nodes)
+      .innerJoin(clusters, eq(clusters.id, nodes.clusterId))
+      .where(and(eq(nodes.id, claims.nodeId), eq(nodes.clusterId, claims.clusterId)));
+    if (!row || row.node.credentialGeneration !== claims.generation) {
       throw new ApiError('unauthorized', 'node credential revoked: the node was removed from the swarm; join again with a token');
     }
-    const cluster = await deps.database.db.query.clusters.findFirst({ where: eq(clusters.id, claims.clusterId) });
-    c.set('cluster', cluster!);
-    c.set('node', node);
+    c.set('cluster', row.cluster);
+    c.set('node', row.node);
     await next();
   };
 }

@@ -2,17 +2,32 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
 import { nodes, services, tasks } from '../db/schema/index.ts';
 import type { SchedNode, TaskDemand } from '../scheduler/filters.ts';
-import { isLive } from './reconcile.ts';
+import type { ServiceSpec } from '../swarm/service-spec.ts';
 
 export type NodeRow = typeof nodes.$inferSelect;
 export type ServiceRow = typeof services.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 
+/** What orchestration needs of a task: its place and state, not its (large) spec or statuses. */
+const TASK_COLUMNS = {
+  id: tasks.id,
+  serviceId: tasks.serviceId,
+  slot: tasks.slot,
+  nodeId: tasks.nodeId,
+  specHash: tasks.specHash,
+  desiredState: tasks.desiredState,
+  state: tasks.state,
+  err: tasks.err,
+  statusAt: tasks.statusAt,
+  createdAt: tasks.createdAt,
+};
+export type TaskSummary = Pick<TaskRow, keyof typeof TASK_COLUMNS>;
+
 /** Everything orchestration reads about one cluster, loaded in one go inside its transaction. */
 export interface ClusterState {
   nodes: NodeRow[];
   services: ServiceRow[];
-  tasks: TaskRow[];
+  tasks: TaskSummary[];
 }
 
 export async function loadClusterState(tx: Reader, clusterId: string, serviceId?: string): Promise<ClusterState> {
@@ -23,11 +38,28 @@ export async function loadClusterState(tx: Reader, clusterId: string, serviceId?
       .from(services)
       .where(serviceId ? and(eq(services.clusterId, clusterId), eq(services.id, serviceId)) : eq(services.clusterId, clusterId)),
     tx
-      .select()
+      .select(TASK_COLUMNS)
       .from(tasks)
       .where(serviceId ? and(eq(tasks.clusterId, clusterId), eq(tasks.serviceId, serviceId)) : eq(tasks.clusterId, clusterId)),
   ]);
   return { nodes: nodeRows, services: serviceRows, tasks: taskRows };
+}
+
+/**
+ * The task specs behind the given (service, spec hash) pairs, one stored task each: tasks of a
+ * service's current spec are built from its TaskTemplate, so only older specs are read back.
+ */
+export async function taskSpecs(tx: Reader, pairs: Array<{ serviceId: string; specHash: string }>): Promise<Map<string, ServiceSpec>> {
+  const out = new Map<string, ServiceSpec>();
+  for (const { serviceId, specHash } of pairs) {
+    const [row] = await tx
+      .select({ spec: tasks.spec })
+      .from(tasks)
+      .where(and(eq(tasks.serviceId, serviceId), eq(tasks.specHash, specHash)))
+      .limit(1);
+    if (row) out.set(`${serviceId}/${specHash}`, row.spec as ServiceSpec);
+  }
+  return out;
 }
 
 export function nodeView(n: NodeRow) {
@@ -45,8 +77,15 @@ export function nodeView(n: NodeRow) {
   };
 }
 
-/** Nodes with the load of the live tasks already on them, ready for placement. */
-export function schedulingNodes(state: ClusterState, demandOf: (t: TaskRow) => TaskDemand): SchedNode[] {
+/** Observed states in which a task holds its node's resources and ports (swarmkit's view). */
+const HOLDING: ReadonlySet<string> = new Set(['assigned', 'accepted', 'preparing', 'starting', 'running']);
+
+/**
+ * Nodes with the load of the tasks on them, ready for placement. A task holds its share from the
+ * moment it is assigned until its agent reports it ended, whatever the desired state: a task being
+ * stopped still has its container, its memory and its host ports until it has stopped.
+ */
+export function schedulingNodes(state: ClusterState, demandOf: (t: TaskSummary) => TaskDemand): SchedNode[] {
   const byId = new Map<string, SchedNode>();
   for (const n of state.nodes) {
     byId.set(n.id, {
@@ -61,7 +100,7 @@ export function schedulingNodes(state: ClusterState, demandOf: (t: TaskRow) => T
     });
   }
   for (const t of state.tasks) {
-    if (!t.nodeId || !isLive(t) || t.state === 'pending' || t.state === 'new') continue;
+    if (!t.nodeId || !HOLDING.has(t.state)) continue;
     const node = byId.get(t.nodeId);
     if (!node) continue;
     const demand = demandOf(t);
@@ -78,4 +117,12 @@ export function schedulingNodes(state: ClusterState, demandOf: (t: TaskRow) => T
 export async function clusterIndexes(db: Reader): Promise<Map<string, number>> {
   const rows = await db.all<{ id: string; change_index: number }>(sql`select id, change_index from clusters`);
   return new Map(rows.map((r) => [r.id, r.change_index]));
+}
+
+/** Clusters with a node that is not marked down but has not heartbeaten since `cutoff`. */
+export async function clustersWithSilentNodes(db: Reader, cutoff: number): Promise<Set<string>> {
+  const rows = await db.all<{ cluster_id: string }>(
+    sql`select distinct cluster_id from nodes where state != 'down' and coalesce(last_heartbeat_at, created_at) < ${cutoff}`,
+  );
+  return new Set(rows.map((r) => r.cluster_id));
 }

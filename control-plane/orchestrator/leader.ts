@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { Notifier } from '../notifier.ts';
-import { clusterIndexes } from './cluster-state.ts';
+import { clusterIndexes, clustersWithSilentNodes } from './cluster-state.ts';
 import { acquireLease, assertLease, type Lease, LeaseLost, releaseLease } from './lease.ts';
 import { orchestrateCluster } from './orchestrate.ts';
 
@@ -66,6 +66,7 @@ export class LeaderLoop {
 
   start(): void {
     void this.renew();
+    this.sweepLoop();
   }
 
   private async renew(): Promise<void> {
@@ -83,6 +84,9 @@ export class LeaderLoop {
     this.leaseDeadline = lease ? started + this.config.lease.ttlMs - this.config.lease.renewMs / 2 : 0;
     if (lease?.epoch !== was) {
       this.events.onLeadership?.(lease);
+      // A new epoch may follow writes by another leader: look at every cluster afresh.
+      this.seen.clear();
+      this.wakeAt.clear();
       if (lease) await this.sweepAll();
     }
     this.after(lease ? this.config.lease.renewMs : this.config.lease.retryMs, () => this.renew());
@@ -96,27 +100,33 @@ export class LeaderLoop {
     this.timers.push(t);
   }
 
-  /** Visits every cluster: liveness and delayed restarts need a pass even when nothing was written. */
+  /** One sweep chain for the life of the loop, at most a heartbeat period apart. */
+  private sweepLoop() {
+    this.after(Math.min(1000, this.config.heartbeat.periodMs), async () => {
+      await this.sweepAll();
+      if (!this.stopped) this.sweepLoop();
+    });
+  }
+
+  /**
+   * Finds the clusters that need a pass although nothing woke the loop: their index moved (another
+   * instance wrote), a delayed restart fell due, or a node's heartbeats stopped. Cheap queries
+   * only; a cluster with none of these is left alone rather than re-read whole every sweep.
+   */
   private async sweepAll(): Promise<void> {
-    if (this.stopped) return;
-    if (this.isLeader) {
-      try {
-        const indexes = await clusterIndexes(this.database.db);
-        for (const [clusterId, index] of indexes) {
-          if ((this.seen.get(clusterId) ?? 0) < index) this.dirty.add(clusterId);
-        }
-        const now = this.now();
-        for (const clusterId of indexes.keys()) {
-          if ((this.wakeAt.get(clusterId) ?? Infinity) <= now) this.dirty.add(clusterId);
-        }
-        // Liveness: every cluster with nodes gets a pass each sweep.
-        for (const clusterId of indexes.keys()) this.dirty.add(clusterId);
-        this.schedulePass();
-      } catch (err) {
-        console.error('sweep failed', (err as Error).message);
+    if (this.stopped || !this.isLeader) return;
+    try {
+      const now = this.now();
+      const indexes = await clusterIndexes(this.database.db);
+      const silent = await clustersWithSilentNodes(this.database.db, now - this.config.heartbeat.periodMs * this.config.heartbeat.misses);
+      for (const [clusterId, index] of indexes) {
+        const due = (this.wakeAt.get(clusterId) ?? Infinity) <= now;
+        if ((this.seen.get(clusterId) ?? 0) < index || due || silent.has(clusterId)) this.dirty.add(clusterId);
       }
+      this.schedulePass();
+    } catch (err) {
+      console.error('sweep failed', (err as Error).message);
     }
-    this.after(Math.min(1000, this.config.heartbeat.periodMs), () => void this.sweepAll());
   }
 
   private markDirty(clusterId: string) {
@@ -159,8 +169,8 @@ export class LeaderLoop {
         const result = await orchestrateAsLeader(this.database, this.config, lease, clusterId, now);
         if (result.wakeAt) this.wakeAt.set(clusterId, result.wakeAt);
         else this.wakeAt.delete(clusterId);
+        this.seen.set(clusterId, Math.max(this.seen.get(clusterId) ?? 0, result.index ?? result.observedIndex));
         if (result.index !== undefined) {
-          this.seen.set(clusterId, result.index);
           this.notifier.publish(clusterId, result.index);
           this.events.onCommit?.({ clusterId, index: result.index, epoch: lease.epoch, placed: result.placed });
         }

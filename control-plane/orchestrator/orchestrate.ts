@@ -1,12 +1,12 @@
-import { eq, inArray } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { bumpIndex, type Tx } from '../db/database.ts';
-import { nodes, services, tasks } from '../db/schema/index.ts';
+import { clusters, nodes, services, tasks } from '../db/schema/index.ts';
 import type { TaskDemand } from '../scheduler/filters.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import { placeTasks, type PendingTask } from '../scheduler/place.ts';
-import { constraintsOf, hostPortsOf, maxReplicasOf, reservationsOf, type ServiceSpec } from '../swarm/service-spec.ts';
+import { constraintsOf, hostPortsOf, maxReplicasOf, reservationsOf, restartPolicyOf, type ServiceSpec } from '../swarm/service-spec.ts';
 import { newId } from '../ids.ts';
-import { type ClusterState, loadClusterState, nodeView, schedulingNodes, type TaskRow } from './cluster-state.ts';
+import { type ClusterState, loadClusterState, nodeView, schedulingNodes, type TaskSummary, taskSpecs } from './cluster-state.ts';
 import { isLive, isTerminal, reconcileService } from './reconcile.ts';
 
 export interface OrchestrationOptions {
@@ -23,6 +23,8 @@ export interface OrchestrationOptions {
 export interface OrchestrationResult {
   /** The change index this pass committed at, when it wrote anything. */
   index: number | undefined;
+  /** The cluster's index this pass saw (its own, when it wrote). */
+  observedIndex: number;
   wakeAt: number | undefined;
   placed: number;
 }
@@ -48,12 +50,13 @@ export async function orchestrateCluster(
 ): Promise<OrchestrationResult> {
   let index: number | undefined;
   const nextIndex = async () => (index ??= await bumpIndex(tx, clusterId));
+  const [cluster] = await tx.select({ changeIndex: clusters.changeIndex }).from(clusters).where(eq(clusters.id, clusterId));
   const state = await loadClusterState(tx, clusterId, opts.serviceId);
 
   if (opts.heartbeatGraceMs !== undefined) await markSilentNodesDown(tx, state, now - opts.heartbeatGraceMs, nextIndex);
 
   const views = state.nodes.map(nodeView);
-  const tasksByService = new Map<string, TaskRow[]>();
+  const tasksByService = new Map<string, TaskSummary[]>();
   for (const t of state.tasks) {
     const list = tasksByService.get(t.serviceId) ?? [];
     list.push(t);
@@ -62,29 +65,12 @@ export async function orchestrateCluster(
 
   let wakeAt: number | undefined;
   const toStop: string[] = [];
-  const toCreate: (typeof tasks.$inferInsert)[] = [];
+  const toCreate: Array<{ service: (typeof state.services)[number]; slots: Array<[id: string, slot: number, nodeId: string | null]> }> = [];
   for (const service of state.services) {
     const plan = reconcileService(service, tasksByService.get(service.id) ?? [], views, now);
     if (plan.wakeAt) wakeAt = Math.min(wakeAt ?? Infinity, plan.wakeAt);
     toStop.push(...plan.shutdown.map((s) => s.taskId));
-    for (const slot of plan.create) {
-      toCreate.push({
-        id: newId(),
-        clusterId,
-        serviceId: service.id,
-        slot: slot.slot,
-        nodeId: slot.nodeId,
-        spec: (service.spec as ServiceSpec).TaskTemplate ?? {},
-        specHash: service.specHash,
-        desiredState: 'running',
-        state: 'pending',
-        message: 'pending task scheduling',
-        statusAt: now,
-        version: 0,
-        createdAt: now,
-        updatedAt: now,
-      });
-    }
+    if (plan.create.length) toCreate.push({ service, slots: plan.create.map((slot) => [newId(), slot.slot, slot.nodeId]) });
     if (plan.updateStatus !== undefined) {
       await tx
         .update(services)
@@ -100,24 +86,56 @@ export async function orchestrateCluster(
 
   if (toStop.length) {
     const version = await nextIndex();
+    // A task never assigned has no agent to report it stopped: it is shut down here and now.
     for (const ids of chunks(toStop)) {
-      await tx.update(tasks).set({ desiredState: 'shutdown', version, updatedAt: now }).where(inArray(tasks.id, ids));
+      await tx
+        .update(tasks)
+        .set({
+          desiredState: 'shutdown',
+          state: sql`case when ${tasks.state} in ('new', 'pending') then 'shutdown' else ${tasks.state} end`,
+          version,
+          updatedAt: now,
+        })
+        .where(inArray(tasks.id, ids));
     }
     const stopped = new Set(toStop);
-    for (const t of state.tasks) if (stopped.has(t.id)) t.desiredState = 'shutdown';
+    for (const t of state.tasks) {
+      if (!stopped.has(t.id)) continue;
+      t.desiredState = 'shutdown';
+      if (t.state === 'new' || t.state === 'pending') t.state = 'shutdown';
+    }
   }
   if (toCreate.length) {
     const version = await nextIndex();
-    for (const rows of chunks(toCreate)) {
-      for (const row of rows) row.version = version;
-      await tx.insert(tasks).values(rows);
+    // One statement per service: the spec is bound once, the slots come as one JSON array.
+    for (const { service, slots } of toCreate) {
+      await tx.run(sql`
+        insert into tasks (id, cluster_id, service_id, slot, node_id, spec, spec_hash, desired_state, state, message,
+          status_at, version, created_at, updated_at)
+        select json_extract(value, '$[0]'), ${clusterId}, ${service.id}, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+          ${JSON.stringify((service.spec as ServiceSpec).TaskTemplate ?? {})}, ${service.specHash}, 'running', 'pending',
+          'pending task scheduling', ${now}, ${version}, ${now}, ${now}
+        from json_each(${JSON.stringify(slots)})`);
+      for (const [id, slot, nodeId] of slots) {
+        state.tasks.push({
+          id,
+          serviceId: service.id,
+          slot,
+          nodeId,
+          specHash: service.specHash,
+          desiredState: 'running',
+          state: 'pending',
+          err: null,
+          statusAt: now,
+          createdAt: now,
+        });
+      }
     }
-    state.tasks.push(...(toCreate as TaskRow[]).map((t) => ({ ...t, err: null, containerStatus: null, portStatus: null })));
   }
 
   const placed = opts.schedule ? await scheduleTasks(tx, state, now, nextIndex) : 0;
   if (opts.historyPerSlot !== undefined) await trimHistory(tx, state, opts.historyPerSlot);
-  return { index, wakeAt, placed };
+  return { index, observedIndex: index ?? cluster?.changeIndex ?? 0, wakeAt, placed };
 }
 
 async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, nextIndex: () => Promise<number>) {
@@ -131,16 +149,31 @@ async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, 
   for (const n of silent) n.state = 'down';
 }
 
+const HOLDING: ReadonlySet<string> = new Set(['assigned', 'accepted', 'preparing', 'starting', 'running']);
+
 /** Places every pending task it can, in one pass; explains the rest on the task (Status.Err). */
 async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex: () => Promise<number>) {
   const serviceById = new Map(state.services.map((s) => [s.id, s]));
+  const pendingRows = state.tasks
+    .filter((t) => t.desiredState === 'running' && (t.state === 'pending' || t.state === 'new') && serviceById.has(t.serviceId))
+    .sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : a.slot - b.slot));
+  if (!pendingRows.length) return 0;
+
+  // A task's demand comes from the spec it was made with: the service's TaskTemplate for tasks of
+  // its current spec, a stored task's spec for the few older ones still holding a node.
+  const older = new Map<string, { serviceId: string; specHash: string }>();
+  for (const t of state.tasks) {
+    if (!t.nodeId || !HOLDING.has(t.state) || serviceById.get(t.serviceId)?.specHash === t.specHash) continue;
+    older.set(`${t.serviceId}/${t.specHash}`, { serviceId: t.serviceId, specHash: t.specHash });
+  }
+  const olderSpecs = await taskSpecs(tx, [...older.values()]);
   const demands = new Map<string, TaskDemand>();
-  const demandOf = (t: TaskRow): TaskDemand => {
+  const demandOf = (t: TaskSummary): TaskDemand => {
     const key = `${t.serviceId}/${t.specHash}`;
     let demand = demands.get(key);
     if (!demand) {
-      const spec = t.spec as ServiceSpec;
       const service = serviceById.get(t.serviceId);
+      const spec = (service?.specHash === t.specHash ? (service.spec as ServiceSpec).TaskTemplate : olderSpecs.get(key)) ?? {};
       const r = reservationsOf(spec);
       demand = {
         serviceId: t.serviceId,
@@ -155,10 +188,6 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
     return demand;
   };
 
-  const pendingRows = state.tasks
-    .filter((t) => t.desiredState === 'running' && (t.state === 'pending' || t.state === 'new') && serviceById.has(t.serviceId))
-    .sort((a, b) => a.serviceId.localeCompare(b.serviceId) || a.slot - b.slot);
-  if (!pendingRows.length) return 0;
   const pending: PendingTask[] = pendingRows.map((t) => ({
     id: t.id,
     demand: demandOf(t),
@@ -167,23 +196,27 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
   }));
   const { assigned, unplaced } = placeTasks(pending, schedulingNodes(state, demandOf));
 
-  const byNode = new Map<string, string[]>();
-  for (const a of assigned) byNode.set(a.nodeId, [...(byNode.get(a.nodeId) ?? []), a.taskId]);
   const rowById = new Map(pendingRows.map((t) => [t.id, t]));
   const byReason = new Map<string, string[]>();
   for (const u of unplaced) {
     if (rowById.get(u.taskId)?.err === u.reason) continue; // unchanged: no write, no index bump
-    byReason.set(u.reason, [...(byReason.get(u.reason) ?? []), u.taskId]);
+    const ids = byReason.get(u.reason);
+    if (ids) ids.push(u.taskId);
+    else byReason.set(u.reason, [u.taskId]);
   }
-  if (!byNode.size && !byReason.size) return 0;
+  if (!assigned.length && !byReason.size) return 0;
   const version = await nextIndex();
-  for (const [nodeId, ids] of byNode) {
-    for (const part of chunks(ids)) {
-      await tx
-        .update(tasks)
-        .set({ nodeId, state: 'assigned', message: 'scheduler assigned task to node', err: null, statusAt: now, version, updatedAt: now })
-        .where(inArray(tasks.id, part));
-    }
+  // One statement per chunk of placements, each task to its own node.
+  for (const part of chunks(assigned)) {
+    const pairs = sql.join(
+      part.map((a) => sql`(${a.taskId}, ${a.nodeId})`),
+      sql`, `,
+    );
+    await tx.run(sql`
+      update tasks set node_id = m.column2, state = 'assigned', message = 'scheduler assigned task to node', err = null,
+        status_at = ${now}, version = ${version}, updated_at = ${now}
+      from (values ${pairs}) as m
+      where tasks.id = m.column1`);
   }
   for (const [reason, ids] of byReason) {
     for (const part of chunks(ids)) {
@@ -193,27 +226,34 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
   return assigned.length;
 }
 
-/** Keeps the newest `keep` finished tasks per slot (Docker's task history), and drops the rest. */
+/**
+ * Keeps the newest `keep` finished tasks per slot (Docker's task history), and drops the rest. A
+ * slot whose restart policy counts attempts keeps enough history to count them.
+ */
 async function trimHistory(tx: Tx, state: ClusterState, keep: number) {
-  const bySlot = new Map<string, TaskRow[]>();
-  const liveServices = new Set(state.services.map((s) => s.id));
+  const bySlot = new Map<string, TaskSummary[]>();
+  const keepFor = new Map(state.services.map((s) => [s.id, Math.max(keep, restartPolicyOf(s.spec as ServiceSpec).maxAttempts + 1)]));
   const reachable = new Set(state.nodes.filter((n) => n.state !== 'down').map((n) => n.id));
   const doomed: string[] = [];
   for (const t of state.tasks) {
     if (isLive(t)) continue;
     const nodeGone = !t.nodeId || !reachable.has(t.nodeId);
-    if (!liveServices.has(t.serviceId)) {
+    if (!keepFor.has(t.serviceId)) {
       // A removed service's tasks go once their container is gone (or cannot be reached).
       if (isTerminal(t.state) || nodeGone) doomed.push(t.id);
       continue;
     }
     if (!isTerminal(t.state) && !nodeGone) continue;
     const key = `${t.serviceId}/${t.slot}/${t.slot === 0 ? t.nodeId : ''}`;
-    bySlot.set(key, [...(bySlot.get(key) ?? []), t]);
+    const list = bySlot.get(key);
+    if (list) list.push(t);
+    else bySlot.set(key, [t]);
   }
   for (const list of bySlot.values()) {
+    const limit = keepFor.get(list[0]!.serviceId)!;
+    if (list.length <= limit) continue;
     list.sort((a, b) => b.createdAt - a.createdAt);
-    doomed.push(...list.slice(keep).map((t) => t.id));
+    doomed.push(...list.slice(limit).map((t) => t.id));
   }
   for (const ids of chunks(doomed)) await tx.delete(tasks).where(inArray(tasks.id, ids));
 }

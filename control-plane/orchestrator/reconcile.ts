@@ -136,7 +136,9 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
     plan.create.push(slot);
   }
 
-  // Rolling update: replace out-of-date tasks a few slots at a time, stop-first.
+  // Rolling update: replace out-of-date tasks a few slots at a time, stop-first. A task made in
+  // this pass is not running yet, so it counts against the parallelism too.
+  inFlight += plan.create.length;
   const rollingBack = service.updateStatus?.State === 'rollback_started';
   const parallelism = updateParallelismOf(service.spec, rollingBack) || Infinity;
   dirty.sort((a, b) => a.slot - b.slot || (a.nodeId ?? '').localeCompare(b.nodeId ?? ''));
@@ -166,17 +168,24 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
  * When the slot's next task may start, from the slot's history and the restart policy: now for a
  * slot that never had a task or whose task was stopped by us, later for a delayed restart, never
  * when the policy says so.
+ *
+ * MaxAttempts counts restarts, as Docker does (`--restart-max-attempts 2`: the first task and two
+ * more): a restart is a task that replaced one that exited. With a Window, only restarts made
+ * within it count, and the slot waits until the oldest of them falls out of it.
  */
 function restartDue(history: TaskView[], policy: ReturnType<typeof restartPolicyOf>, now: number): number | 'never' {
-  const last = history.reduce<TaskView | undefined>((a, t) => (!a || t.createdAt > a.createdAt ? t : a), undefined);
+  const sorted = [...history].sort((a, b) => a.createdAt - b.createdAt);
+  const last = sorted[sorted.length - 1];
   if (!last || !EXITED.has(last.state)) return now;
   if (policy.condition === 'none') return 'never';
   if (policy.condition === 'on-failure' && last.state === 'complete') return 'never';
+  const delayed = last.statusAt + policy.delayMs;
   if (policy.maxAttempts > 0) {
     const since = policy.windowMs > 0 ? now - policy.windowMs : -Infinity;
-    const attempts = history.filter((t) => EXITED.has(t.state) && t.statusAt >= since).length;
-    // MaxAttempts counts restarts, as in swarmkit: the first run is not one of them.
-    if (attempts > policy.maxAttempts) return policy.windowMs > 0 ? last.statusAt + policy.windowMs : 'never';
+    const restarts = sorted.filter((t, i) => i > 0 && EXITED.has(sorted[i - 1]!.state) && t.createdAt >= since);
+    if (restarts.length >= policy.maxAttempts) {
+      return policy.windowMs > 0 ? Math.max(delayed, restarts[0]!.createdAt + policy.windowMs) : 'never';
+    }
   }
-  return last.statusAt + policy.delayMs;
+  return delayed;
 }

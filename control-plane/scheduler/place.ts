@@ -13,7 +13,7 @@ export interface Placement {
 }
 
 /** Spread a service's tasks first, then fill the least-loaded node (swarmkit's order). */
-function better(a: SchedNode, b: SchedNode, serviceId: string): boolean {
+export function better(a: SchedNode, b: SchedNode, serviceId: string): boolean {
   const sa = a.tasksPerService.get(serviceId) ?? 0;
   const sb = b.tasksPerService.get(serviceId) ?? 0;
   if (sa !== sb) return sa < sb;
@@ -38,63 +38,112 @@ function firstRejection(filters: Filter[], demand: TaskDemand, node: SchedNode):
   return undefined;
 }
 
+/** A binary min-heap of nodes under `better`: the next node for a service in O(log n). */
+class NodeHeap {
+  private readonly items: SchedNode[] = [];
+  constructor(
+    nodes: SchedNode[],
+    private readonly serviceId: string,
+  ) {
+    for (const n of nodes) this.push(n);
+  }
+  get size() {
+    return this.items.length;
+  }
+  push(node: SchedNode) {
+    const a = this.items;
+    a.push(node);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!better(a[i]!, a[parent]!, this.serviceId)) break;
+      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      i = parent;
+    }
+  }
+  pop(): SchedNode | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length && last) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && better(a[l]!, a[m]!, this.serviceId)) m = l;
+        if (r < a.length && better(a[r]!, a[m]!, this.serviceId)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
 /**
  * Places tasks on nodes: a pure function over in-memory nodes, whose load it updates as it goes so
- * many tasks can be placed in one pass (and one transaction). Static filters run once per demand.
+ * many tasks can be placed in one pass (and one transaction). Tasks are placed demand by demand
+ * (a service at one spec), in the order each demand first appears: static filters run once per
+ * demand, and the feasible nodes sit in a heap ordered by `better`. The dynamic filters (resources,
+ * max replicas, host ports) only get stricter as tasks are added, so a node they turn away is out
+ * for the rest of that demand's tasks; when none is left, the remaining tasks share one explanation.
  */
 export function placeTasks(tasks: PendingTask[], nodes: SchedNode[]): Placement {
   const result: Placement = { assigned: [], unplaced: [] };
   const byId = new Map(nodes.map((n) => [n.id, n]));
-  const staticCache = new Map<TaskDemand, { eligible: SchedNode[]; rejected: Map<Filter, number> }>();
-
+  const groups = new Map<TaskDemand, PendingTask[]>();
   for (const task of tasks) {
-    const { demand } = task;
-    if (task.nodeId !== null) {
+    const group = groups.get(task.demand);
+    if (group) group.push(task);
+    else groups.set(task.demand, [task]);
+  }
+
+  for (const [demand, group] of groups) {
+    // Tasks made for one node (global services) are checked against that node alone.
+    const free: PendingTask[] = [];
+    for (const task of group) {
+      if (task.nodeId === null) {
+        free.push(task);
+        continue;
+      }
       const node = byId.get(task.nodeId);
-      const rejection = node ? firstRejection(PIPELINE, demand, node) : readyOnly();
+      const rejection = node ? firstRejection(PIPELINE, demand, node) : PIPELINE[0]!;
       if (node && !rejection) {
         reserve(node, demand);
         result.assigned.push({ taskId: task.id, nodeId: node.id });
       } else {
         result.unplaced.push({ taskId: task.id, reason: explainRejections(new Map([[rejection!, 1]]), 1) });
       }
-      continue;
     }
+    if (!free.length) continue;
 
-    let cached = staticCache.get(demand);
-    if (!cached) {
-      const rejected = new Map<Filter, number>();
-      const eligible: SchedNode[] = [];
-      for (const node of nodes) {
-        const filter = firstRejection(STATIC, demand, node);
-        if (filter) rejected.set(filter, (rejected.get(filter) ?? 0) + 1);
-        else eligible.push(node);
+    const rejected = new Map<Filter, number>();
+    const eligible: SchedNode[] = [];
+    for (const node of nodes) {
+      const filter = firstRejection(STATIC, demand, node);
+      if (filter) rejected.set(filter, (rejected.get(filter) ?? 0) + 1);
+      else eligible.push(node);
+    }
+    const heap = new NodeHeap(eligible, demand.serviceId);
+    let i = 0;
+    for (; i < free.length && heap.size; ) {
+      const node = heap.pop()!;
+      const filter = firstRejection(DYNAMIC, demand, node);
+      if (filter) {
+        rejected.set(filter, (rejected.get(filter) ?? 0) + 1);
+        continue;
       }
-      cached = { eligible, rejected };
-      staticCache.set(demand, cached);
+      reserve(node, demand);
+      result.assigned.push({ taskId: free[i++]!.id, nodeId: node.id });
+      heap.push(node);
     }
-
-    let best: SchedNode | undefined;
-    for (const node of cached.eligible) {
-      if (best && !better(node, best, demand.serviceId)) continue;
-      if (firstRejection(DYNAMIC, demand, node)) continue;
-      best = node;
+    if (i < free.length) {
+      const reason = explainRejections(rejected, nodes.length);
+      for (; i < free.length; i++) result.unplaced.push({ taskId: free[i]!.id, reason });
     }
-    if (best) {
-      reserve(best, demand);
-      result.assigned.push({ taskId: task.id, nodeId: best.id });
-      continue;
-    }
-    const counts = new Map(cached.rejected);
-    for (const node of cached.eligible) {
-      const filter = firstRejection(DYNAMIC, demand, node)!;
-      counts.set(filter, (counts.get(filter) ?? 0) + 1);
-    }
-    result.unplaced.push({ taskId: task.id, reason: explainRejections(counts, nodes.length) });
   }
   return result;
-}
-
-function readyOnly(): Filter {
-  return PIPELINE[0]!;
 }
