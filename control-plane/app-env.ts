@@ -1,9 +1,7 @@
 import type { Config } from './config.ts';
-import type { Database, Tx } from './db/database.ts';
+import { bumpedIndex, type Database, type Tx } from './db/database.ts';
 import type { Notifier } from './notifier.ts';
 import type { Cluster } from './swarm/clusters.ts';
-import { clusters } from './db/schema/index.ts';
-import { eq } from 'drizzle-orm';
 
 /** What the runtime-neutral app is built from; Node and Workers each supply their own. */
 export interface AppDeps {
@@ -26,12 +24,13 @@ export interface AppEnv {
  * Every public write goes through here: one transaction per decision.
  */
 export async function writeCluster<T>(deps: AppDeps, clusterId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  const result = await deps.database.write(fn);
-  const row = await deps.database.db.query.clusters.findFirst({
-    columns: { changeIndex: true },
-    where: eq(clusters.id, clusterId),
+  let index: number | undefined;
+  const result = await deps.database.write(async (tx) => {
+    const value = await fn(tx);
+    index = bumpedIndex(tx, clusterId);
+    return value;
   });
-  if (row) deps.notifier.publish(clusterId, row.changeIndex);
+  if (index !== undefined) deps.notifier.publish(clusterId, index);
   return result;
 }
 

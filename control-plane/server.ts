@@ -4,9 +4,9 @@ import { createApp } from './app.ts';
 import type { AppDeps } from './app-env.ts';
 import { bootstrap, dockerConfigExists } from './bootstrap.ts';
 import { loadConfig } from './config.ts';
+import { readClusterIndex } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { Notifier } from './notifier.ts';
-import { clusterIndexes } from './orchestrator/cluster-state.ts';
 import { readLease } from './orchestrator/lease.ts';
 import { LeaderLoop } from './orchestrator/leader.ts';
 
@@ -14,7 +14,7 @@ import { LeaderLoop } from './orchestrator/leader.ts';
 async function main() {
   const config = loadConfig();
   const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken);
-  const notifier = new Notifier(async (clusterId) => (await clusterIndexes(database.db)).get(clusterId) ?? 0);
+  const notifier = new Notifier((clusterId) => readClusterIndex(database.db, clusterId));
   let publicUrl = config.publicUrl ?? '';
   const deps: AppDeps = {
     database,

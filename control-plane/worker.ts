@@ -3,7 +3,7 @@ import { drizzle } from 'drizzle-orm/libsql/web';
 import { createApp } from './app.ts';
 import type { AppDeps } from './app-env.ts';
 import { loadConfig } from './config.ts';
-import { Database, DRIZZLE_OPTIONS } from './db/database.ts';
+import { Database, DRIZZLE_OPTIONS, readClusterIndex } from './db/database.ts';
 import { Notifier } from './notifier.ts';
 import { clusterIndexes } from './orchestrator/cluster-state.ts';
 import { acquireLease, readLease } from './orchestrator/lease.ts';
@@ -26,7 +26,7 @@ interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
-let cached: { deps: AppDeps; app: ReturnType<typeof createApp> } | undefined;
+let cached: { deps: AppDeps; app: ReturnType<typeof createApp>; changed: Set<string> } | undefined;
 
 function build(env: Env) {
   if (cached) return cached;
@@ -34,7 +34,7 @@ function build(env: Env) {
   const client = createClient({ url: env.LIBSQL_URL, authToken: env.LIBSQL_AUTH_TOKEN });
   const database = new Database(client, drizzle(client, DRIZZLE_OPTIONS), false);
   // Each long-poll polls from its own request: on Workers a timer dies with the request that set it.
-  const notifier = new Notifier(async (id) => (await clusterIndexes(database.db)).get(id) ?? 0, 500, { pollFromEachWaiter: true });
+  const notifier = new Notifier((id) => readClusterIndex(database.db, id), 500, { pollFromEachWaiter: true });
   const deps: AppDeps = {
     database,
     config,
@@ -46,25 +46,37 @@ function build(env: Env) {
       return lease && lease.expiresAt > Date.now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;
     },
   };
-  cached = { deps, app: createApp(deps) };
+  // Clusters written since the last sweep: a request's write is followed by a pass over its cluster.
+  const changed = new Set<string>();
+  notifier.subscribe((clusterId) => changed.add(clusterId));
+  cached = { deps, app: createApp(deps), changed };
   return cached;
 }
 
-/** One reconcile-and-schedule sweep over every cluster, if this isolate gets the lease. */
-async function leaderSweep(deps: AppDeps): Promise<void> {
-  const lease = await acquireLease(deps.database, deps.config.instanceId, deps.config.lease.ttlMs);
-  if (!lease) return;
-  for (const clusterId of (await clusterIndexes(deps.database.db)).keys()) {
-    const result = await orchestrateAsLeader(deps.database, deps.config, lease, clusterId, Date.now());
-    if (result.index !== undefined) deps.notifier.publish(clusterId, result.index);
+/** A reconcile-and-schedule pass over the given clusters (all, for the cron), if this isolate gets the lease. */
+async function leaderSweep(deps: AppDeps, only?: string[]): Promise<void> {
+  try {
+    const lease = await acquireLease(deps.database, deps.config.instanceId, deps.config.lease.ttlMs);
+    if (!lease) return;
+    for (const clusterId of only ?? (await clusterIndexes(deps.database.db)).keys()) {
+      const result = await orchestrateAsLeader(deps.database, deps.config, lease, clusterId, Date.now());
+      if (result.index !== undefined) deps.notifier.publish(clusterId, result.index);
+    }
+  } catch (err) {
+    // A lost lease or a failed pass is retried by the next write or the cron.
+    console.error('leader sweep failed', err);
   }
 }
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    const { app, deps } = build(env);
+    const { app, deps, changed } = build(env);
     const response = await app.fetch(request, env, ctx as never);
-    if (request.method !== 'GET' && request.method !== 'HEAD') ctx.waitUntil(leaderSweep(deps));
+    if (changed.size) {
+      const clusters = [...changed];
+      changed.clear();
+      ctx.waitUntil(leaderSweep(deps, clusters));
+    }
     return response;
   },
   async scheduled(_event: unknown, env: Env, ctx: ExecutionContext): Promise<void> {

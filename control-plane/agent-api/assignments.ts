@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, notInArray, or, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
 import { nodes, services, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
@@ -17,8 +17,8 @@ async function ingressServices(db: Reader, clusterId: string) {
 }
 
 /**
- * The index of what a node's answer is built from: the node itself, its own tasks, the tasks
- * behind the routing mesh and its log requests. It rises exactly when the node's answer may differ,
+ * The index of what a node's answer is built from: the node itself, its own tasks, the cluster's
+ * ingress ports and the tasks behind them, and its log requests. It rises exactly when the node's answer may differ,
  * and is never 0 (the node row's version is at least the index it joined at): a long-poll with
  * index 0 does not wait, so an idle node answered with 0 would poll in a busy loop.
  *
@@ -30,6 +30,7 @@ export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: st
     select max(
       coalesce((select max(version) from tasks where node_id = ${nodeId}), 0),
       coalesce((select version from nodes where id = ${nodeId}), 1),
+      coalesce((select ingress_index from clusters where id = ${clusterId}), 0),
       coalesce((
         select max(t.version) from tasks t
         where t.cluster_id = ${clusterId} and t.service_id in (
@@ -49,24 +50,40 @@ export async function nodeAssignments(
   heartbeatPeriodMs: number,
 ): Promise<AssignmentsResponse> {
   const index = await assignmentsIndex(db, clusterId, nodeId);
+  // Finished tasks the control plane no longer wants stay out (the agent removes their containers),
+  // so a node's history is not read, and only the columns the answer carries are.
   const rows = await db
-    .select({ task: tasks, serviceName: services.name, ports: services.endpointPorts })
+    .select({
+      id: tasks.id,
+      serviceId: tasks.serviceId,
+      slot: tasks.slot,
+      desiredState: tasks.desiredState,
+      state: tasks.state,
+      spec: tasks.spec,
+      serviceName: services.name,
+      ports: services.endpointPorts,
+    })
     .from(tasks)
     .leftJoin(services, eq(services.id, tasks.serviceId))
-    .where(and(eq(tasks.clusterId, clusterId), eq(tasks.nodeId, nodeId)));
-  const assignments = rows
-    // Finished tasks the control plane no longer wants stay out; the agent removes their containers.
-    .filter(({ task }) => task.desiredState === 'running' || task.desiredState === 'ready' || !['complete', 'shutdown', 'failed', 'rejected', 'orphaned'].includes(task.state))
-    .map(({ task, serviceName, ports }) => ({
-      taskId: task.id,
-      serviceId: task.serviceId,
-      serviceName: serviceName ?? '',
-      slot: task.slot,
-      desiredState: task.desiredState,
-      state: task.state,
-      spec: task.spec as ServiceSpec,
-      ports: (ports ?? []) as unknown as AssignmentsResponse['tasks'][number]['ports'],
-    }));
+    .where(
+      and(
+        eq(tasks.nodeId, nodeId),
+        eq(tasks.clusterId, clusterId),
+        // A global task names its node before the scheduler has checked it fits; not the agent's yet.
+        notInArray(tasks.state, ['new', 'pending']),
+        or(inArray(tasks.desiredState, ['running', 'ready']), notInArray(tasks.state, ['complete', 'shutdown', 'failed', 'rejected', 'orphaned'])),
+      ),
+    );
+  const assignments = rows.map((t) => ({
+    taskId: t.id,
+    serviceId: t.serviceId,
+    serviceName: t.serviceName ?? '',
+    slot: t.slot,
+    desiredState: t.desiredState,
+    state: t.state,
+    spec: t.spec as ServiceSpec,
+    ports: (t.ports ?? []) as unknown as AssignmentsResponse['tasks'][number]['ports'],
+  }));
 
   const ingress = await ingressServices(db, clusterId);
   const backends = ingress.length

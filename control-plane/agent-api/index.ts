@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { AppDeps } from '../app-env.ts';
 import { verifyJoinToken, verifyNodeCredential, signNodeCredential } from '../auth/tokens.ts';
 import { readJsonObject, jsonOk } from '../docker-api/body.ts';
+import { readClusterIndex } from '../db/database.ts';
 import { invalid } from '../errors.ts';
 import { writeCluster } from '../app-env.ts';
 import { assignmentsIndex, nodeAssignments } from './assignments.ts';
@@ -85,8 +86,7 @@ export const agentApi = new Hono<AgentEnv>()
     // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
     let clusterIndex = 0;
     while (since > 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
-      const row = await db.query.clusters.findFirst({ columns: { changeIndex: true }, where: (t, { eq }) => eq(t.id, cluster.id) });
-      clusterIndex = row?.changeIndex ?? clusterIndex;
+      clusterIndex = await readClusterIndex(db, cluster.id);
       if ((await assignmentsIndex(db, cluster.id, node.id)) > since) break;
       await deps.notifier.waitForChange(cluster.id, clusterIndex, deadline - Date.now(), c.req.raw.signal);
     }

@@ -35,6 +35,8 @@ function malformed(report: TaskReport): string | undefined {
 /** Why a report cannot be applied, or undefined when it moves the task forward. */
 export function refuseReport(task: { nodeId: string | null; state: TaskState } | undefined, nodeId: string, report: TaskReport): string | undefined {
   if (!task || task.nodeId !== nodeId) return `task ${report.taskId} is not assigned to this node`;
+  // A global task names its node before the scheduler has checked it fits there.
+  if (task.state === 'new' || task.state === 'pending') return `task ${report.taskId} is not assigned to this node yet`;
   if (!RANK.has(report.state)) return `unknown task state '${report.state}'`;
   const bad = malformed(report);
   if (bad) return `invalid report for task ${report.taskId}: ${bad}`;
@@ -85,14 +87,12 @@ export class StatusBatcher {
 
   private async apply(batch: Pending[], beats: Map<string, { clusterId: string }>) {
     const now = this.deps.now();
-    const clustersTouched = new Set<string>();
+    const published = new Map<string, number>();
     try {
       const results = await this.deps.database.write(async (tx) => {
-        const indexes = new Map<string, number>();
         const indexFor = async (clusterId: string) => {
-          let index = indexes.get(clusterId);
-          if (index === undefined) indexes.set(clusterId, (index = await bumpIndex(tx, clusterId)));
-          clustersTouched.add(clusterId);
+          const index = await bumpIndex(tx, clusterId);
+          published.set(clusterId, index);
           return index;
         };
         // Liveness is observed state: a heartbeat moves no index unless the node comes back.
@@ -141,9 +141,6 @@ export class StatusBatcher {
     } catch (err) {
       for (const p of batch) p.reject(err);
     }
-    for (const clusterId of clustersTouched) {
-      const row = await this.deps.database.db.query.clusters.findFirst({ columns: { changeIndex: true }, where: (c, { eq }) => eq(c.id, clusterId) });
-      if (row) this.deps.notifier.publish(clusterId, row.changeIndex);
-    }
+    for (const [clusterId, index] of published) this.deps.notifier.publish(clusterId, index);
   }
 }

@@ -43,13 +43,35 @@ export class Database {
   }
 }
 
-/** Bumps the cluster's change index once for this transaction and returns the new value. */
+const bumped = new WeakMap<Tx, Map<string, number>>();
+
+/**
+ * Bumps the cluster's change index for this transaction and returns it. Every object a
+ * transaction changes carries the same index: a second call in the same transaction returns the
+ * first call's value.
+ */
 export async function bumpIndex(tx: Tx, clusterId: string): Promise<number> {
+  let indexes = bumped.get(tx);
+  const known = indexes?.get(clusterId);
+  if (known !== undefined) return known;
   const [row] = await tx
     .update(schema.clusters)
     .set({ changeIndex: sql`${schema.clusters.changeIndex} + 1` })
     .where(eq(schema.clusters.id, clusterId))
     .returning({ index: schema.clusters.changeIndex });
   if (!row) throw new Error(`cluster ${clusterId} vanished during a write`);
+  if (!indexes) bumped.set(tx, (indexes = new Map()));
+  indexes.set(clusterId, row.index);
   return row.index;
+}
+
+/** The index this transaction bumped the cluster to, if it changed anything in it. */
+export function bumpedIndex(tx: Tx, clusterId: string): number | undefined {
+  return bumped.get(tx)?.get(clusterId);
+}
+
+/** A cluster's current change index (what long-polls compare against). */
+export async function readClusterIndex(db: Reader, clusterId: string): Promise<number> {
+  const row = await db.query.clusters.findFirst({ columns: { changeIndex: true }, where: eq(schema.clusters.id, clusterId) });
+  return row?.changeIndex ?? 0;
 }

@@ -2,13 +2,13 @@ import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { type AppEnv, writeCluster } from '../app-env.ts';
 import { bumpIndex, type Tx } from '../db/database.ts';
-import { services, tasks, type UpdateStatus } from '../db/schema/index.ts';
+import { clusters, services, tasks, type UpdateStatus } from '../db/schema/index.ts';
 import { conflict, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { orchestrateCluster } from '../orchestrator/orchestrate.ts';
 import type { ServiceRow } from '../orchestrator/cluster-state.ts';
 import { allocateEndpointPorts } from '../swarm/ingress-ports.ts';
-import { isGlobal, type PortConfig, replicasOf, specHashOf, type ServiceSpec, withDefaults } from '../swarm/service-spec.ts';
+import { canonicalJson, isGlobal, type PortConfig, replicasOf, specHashOf, type ServiceSpec, withDefaults } from '../swarm/service-spec.ts';
 import { validateServiceSpec } from '../swarm/validate-service.ts';
 import { jsonOk, readJsonObject, versionParam } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
@@ -28,6 +28,14 @@ async function portsTaken(tx: Tx, clusterId: string, exceptServiceId: string) {
     for (const p of row.ports as unknown as PortConfig[]) if (p.PublishMode === 'ingress') taken.set(`${p.Protocol}/${p.PublishedPort}`, row.name);
   }
   return taken;
+}
+
+const ingressOf = (ports: unknown) => canonicalJson((ports as PortConfig[]).filter((p) => p.PublishMode === 'ingress'));
+
+/** Every node's routing mesh listens on the cluster's ingress ports: a change must wake them all. */
+async function touchIngress(tx: Tx, clusterId: string, before: unknown, after: unknown, index: number) {
+  if (ingressOf(before) === ingressOf(after)) return;
+  await tx.update(clusters).set({ ingressIndex: index }).where(eq(clusters.id, clusterId));
 }
 
 function generatedName(): string {
@@ -95,6 +103,7 @@ export const serviceRoutes = new Hono<AppEnv>()
         createdAt: now,
         updatedAt: now,
       });
+      await touchIngress(tx, cluster.id, [], endpointPorts, version);
       await orchestrateCluster(tx, cluster.id, now, { serviceId: id, schedule: false });
     });
     return jsonOk({ ID: id }, 201);
@@ -137,6 +146,7 @@ export const serviceRoutes = new Hono<AppEnv>()
           updatedAt: now,
         })
         .where(eq(services.id, s.id));
+      await touchIngress(tx, cluster.id, s.endpointPorts, endpointPorts, index);
       await orchestrateCluster(tx, cluster.id, now, { serviceId: s.id, schedule: false });
     });
     return jsonOk({ Warnings: null });
@@ -148,6 +158,7 @@ export const serviceRoutes = new Hono<AppEnv>()
       const s = await findService(tx, cluster.id, c.req.param('ref'));
       const index = await bumpIndex(tx, cluster.id);
       await tx.delete(services).where(eq(services.id, s.id));
+      await touchIngress(tx, cluster.id, s.endpointPorts, [], index);
       // Agents stop the containers; the tasks go once they have stopped.
       await tx
         .update(tasks)

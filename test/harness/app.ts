@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { createApp } from '../../control-plane/app.ts';
 import type { AppDeps } from '../../control-plane/app-env.ts';
 import { loadConfig, type Config } from '../../control-plane/config.ts';
+import { readClusterIndex } from '../../control-plane/db/database.ts';
 import { openDatabase } from '../../control-plane/db/open.ts';
 import { Notifier } from '../../control-plane/notifier.ts';
-import { clusterIndexes } from '../../control-plane/orchestrator/cluster-state.ts';
 import { readLease } from '../../control-plane/orchestrator/lease.ts';
 import { createCluster } from '../../control-plane/swarm/clusters.ts';
 
@@ -28,7 +28,7 @@ export async function createTestApp(opts: { initialize?: boolean; env?: Record<s
   const dir = mkdtempSync(join(tmpdir(), 'swarmlet-test-'));
   const config = loadConfig({ DATA_DIR: dir, ADMIN_TOKEN: 'admin-secret-for-tests', ...opts.env });
   const database = await openDatabase(config.libsqlUrl);
-  const notifier = new Notifier(async (id) => (await clusterIndexes(database.db)).get(id) ?? 0);
+  const notifier = new Notifier((id) => readClusterIndex(database.db, id));
   const deps: AppDeps = {
     database,
     config,

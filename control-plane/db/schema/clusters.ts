@@ -24,6 +24,8 @@ export const clusters = sqliteTable(
     /** Ed25519 key pair (JWK) that signs this cluster's join tokens and node credentials. */
     signingKey: text({ mode: 'json' }).notNull().$type<{ privateJwk: JsonWebKeyLike; publicJwk: JsonWebKeyLike }>(),
     changeIndex: integer().notNull().default(1),
+    /** Index of the last change to the cluster's published ingress ports (every node's routing mesh). */
+    ingressIndex: integer().notNull().default(0),
     version: integer().notNull().default(1),
     createdAt: integer().notNull(),
     updatedAt: integer().notNull(),

@@ -1,0 +1,1 @@
+ALTER TABLE `clusters` ADD `ingress_index` integer DEFAULT 0 NOT NULL;
