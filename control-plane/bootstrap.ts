@@ -1,22 +1,26 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Database } from './db/database.ts';
-import { createCluster } from './swarm/clusters.ts';
+import { addApiKey, createCluster } from './swarm/clusters.ts';
 
 /**
  * First start on an empty database: a default tenant, its cluster and an API key, with a docker
- * CLI config that sends the key. The key exists in plain text only in that file (0600).
+ * CLI config that sends the key. The key exists in plain text only in that file (0600); if the
+ * file is lost (or a crash came between the commit and the write), the next start issues the
+ * default cluster a new key and writes the file again.
  */
 export async function bootstrap(database: Database, dataDir: string, now: number): Promise<{ created: boolean; dockerConfigDir: string }> {
   const dockerConfigDir = resolve(join(dataDir, 'docker'));
-  const any = await database.db.query.clusters.findFirst({ columns: { id: true } });
-  if (any) return { created: false, dockerConfigDir };
-  const { apiKey } = await createCluster(database, { tenant: 'default', name: 'default', initialize: false, now });
+  const first = await database.db.query.clusters.findFirst({ columns: { id: true }, orderBy: (c, { asc }) => asc(c.createdAt) });
+  if (first && dockerConfigExists(dockerConfigDir)) return { created: false, dockerConfigDir };
+  const apiKey = first
+    ? await addApiKey(database, first.id, 'docker-config', now)
+    : (await createCluster(database, { tenant: 'default', name: 'default', initialize: false, now })).apiKey;
   mkdirSync(dockerConfigDir, { recursive: true, mode: 0o700 });
   const file = join(dockerConfigDir, 'config.json');
   writeFileSync(file, JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${apiKey}` } }, null, 2) + '\n', { mode: 0o600 });
   chmodSync(file, 0o600);
-  return { created: true, dockerConfigDir };
+  return { created: !first, dockerConfigDir };
 }
 
 export function dockerConfigExists(dir: string): boolean {

@@ -2,7 +2,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import type { AppDeps } from './app-env.ts';
-import { bootstrap, dockerConfigExists } from './bootstrap.ts';
+import { bootstrap } from './bootstrap.ts';
 import { loadConfig } from './config.ts';
 import { readClusterIndex } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
@@ -12,6 +12,9 @@ import { LeaderLoop } from './orchestrator/leader.ts';
 
 /** The control plane on Node: the app, its database, and the leader loop on timers. */
 async function main() {
+  // The database holds every cluster's signing key and the data dir the CLI's API key: nothing
+  // this process writes is for other users of the host.
+  process.umask(0o077);
   const config = loadConfig();
   const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken);
   const notifier = new Notifier((clusterId) => readClusterIndex(database.db, clusterId));
@@ -36,7 +39,6 @@ async function main() {
     const url = new URL(publicUrl);
     console.log(`control plane ${config.instanceId} listening on ${info.address}:${info.port}, database ${config.libsqlUrl.replace(/\?.*/, '')}`);
     if (created) console.log('first start: created the default tenant, cluster and API key');
-    if (!dockerConfigExists(dockerConfigDir)) console.log(`note: ${dockerConfigDir}/config.json is missing; create an API key with the admin API`);
     console.log('point the docker CLI at it with:');
     console.log(`export DOCKER_CONFIG=${dockerConfigDir}`);
     console.log(`export DOCKER_HOST=tcp://${url.hostname}:${info.port}`);

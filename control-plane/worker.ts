@@ -59,7 +59,8 @@ async function leaderSweep(deps: AppDeps, only?: string[]): Promise<void> {
     const lease = await acquireLease(deps.database, deps.config.instanceId, deps.config.lease.ttlMs);
     if (!lease) return;
     for (const clusterId of only ?? (await clusterIndexes(deps.database.db)).keys()) {
-      const result = await orchestrateAsLeader(deps.database, deps.config, lease, clusterId, Date.now());
+      // The cron's pass over every cluster also drops expired tokens and log rows.
+      const result = await orchestrateAsLeader(deps.database, deps.config, lease, clusterId, Date.now(), only === undefined);
       if (result.index !== undefined) deps.notifier.publish(clusterId, result.index);
     }
   } catch (err) {

@@ -1,4 +1,4 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import { bumpIndex, type Tx } from '../db/database.ts';
 import { joinTokens, nodes } from '../db/schema/index.ts';
 import { ApiError, invalid } from '../errors.ts';
@@ -64,7 +64,17 @@ export async function admitNode(
   if (existing) {
     const [row] = await tx
       .update(nodes)
-      .set({ description, hostname: info.hostname, state: 'ready', stateMessage: '', lastHeartbeatAt: now, version, updatedAt: now })
+            // A rejoin is issued a new credential; the ones before it stop working.
+      .set({
+        description,
+        hostname: info.hostname,
+        state: 'ready',
+        stateMessage: '',
+        credentialGeneration: sql`${nodes.credentialGeneration} + 1`,
+        lastHeartbeatAt: now,
+        version,
+        updatedAt: now,
+      })
       .where(eq(nodes.id, existing.id))
       .returning();
     return row!;

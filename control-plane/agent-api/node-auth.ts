@@ -58,7 +58,7 @@ export function nodeAuth(): MiddlewareHandler<AgentEnv> {
       .innerJoin(clusters, eq(clusters.id, nodes.clusterId))
       .where(and(eq(nodes.id, claims.nodeId), eq(nodes.clusterId, claims.clusterId)));
     if (!row || row.node.credentialGeneration !== claims.generation) {
-      throw new ApiError('unauthorized', 'node credential revoked: the node was removed from the swarm; join again with a token');
+      throw new ApiError('unauthorized', 'node credential revoked: the node was removed from the swarm or joined again since; join again with a token');
     }
     c.set('cluster', row.cluster);
     c.set('node', row.node);

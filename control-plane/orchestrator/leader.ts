@@ -3,12 +3,14 @@ import type { Database } from '../db/database.ts';
 import type { Notifier } from '../notifier.ts';
 import { clusterIndexes, clustersWithSilentNodes } from './cluster-state.ts';
 import { acquireLease, assertLease, type Lease, LeaseLost, releaseLease } from './lease.ts';
+import { dropExpiredRows } from './housekeeping.ts';
 import { orchestrateCluster } from './orchestrate.ts';
 
 /** One leader pass over a cluster: fenced by the lease epoch inside its own transaction. */
-export function orchestrateAsLeader(database: Database, config: Config, lease: Lease, clusterId: string, now: number) {
+export function orchestrateAsLeader(database: Database, config: Config, lease: Lease, clusterId: string, now: number, housekeeping = false) {
   return database.write(async (tx) => {
     await assertLease(tx, lease.holder, lease.epoch);
+    if (housekeeping) await dropExpiredRows(tx, clusterId, now);
     return orchestrateCluster(tx, clusterId, now, {
       schedule: true,
       heartbeatGraceMs: config.heartbeat.periodMs * config.heartbeat.misses,
@@ -16,6 +18,9 @@ export function orchestrateAsLeader(database: Database, config: Config, lease: L
     });
   });
 }
+
+/** Expired tokens and log rows are dropped this often. */
+const HOUSEKEEPING_MS = 10 * 60_000;
 
 export interface LeaderEvents {
   onLeadership?: (lease: Lease | undefined) => void;
@@ -38,6 +43,9 @@ export class LeaderLoop {
   private timers: Array<ReturnType<typeof setTimeout>> = [];
   private dirty = new Set<string>();
   private seen = new Map<string, number>();
+  /** Clusters whose next pass also drops expired rows. */
+  private housekeep = new Set<string>();
+  private lastHousekeeping = 0;
   private wakeAt = new Map<string, number>();
   private passTimer: ReturnType<typeof setTimeout> | undefined;
   private firstDirtyAt = 0;
@@ -119,9 +127,12 @@ export class LeaderLoop {
       const now = this.now();
       const indexes = await clusterIndexes(this.database.db);
       const silent = await clustersWithSilentNodes(this.database.db, now - this.config.heartbeat.periodMs * this.config.heartbeat.misses);
+      const housekeeping = now - this.lastHousekeeping >= HOUSEKEEPING_MS;
+      if (housekeeping) this.lastHousekeeping = now;
       for (const [clusterId, index] of indexes) {
         const due = (this.wakeAt.get(clusterId) ?? Infinity) <= now;
-        if ((this.seen.get(clusterId) ?? 0) < index || due || silent.has(clusterId)) this.dirty.add(clusterId);
+        if (housekeeping) this.housekeep.add(clusterId);
+        if ((this.seen.get(clusterId) ?? 0) < index || due || silent.has(clusterId) || housekeeping) this.dirty.add(clusterId);
       }
       this.schedulePass();
     } catch (err) {
@@ -166,7 +177,7 @@ export class LeaderLoop {
       if (!this.isLeader) return;
       try {
         const now = this.now();
-        const result = await orchestrateAsLeader(this.database, this.config, lease, clusterId, now);
+        const result = await orchestrateAsLeader(this.database, this.config, lease, clusterId, now, this.housekeep.delete(clusterId));
         if (result.wakeAt) this.wakeAt.set(clusterId, result.wakeAt);
         else this.wakeAt.delete(clusterId);
         this.seen.set(clusterId, Math.max(this.seen.get(clusterId) ?? 0, result.index ?? result.observedIndex));
@@ -176,9 +187,13 @@ export class LeaderLoop {
         }
       } catch (err) {
         if (err instanceof LeaseLost) {
-          this.lease = undefined;
-          this.leaseDeadline = 0;
-          this.events.onLeadership?.(undefined);
+          // A renewal may have won a newer epoch meanwhile; only the epoch that was lost is dropped.
+          if (this.lease?.epoch === lease.epoch) {
+            this.lease = undefined;
+            this.leaseDeadline = 0;
+            this.events.onLeadership?.(undefined);
+          }
+          this.dirty.add(clusterId);
           return;
         }
         console.error(`orchestration pass for cluster ${clusterId} failed`, err);

@@ -33,8 +33,7 @@ export async function createCluster(
   opts: { tenant: string; name: string; initialize: boolean; now: number; advertiseUrl?: string; tokenTtlMs?: number },
 ): Promise<CreatedCluster> {
   const signingKey = await createSigningKey();
-  const apiKey = `swl_${newSecret()}`;
-  const secretHash = await sha256Hex(apiKey);
+  const { apiKey, secretHash } = await mintApiKey();
   const cluster = await database.write(async (tx) => {
     let tenant = await tx.query.tenants.findFirst({ where: eq(tenants.name, opts.tenant) });
     if (!tenant) {
@@ -63,6 +62,18 @@ export async function createCluster(
     return row!;
   });
   return { cluster, apiKey };
+}
+
+async function mintApiKey(): Promise<{ apiKey: string; secretHash: string }> {
+  const apiKey = `swl_${newSecret()}`;
+  return { apiKey, secretHash: await sha256Hex(apiKey) };
+}
+
+/** A new API key for a cluster; returns the secret, which is stored only as its hash. */
+export async function addApiKey(database: Database, clusterId: string, name: string, now: number): Promise<string> {
+  const { apiKey, secretHash } = await mintApiKey();
+  await database.write((tx) => tx.insert(apiKeys).values({ id: newId(), clusterId, name, secretHash, createdAt: now }));
+  return apiKey;
 }
 
 /** Marks the swarm active and issues its first worker and manager join tokens. */
