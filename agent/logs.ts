@@ -12,6 +12,7 @@ import type Dockerode from 'dockerode';
 import type { LogRequest } from '../control-plane/agent-api/protocol.ts';
 import { NODE_LABEL, TASK_LABEL } from './executor/labels.ts';
 import type { Logger } from './log.ts';
+import { encodeLogFrame } from '../control-plane/agent-api/log-frames.ts';
 
 const BATCH_MS = 100;
 const BATCH_MAX_BYTES = 256 * 1024;
@@ -34,15 +35,6 @@ class RequestClosed extends Error {}
 function statusOf(err: unknown): number | undefined {
   const status = (err as { status?: unknown; statusCode?: unknown })?.status ?? (err as { statusCode?: unknown })?.statusCode;
   return typeof status === 'number' ? status : undefined;
-}
-
-/** Docker's stdcopy frame: [stream, 0, 0, 0, length uint32 BE] then the payload. */
-export function logFrame(stream: number, payload: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(8 + payload.length);
-  frame[0] = stream;
-  new DataView(frame.buffer).setUint32(4, payload.length);
-  frame.set(payload, 8);
-  return frame;
 }
 
 /**
@@ -96,7 +88,7 @@ export class EngineLogDecoder {
     const withTask = new Uint8Array(this.prefix.length + payload.length);
     withTask.set(this.prefix);
     withTask.set(payload, this.prefix.length);
-    return logFrame(stream, withTask);
+    return encodeLogFrame(stream, withTask);
   }
 }
 

@@ -6,15 +6,11 @@
 import { and, eq, gt, inArray, isNull, lte, ne } from 'drizzle-orm';
 import { Hono, type Context } from 'hono';
 import { type AppDeps, type AppEnv, writeCluster } from '../app-env.ts';
+import { decodeLogFrames, encodeLogFrame, splitAgentPayload, STDERR, STDOUT } from '../agent-api/log-frames.ts';
 import {
-  decodeLogFrames,
   dropExpiredLogs,
-  encodeLogFrame,
   logArrivals,
   logRelaySettings,
-  splitAgentPayload,
-  STDERR,
-  STDOUT,
 } from '../agent-api/logs.ts';
 import { bumpIndex, type Tx } from '../db/database.ts';
 import { logChunks, logRequests, nodes, tasks, type TaskState } from '../db/schema/index.ts';

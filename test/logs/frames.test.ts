@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EngineLogDecoder, logFrame } from '../../agent/logs.ts';
-import { decodeLogFrames, encodeLogFrame, splitAgentPayload } from '../../control-plane/agent-api/logs.ts';
+import { EngineLogDecoder } from '../../agent/logs.ts';
+import { decodeLogFrames, encodeLogFrame, splitAgentPayload } from '../../control-plane/agent-api/log-frames.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -27,7 +27,7 @@ describe('agent log frames', () => {
   });
 
   it('frames as dockerd does: [stream, 0, 0, 0, length BE]', () => {
-    expect([...logFrame(2, enc.encode('hi'))]).toEqual([2, 0, 0, 0, 0, 0, 0, 2, 104, 105]);
+    expect([...encodeLogFrame(2, enc.encode('hi'))]).toEqual([2, 0, 0, 0, 0, 0, 0, 2, 104, 105]);
     expect([...encodeLogFrame(1, new Uint8Array(300)).subarray(0, 8)]).toEqual([1, 0, 0, 0, 0, 0, 1, 44]);
   });
 });

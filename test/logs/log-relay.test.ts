@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../agent/log.ts';
 import { LogRelay } from '../../agent/logs.ts';
 import type { LogRequest } from '../../control-plane/agent-api/protocol.ts';
-import { decodeLogFrames, splitAgentPayload } from '../../control-plane/agent-api/logs.ts';
+import { decodeLogFrames, splitAgentPayload } from '../../control-plane/agent-api/log-frames.ts';
 
 /** The agent's LogRelay on the real engine, posting to a recorder instead of a control plane. */
 const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });

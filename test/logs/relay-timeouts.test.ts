@@ -1,7 +1,8 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeLogFrames, encodeLogFrame, logRelaySettings } from '../../control-plane/agent-api/logs.ts';
+import { decodeLogFrames, encodeLogFrame } from '../../control-plane/agent-api/log-frames.ts';
+import { logRelaySettings } from '../../control-plane/agent-api/logs.ts';
 import { logChunks, logRequests } from '../../control-plane/db/schema/index.ts';
 import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
 import { createTestApp, type TestApp } from '../harness/app.ts';
