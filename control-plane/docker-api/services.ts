@@ -1,6 +1,7 @@
 import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { type AppEnv, writeCluster } from '../app-env.ts';
+import type { ChangedNodes } from '../notifier.ts';
 import { bumpIndex, type Tx } from '../db/database.ts';
 import { clusters, services, tasks, type UpdateStatus } from '../db/schema/index.ts';
 import { conflict, invalid } from '../errors.ts';
@@ -32,10 +33,14 @@ async function portsTaken(tx: Tx, clusterId: string, exceptServiceId: string) {
 
 const ingressOf = (ports: unknown) => canonicalJson((ports as PortConfig[]).filter((p) => p.PublishMode === 'ingress'));
 
-/** Every node's routing mesh listens on the cluster's ingress ports: a change must wake them all. */
+/**
+ * Every node's routing mesh listens on the cluster's ingress ports: a change must wake them all.
+ * Says whether they changed (then every node's assignments did).
+ */
 async function touchIngress(tx: Tx, clusterId: string, before: unknown, after: unknown, index: number) {
-  if (ingressOf(before) === ingressOf(after)) return;
+  if (ingressOf(before) === ingressOf(after)) return false;
   await tx.update(clusters).set({ ingressIndex: index }).where(eq(clusters.id, clusterId));
+  return true;
 }
 
 function generatedName(): string {
@@ -87,6 +92,10 @@ export const serviceRoutes = new Hono<AppEnv>()
     if (!spec.Name) spec.Name = generatedName();
     const now = deps.now();
     const id = newId();
+    // Whose long-polls to wake: a replicated service's tasks are on no node until the leader
+    // places them (and that pass wakes their nodes), so none unless its ingress ports are every
+    // node's, or global tasks already name their nodes. Undefined (everyone) if the write fails half-way.
+    let nodes: ChangedNodes;
     await writeCluster(deps, cluster.id, async (tx) => {
       const existing = await tx.query.services.findFirst({ where: and(eq(services.clusterId, cluster.id), eq(services.name, spec.Name)) });
       if (existing) throw conflict(`service ${spec.Name} already exists`);
@@ -103,9 +112,10 @@ export const serviceRoutes = new Hono<AppEnv>()
         createdAt: now,
         updatedAt: now,
       });
-      await touchIngress(tx, cluster.id, [], endpointPorts, version);
-      await orchestrateCluster(tx, cluster.id, now, { serviceId: id, schedule: false });
-    });
+      const ingress = await touchIngress(tx, cluster.id, [], endpointPorts, version);
+      const pass = await orchestrateCluster(tx, cluster.id, now, { serviceId: id, schedule: false });
+      nodes = ingress ? undefined : pass.nodes;
+    }, () => nodes);
     return jsonOk({ ID: id }, 201);
   })
   .post('/services/:ref/update', async (c) => {
@@ -114,6 +124,8 @@ export const serviceRoutes = new Hono<AppEnv>()
     const rollback = c.req.query('rollback') === 'previous';
     const posted = await readJsonObject(c);
     const now = deps.now();
+    // The nodes of the tasks the update stops or creates; everyone when ingress ports change.
+    let nodes: ChangedNodes;
     await writeCluster(deps, cluster.id, async (tx) => {
       const s = await findService(tx, cluster.id, c.req.param('ref'));
       if (s.version !== version) {
@@ -146,24 +158,29 @@ export const serviceRoutes = new Hono<AppEnv>()
           updatedAt: now,
         })
         .where(eq(services.id, s.id));
-      await touchIngress(tx, cluster.id, s.endpointPorts, endpointPorts, index);
-      await orchestrateCluster(tx, cluster.id, now, { serviceId: s.id, schedule: false });
-    });
+      const ingress = await touchIngress(tx, cluster.id, s.endpointPorts, endpointPorts, index);
+      const pass = await orchestrateCluster(tx, cluster.id, now, { serviceId: s.id, schedule: false });
+      nodes = ingress ? undefined : pass.nodes;
+    }, () => nodes);
     return jsonOk({ Warnings: null });
   })
   .delete('/services/:ref', async (c) => {
     const { cluster, deps } = c.var;
     const now = deps.now();
+    // The nodes of the tasks to remove; everyone when the service published ingress ports.
+    let nodes: ChangedNodes;
     await writeCluster(deps, cluster.id, async (tx) => {
       const s = await findService(tx, cluster.id, c.req.param('ref'));
       const index = await bumpIndex(tx, cluster.id);
       await tx.delete(services).where(eq(services.id, s.id));
-      await touchIngress(tx, cluster.id, s.endpointPorts, [], index);
+      const ingress = await touchIngress(tx, cluster.id, s.endpointPorts, [], index);
       // Agents stop the containers; the tasks go once they have stopped.
-      await tx
+      const removed = await tx
         .update(tasks)
         .set({ desiredState: 'remove', version: index, updatedAt: now })
-        .where(and(eq(tasks.serviceId, s.id), inArray(tasks.desiredState, ['running', 'ready'])));
-    });
+        .where(and(eq(tasks.serviceId, s.id), inArray(tasks.desiredState, ['running', 'ready'])))
+        .returning({ nodeId: tasks.nodeId });
+      nodes = ingress ? undefined : new Set(removed.flatMap((t) => (t.nodeId ? [t.nodeId] : [])));
+    }, () => nodes);
     return new Response(null, { status: 200 });
   });

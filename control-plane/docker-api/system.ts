@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { type AppEnv, clusterAddr } from '../app-env.ts';
 import { nodes } from '../db/schema/index.ts';
 import { jsonOk } from './body.ts';
-import { ENGINE_VERSION, iso } from './views.ts';
+import { ENGINE_VERSION, objectMeta } from './views.ts';
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.24';
@@ -20,10 +20,7 @@ const PING_HEADERS = {
 /** Docker's cluster block, shared by `/info` and `/swarm`. */
 export function swarmObject(cluster: AppEnv['Variables']['cluster']) {
   return {
-    ID: cluster.id,
-    Version: { Index: cluster.version },
-    CreatedAt: iso(cluster.createdAt),
-    UpdatedAt: iso(cluster.updatedAt),
+    ...objectMeta(cluster),
     Spec: cluster.spec,
     TLSInfo: {},
     RootRotationInProgress: false,

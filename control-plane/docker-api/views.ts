@@ -6,12 +6,14 @@ export const iso = (ms: number) => new Date(ms).toISOString();
 
 export const ENGINE_VERSION = '20.10.24-swarmlet';
 
+/** The fields every swarm object starts with; Version.Index is the change index of its last write. */
+export function objectMeta(o: { id: string; version: number; createdAt: number; updatedAt: number }) {
+  return { ID: o.id, Version: { Index: o.version }, CreatedAt: iso(o.createdAt), UpdatedAt: iso(o.updatedAt) };
+}
+
 export function toDockerNode(n: NodeRow) {
   return {
-    ID: n.id,
-    Version: { Index: n.version },
-    CreatedAt: iso(n.createdAt),
-    UpdatedAt: iso(n.updatedAt),
+    ...objectMeta(n),
     Spec: n.spec,
     Description: {
       Hostname: n.hostname,
@@ -30,10 +32,7 @@ export function toDockerNode(n: NodeRow) {
 export function toManagerNode(cluster: Cluster, addr: string, leaderHost: string) {
   const host = addr.replace(/:\d+$/, '');
   return {
-    ID: cluster.managerNodeId,
-    Version: { Index: cluster.version },
-    CreatedAt: iso(cluster.createdAt),
-    UpdatedAt: iso(cluster.updatedAt),
+    ...objectMeta({ ...cluster, id: cluster.managerNodeId }),
     Spec: { Labels: {}, Role: 'manager', Availability: 'drain' },
     Description: {
       Hostname: 'control-plane',
@@ -48,10 +47,7 @@ export function toManagerNode(cluster: Cluster, addr: string, leaderHost: string
 
 export function toDockerService(s: ServiceRow, spec: Record<string, unknown>, status?: { running: number; desired: number; completed: number }) {
   return {
-    ID: s.id,
-    Version: { Index: s.version },
-    CreatedAt: iso(s.createdAt),
-    UpdatedAt: iso(s.updatedAt),
+    ...objectMeta(s),
     Spec: spec,
     ...(s.previousSpec ? { PreviousSpec: s.previousSpec } : {}),
     Endpoint: {
@@ -65,10 +61,7 @@ export function toDockerService(s: ServiceRow, spec: Record<string, unknown>, st
 
 export function toDockerTask(t: TaskRow, serviceLabels: Record<string, string> | undefined) {
   return {
-    ID: t.id,
-    Version: { Index: t.version },
-    CreatedAt: iso(t.createdAt),
-    UpdatedAt: iso(t.updatedAt),
+    ...objectMeta(t),
     Labels: serviceLabels ?? {},
     Spec: t.spec,
     ServiceID: t.serviceId,
