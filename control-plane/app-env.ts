@@ -1,6 +1,6 @@
 import type { Config } from './config.ts';
 import { bumpedIndex, type Database, type Tx } from './db/database.ts';
-import type { Notifier } from './notifier.ts';
+import type { ChangedNodes, Notifier } from './notifier.ts';
 import type { Cluster } from './swarm/clusters.ts';
 
 /** What the runtime-neutral app is built from; Node and Workers each supply their own. */
@@ -21,16 +21,23 @@ export interface AppEnv {
 
 /**
  * Runs one write transaction for a cluster, then wakes whoever waits on that cluster's index.
- * Every public write goes through here: one transaction per decision.
+ * Every public write goes through here: one transaction per decision. A writer that knows whose
+ * assignments it changed says so in `nodes`, asked once the transaction has committed, and only
+ * those nodes' long-polls wake; without it (or when it answers undefined) every waiter wakes.
  */
-export async function writeCluster<T>(deps: AppDeps, clusterId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export async function writeCluster<T>(
+  deps: AppDeps,
+  clusterId: string,
+  fn: (tx: Tx) => Promise<T>,
+  nodes?: () => ChangedNodes,
+): Promise<T> {
   let index: number | undefined;
   const result = await deps.database.write(async (tx) => {
     const value = await fn(tx);
     index = bumpedIndex(tx, clusterId);
     return value;
   });
-  if (index !== undefined) deps.notifier.publish(clusterId, index);
+  if (index !== undefined) deps.notifier.publish(clusterId, index, nodes?.());
   return result;
 }
 

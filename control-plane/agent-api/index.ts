@@ -84,11 +84,15 @@ export const agentApi = new Hono<AgentEnv>()
     const deadline = Date.now() + waitMs(c.req.query('wait'), deps.config.longPollMaxWaitMs);
     const db = deps.database.db;
     // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
-    let clusterIndex = 0;
+    // The cluster index is read once, before the first look at the node's own; after that the
+    // notifier's answer is the index to wait from: it has committed (with every lower one), so the
+    // assignmentsIndex read that follows it already saw all changes up to it. The notifier wakes
+    // this poll only for changes that may concern this node.
+    let watched: number | undefined;
     while (since > 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
-      clusterIndex = await readClusterIndex(db, cluster.id);
+      watched ??= await readClusterIndex(db, cluster.id);
       if ((await assignmentsIndex(db, cluster.id, node.id)) > since) break;
-      await deps.notifier.waitForChange(cluster.id, clusterIndex, deadline - Date.now(), c.req.raw.signal);
+      watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), c.req.raw.signal, node.id);
     }
     const body = await nodeAssignments(db, cluster.id, node.id, deps.config.heartbeat.periodMs);
     return new Response(JSON.stringify(body), {

@@ -1,7 +1,8 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import type { AppDeps } from '../app-env.ts';
 import { bumpIndex } from '../db/database.ts';
-import { nodes, TASK_STATES, tasks, type TaskState } from '../db/schema/index.ts';
+import { nodes, services, TASK_STATES, tasks, type TaskState } from '../db/schema/index.ts';
+import { publishesIngress } from '../orchestrator/orchestrate.ts';
 import type { StatusResponse, TaskReport } from './protocol.ts';
 
 const RANK = new Map(TASK_STATES.map((s, i) => [s, i]));
@@ -88,6 +89,15 @@ export class StatusBatcher {
   private async apply(batch: Pending[], beats: Map<string, { clusterId: string }>) {
     const now = this.deps.now();
     const published = new Map<string, number>();
+    // Whose long-polls each cluster's commit wakes: the reporting nodes, as a report changes its own
+    // node's tasks only; every node (undefined) when a node came back, or when a task of a service
+    // publishing ingress ports changed, since it is a routing-mesh backend in every node's answer.
+    const concerned = new Map<string, Set<string> | undefined>();
+    const concern = (clusterId: string, nodeId?: string) => {
+      if (nodeId === undefined) concerned.set(clusterId, undefined);
+      else if (!concerned.has(clusterId)) concerned.set(clusterId, new Set([nodeId]));
+      else concerned.get(clusterId)?.add(nodeId);
+    };
     try {
       const results = await this.deps.database.write(async (tx) => {
         const indexFor = async (clusterId: string) => {
@@ -102,15 +112,21 @@ export class StatusBatcher {
           : [];
         if (beating.length) await tx.update(nodes).set({ lastHeartbeatAt: now }).where(inArray(nodes.id, beating));
         for (const n of revived) {
+          concern(n.clusterId);
           await tx.update(nodes).set({ state: 'ready', stateMessage: '', version: await indexFor(n.clusterId), updatedAt: now }).where(eq(nodes.id, n.id));
         }
 
         const ids = batch.flatMap((p) => p.reports.map((r) => r.taskId));
-        const current = new Map<string, { nodeId: string | null; state: TaskState }>();
+        const current = new Map<string, { nodeId: string | null; state: TaskState; serviceId: string }>();
         for (let i = 0; i < ids.length; i += 400) {
-          const rows = await tx.select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state }).from(tasks).where(inArray(tasks.id, ids.slice(i, i + 400)));
+          const rows = await tx
+            .select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state, serviceId: tasks.serviceId })
+            .from(tasks)
+            .where(inArray(tasks.id, ids.slice(i, i + 400)));
           for (const r of rows) current.set(r.id, r);
         }
+        /** The services whose tasks changed, with their cluster. */
+        const changedServices = new Map<string, string>();
         const out: StatusResponse[] = [];
         for (const p of batch) {
           const res: StatusResponse = { results: [] };
@@ -118,6 +134,9 @@ export class StatusBatcher {
             const error = refuseReport(current.get(r.taskId), p.nodeId, r);
             res.results.push(error ? { taskId: r.taskId, ok: false, error } : { taskId: r.taskId, ok: true });
             if (error) continue;
+            const task = current.get(r.taskId)!;
+            concern(p.clusterId, p.nodeId);
+            changedServices.set(task.serviceId, p.clusterId);
             await tx
               .update(tasks)
               .set({
@@ -131,16 +150,26 @@ export class StatusBatcher {
                 updatedAt: now,
               })
               .where(eq(tasks.id, r.taskId));
-            current.set(r.taskId, { nodeId: p.nodeId, state: r.state });
+            current.set(r.taskId, { ...task, state: r.state });
           }
           out.push(res);
+        }
+        const serviceIds = [...changedServices.keys()];
+        for (let i = 0; i < serviceIds.length; i += 400) {
+          const rows = await tx
+            .select({ id: services.id, endpointPorts: services.endpointPorts })
+            .from(services)
+            .where(inArray(services.id, serviceIds.slice(i, i + 400)));
+          for (const s of rows) if (publishesIngress(s)) concern(changedServices.get(s.id)!);
         }
         return out;
       });
       batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
+      // Nothing committed: the indexes taken were rolled back and are not published.
       for (const p of batch) p.reject(err);
+      return;
     }
-    for (const [clusterId, index] of published) this.deps.notifier.publish(clusterId, index);
+    for (const [clusterId, index] of published) this.deps.notifier.publish(clusterId, index, concerned.get(clusterId));
   }
 }

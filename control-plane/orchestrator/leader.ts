@@ -182,7 +182,8 @@ export class LeaderLoop {
         else this.wakeAt.delete(clusterId);
         this.seen.set(clusterId, Math.max(this.seen.get(clusterId) ?? 0, result.index ?? result.observedIndex));
         if (result.index !== undefined) {
-          this.notifier.publish(clusterId, result.index);
+          // Only the long-polls of the nodes the pass touched wake (all of them when it cannot tell).
+          this.notifier.publish(clusterId, result.index, result.nodes);
           this.events.onCommit?.({ clusterId, index: result.index, epoch: lease.epoch, placed: result.placed });
         }
       } catch (err) {

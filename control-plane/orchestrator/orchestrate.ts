@@ -4,7 +4,7 @@ import { clusters, nodes, services, tasks } from '../db/schema/index.ts';
 import type { TaskDemand } from '../scheduler/filters.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import { placeTasks, type PendingTask } from '../scheduler/place.ts';
-import { constraintsOf, hostPortsOf, maxReplicasOf, reservationsOf, restartPolicyOf, type ServiceSpec } from '../swarm/service-spec.ts';
+import { constraintsOf, hostPortsOf, maxReplicasOf, type PortConfig, reservationsOf, restartPolicyOf, type ServiceSpec } from '../swarm/service-spec.ts';
 import { newId } from '../ids.ts';
 import { type ClusterState, loadClusterState, nodeView, schedulingNodes, type TaskSummary, taskSpecs } from './cluster-state.ts';
 import { isLive, isTerminal, reconcileService } from './reconcile.ts';
@@ -27,7 +27,33 @@ export interface OrchestrationResult {
   observedIndex: number;
   wakeAt: number | undefined;
   placed: number;
+  /**
+   * The nodes whose assignments this pass may have changed, for the notifier to wake only their
+   * long-polls; undefined when it may have changed every node's (a task of a service publishing
+   * ingress ports is a routing-mesh backend on every node).
+   */
+  nodes: Set<string> | undefined;
 }
+
+/** Whose assignments a pass changes, collected as it writes (see OrchestrationResult.nodes). */
+class Touched {
+  nodes: Set<string> | undefined = new Set();
+  constructor(private readonly ingress: ReadonlySet<string>) {}
+
+  /** A task of this service on this node (or on none yet) was written. */
+  task(serviceId: string, nodeId: string | null) {
+    if (this.ingress.has(serviceId)) this.nodes = undefined;
+    else if (nodeId) this.nodes?.add(nodeId);
+  }
+
+  /** A node's own row changed (marked down): part of its own answer's index only. */
+  node(nodeId: string) {
+    this.nodes?.add(nodeId);
+  }
+}
+
+/** Whether a service publishes ingress ports: every node's answer carries its running tasks. */
+export const publishesIngress = (s: { endpointPorts: unknown }) => ((s.endpointPorts ?? []) as PortConfig[]).some((p) => p.PublishMode === 'ingress');
 
 const CHUNK = 400; // keeps `IN (...)` lists under SQLite's variable limit
 
@@ -52,8 +78,11 @@ export async function orchestrateCluster(
   const nextIndex = async () => (index ??= await bumpIndex(tx, clusterId));
   const [cluster] = await tx.select({ changeIndex: clusters.changeIndex }).from(clusters).where(eq(clusters.id, clusterId));
   const state = await loadClusterState(tx, clusterId, opts.serviceId);
+  // Ingress services as this transaction sees them; a task of a removed one is no one's backend
+  // any more and concerns its own node only.
+  const touched = new Touched(new Set(state.services.filter(publishesIngress).map((s) => s.id)));
 
-  if (opts.heartbeatGraceMs !== undefined) await markSilentNodesDown(tx, state, now - opts.heartbeatGraceMs, nextIndex);
+  if (opts.heartbeatGraceMs !== undefined) await markSilentNodesDown(tx, state, now - opts.heartbeatGraceMs, nextIndex, touched);
 
   const views = state.nodes.map(nodeView);
   const tasksByService = new Map<string, TaskSummary[]>();
@@ -101,6 +130,7 @@ export async function orchestrateCluster(
     const stopped = new Set(toStop);
     for (const t of state.tasks) {
       if (!stopped.has(t.id)) continue;
+      touched.task(t.serviceId, t.nodeId);
       t.desiredState = 'shutdown';
       if (t.state === 'new' || t.state === 'pending') t.state = 'shutdown';
     }
@@ -117,6 +147,8 @@ export async function orchestrateCluster(
           'pending task scheduling', ${now}, ${version}, ${now}, ${now}
         from json_each(${JSON.stringify(slots)})`);
       for (const [id, slot, nodeId] of slots) {
+        // A global task names its node at once: not in that node's answer yet, but in its index.
+        touched.task(service.id, nodeId);
         state.tasks.push({
           id,
           serviceId: service.id,
@@ -133,12 +165,13 @@ export async function orchestrateCluster(
     }
   }
 
-  const placed = opts.schedule ? await scheduleTasks(tx, state, now, nextIndex) : 0;
+  const placed = opts.schedule ? await scheduleTasks(tx, state, now, nextIndex, touched) : 0;
+  // Deleting old tasks raises no node's assignments index: no one to wake for it.
   if (opts.historyPerSlot !== undefined) await trimHistory(tx, state, opts.historyPerSlot);
-  return { index, observedIndex: index ?? cluster?.changeIndex ?? 0, wakeAt, placed };
+  return { index, observedIndex: index ?? cluster?.changeIndex ?? 0, wakeAt, placed, nodes: touched.nodes };
 }
 
-async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, nextIndex: () => Promise<number>) {
+async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, nextIndex: () => Promise<number>, touched: Touched) {
   const silent = state.nodes.filter((n) => n.state !== 'down' && (n.lastHeartbeatAt ?? n.createdAt) < cutoff);
   if (!silent.length) return;
   const version = await nextIndex();
@@ -146,13 +179,16 @@ async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, 
     .update(nodes)
     .set({ state: 'down', stateMessage: 'heartbeat failure', version, updatedAt: cutoff })
     .where(inArray(nodes.id, silent.map((n) => n.id)));
-  for (const n of silent) n.state = 'down';
+  for (const n of silent) {
+    n.state = 'down';
+    touched.node(n.id);
+  }
 }
 
 const HOLDING: ReadonlySet<string> = new Set(['assigned', 'accepted', 'preparing', 'starting', 'running']);
 
 /** Places every pending task it can, in one pass; explains the rest on the task (Status.Err). */
-async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex: () => Promise<number>) {
+async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex: () => Promise<number>, touched: Touched) {
   const serviceById = new Map(state.services.map((s) => [s.id, s]));
   const pendingRows = state.tasks
     .filter((t) => t.desiredState === 'running' && (t.state === 'pending' || t.state === 'new') && serviceById.has(t.serviceId))
@@ -206,6 +242,9 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
   }
   if (!assigned.length && !byReason.size) return 0;
   const version = await nextIndex();
+  for (const a of assigned) touched.task(rowById.get(a.taskId)!.serviceId, a.nodeId);
+  // An unplaced global task already names its node; its new Status.Err raises that node's index.
+  for (const ids of byReason.values()) for (const id of ids) touched.task(rowById.get(id)!.serviceId, rowById.get(id)!.nodeId);
   // One statement per chunk of placements, each task to its own node.
   for (const part of chunks(assigned)) {
     const pairs = sql.join(

@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
+import { eventually } from '../harness/docker-cli.ts';
+import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
+
+/**
+ * The notifier wakes only the long-polls a change concerns (DESIGN.md, core idea 4). A woken
+ * long-poll that finds nothing of its own changed goes back to waiting without answering, so an
+ * agent cannot tell a spurious wake-up from none: these tests count the waits each node's
+ * long-poll begins (one more per wake-up) to see who was woken.
+ */
+async function joinNode(t: TestApp, hostname: string, addr: string) {
+  const swarm = await (await t.request('GET', '/swarm')).json();
+  const res = await t.app.request('http://cp.test/agent/v1/join', {
+    method: 'POST',
+    body: JSON.stringify({
+      token: swarm.JoinTokens.Worker,
+      node: { hostname, nanoCpus: 2e9, memoryBytes: 2 ** 30, os: 'linux', arch: 'x86_64', engineVersion: '20.10.24', addr },
+    }),
+  });
+  expect(res.status).toBe(200);
+  const { credential, nodeId } = (await res.json()) as { credential: string; nodeId: string };
+  const auth = { Authorization: `Bearer ${credential}` };
+  const node = {
+    nodeId,
+    index: 0,
+    /** Starts a long-poll from the node's last index; `done` says whether it has answered. */
+    poll() {
+      const abort = new AbortController();
+      const started = Date.now();
+      const state = { done: false, ms: 0, body: undefined as any, abort };
+      const promise = Promise.resolve(
+        t.app.request(`http://cp.test/agent/v1/assignments?index=${node.index}&wait=20s`, { headers: auth, signal: abort.signal }),
+      ).then(async (r) => {
+        state.body = await r.json();
+        state.ms = Date.now() - started;
+        state.done = true;
+        node.index = state.body.index;
+        return state.body;
+      });
+      return Object.assign(state, { promise });
+    },
+    async report(taskId: string, state: string) {
+      const r = await t.app.request('http://cp.test/agent/v1/status', {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ reports: [{ taskId, state, timestamp: Date.now() }] }),
+      });
+      return (await r.json()).results[0];
+    },
+  };
+  node.index = ((await node.poll().promise) as { index: number }).index;
+  return node;
+}
+
+const pinnedTo = (hostname: string, extra: Record<string, unknown> = {}) => {
+  const spec = serviceSpec(`on-${hostname}-${Math.random().toString(36).slice(2, 6)}`, 1, extra);
+  spec.TaskTemplate.Placement = { Constraints: [`node.hostname==${hostname}`] } as never;
+  return spec;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('targeted long-poll wake-ups', () => {
+  let t: TestApp;
+  let leader: LeaderLoop;
+  let a: Awaited<ReturnType<typeof joinNode>>;
+  let b: Awaited<ReturnType<typeof joinNode>>;
+  let waits: ReturnType<typeof vi.spyOn>;
+  /** How many waits a node's long-polls have begun so far. */
+  const waitsOf = (nodeId: string) => waits.mock.calls.filter((call: unknown[]) => call[4] === nodeId).length;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    leader = new LeaderLoop(t.deps.database, t.config, t.deps.notifier);
+    leader.start();
+    await eventually(async () => leader.isLeader, 5000, 20);
+    a = await joinNode(t, 'node-a', '10.1.0.1');
+    b = await joinNode(t, 'node-b', '10.1.0.2');
+    waits = vi.spyOn(t.deps.notifier, 'waitForChange');
+  });
+  afterAll(async () => {
+    await leader.stop();
+    t.close();
+  });
+
+  /** Both nodes long-polling from their current index, each waiting in the notifier. */
+  async function bothWaiting() {
+    const before = [waitsOf(a.nodeId), waitsOf(b.nodeId)];
+    const polls = [a.poll(), b.poll()];
+    await eventually(async () => waitsOf(a.nodeId) > before[0]! && waitsOf(b.nodeId) > before[1]!, 5000, 5);
+    // Past a few polls of the index by the notifier (every 250 ms), which must wake no one either.
+    await sleep(300);
+    return polls;
+  }
+
+  it("wakes node A's long-poll for A's new task, and leaves B's waiting, not even woken", async () => {
+    const [pollA, pollB] = await bothWaiting();
+    const bWaits = waitsOf(b.nodeId);
+    // Creating the service wakes no one (its task is on no node yet); the leader's placement wakes A.
+    expect((await t.request('POST', '/services/create', pinnedTo('node-a'))).status).toBe(201);
+    const body = await pollA!.promise;
+    expect(body.tasks).toHaveLength(1);
+    expect(pollA!.ms).toBeLessThan(2000);
+    await sleep(600);
+    expect(pollB!.done).toBe(false);
+    expect(waitsOf(b.nodeId)).toBe(bWaits);
+
+    // A's status report concerns A's own tasks only.
+    const aWaits = waitsOf(a.nodeId);
+    const pollA2 = a.poll();
+    await eventually(async () => waitsOf(a.nodeId) > aWaits, 5000, 5);
+    expect(await a.report(body.tasks[0].taskId, 'running')).toMatchObject({ ok: true });
+    expect((await pollA2.promise).tasks[0].state).toBe('running');
+    expect(pollA2.ms).toBeLessThan(2000);
+    await sleep(400);
+    expect(pollB!.done).toBe(false);
+    expect(waitsOf(b.nodeId)).toBe(bWaits);
+    pollB!.abort.abort();
+    await pollB!.promise;
+  });
+
+  it("wakes every node's long-poll when a task of a service publishing ingress ports changes", async () => {
+    const ports = { EndpointSpec: { Mode: 'vip', Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 18080, PublishMode: 'ingress' }] } };
+    const spec = pinnedTo('node-a', ports);
+    expect((await t.request('POST', '/services/create', spec)).status).toBe(201);
+    // Wait until the leader has placed the task, and both nodes have seen it.
+    const assigned = await eventually(async () => {
+      const body = await a.poll().promise;
+      return body.tasks.find((task: { state: string; serviceName: string }) => task.state === 'assigned' && task.serviceName === spec.Name);
+    }, 5000, 20);
+    await b.poll().promise;
+
+    const [pollA, pollB] = await bothWaiting();
+    expect(await a.report(assigned.taskId, 'running')).toMatchObject({ ok: true });
+    const [bodyA, bodyB] = await Promise.all([pollA!.promise, pollB!.promise]);
+    expect(pollA!.ms).toBeLessThan(2000);
+    expect(pollB!.ms).toBeLessThan(2000);
+    // B's answer changed too: A's running task is a routing-mesh backend on B.
+    for (const body of [bodyA, bodyB]) {
+      const mesh = body.ingress.find((i: { ports: Array<{ PublishedPort: number }> }) => i.ports[0]!.PublishedPort === 18080);
+      expect(mesh.backends).toEqual([{ taskId: assigned.taskId, nodeId: a.nodeId, addr: '10.1.0.1' }]);
+    }
+  });
+});
