@@ -1,5 +1,5 @@
 import type { DesiredState, TaskState, UpdateStatus } from '../db/schema/index.ts';
-import { constraintsOf, isGlobal, replicasOf, restartPolicyOf, type ServiceSpec, updateParallelismOf } from '../swarm/service-spec.ts';
+import { constraintsOf, isGlobal, replicasOf, restartPolicyOf, type ServiceSpec, updateOrderOf, updateParallelismOf } from '../swarm/service-spec.ts';
 import { parseConstraint, satisfies } from '../scheduler/constraints.ts';
 import type { ConstraintTarget } from '../scheduler/constraints.ts';
 
@@ -92,10 +92,18 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
     list.push(t);
     liveByKey.set(key, list);
   }
-  // One live task per slot: keep the newest, stop the rest.
+  // One live task per slot: keep the newest, stop the rest; except that a start-first update keeps
+  // the old task running until its replacement runs.
+  const rollingBack = service.updateStatus?.State === 'rollback_started';
+  const startFirst = updateOrderOf(service.spec, rollingBack) === 'start-first';
   for (const list of liveByKey.values()) {
     list.sort((a, b) => b.createdAt - a.createdAt);
-    for (const extra of list.splice(1)) stop(extra, 'duplicate task in slot');
+    const newest = list[0]!;
+    const overlapping = startFirst && newest.specHash === service.specHash && newest.state !== 'running';
+    for (const extra of list.splice(1)) {
+      if (overlapping && extra.specHash !== service.specHash) continue;
+      stop(extra, startFirst ? 'replaced by an updated task' : 'duplicate task in slot');
+    }
   }
 
   const historyByKey = new Map<string, TaskView[]>();
@@ -136,14 +144,24 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
     plan.create.push(slot);
   }
 
-  // Rolling update: replace out-of-date tasks a few slots at a time, stop-first. A task made in
-  // this pass is not running yet, so it counts against the parallelism too.
+  // Rolling update: replace out-of-date tasks a few slots at a time. Stop-first stops the old task
+  // and fills the slot once it has stopped; start-first starts the new task beside it. A task made
+  // in this pass is not running yet, so it counts against the parallelism too.
   inFlight += plan.create.length;
-  const rollingBack = service.updateStatus?.State === 'rollback_started';
   const parallelism = updateParallelismOf(service.spec, rollingBack) || Infinity;
   dirty.sort((a, b) => a.slot - b.slot || (a.nodeId ?? '').localeCompare(b.nodeId ?? ''));
   dirty = dirty.slice(0, Math.max(0, parallelism - inFlight));
-  for (const t of dirty) stop(t, 'updated to a new spec');
+  for (const t of dirty) {
+    if (!startFirst) {
+      stop(t, 'updated to a new spec');
+      continue;
+    }
+    // A replacement that exited is restarted on the restart policy's terms, not at once.
+    const due = restartDue(historyByKey.get(keyOf(t)) ?? [], policy, now);
+    if (due === 'never') continue;
+    if (due > now) plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, due);
+    else plan.create.push(wanted.get(keyOf(t))!);
+  }
 
   const updating = service.updateStatus?.State === 'updating' || rollingBack;
   if (updating) {

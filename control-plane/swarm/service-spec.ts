@@ -36,6 +36,12 @@ export function updateParallelismOf(spec: ServiceSpec, rollback = false): number
   return cfg.Parallelism ?? 1;
 }
 
+/** stop-first (Docker's default) stops a slot's old task before its new one starts; start-first overlaps them. */
+export function updateOrderOf(spec: ServiceSpec, rollback = false): 'stop-first' | 'start-first' {
+  const cfg = (rollback ? spec.RollbackConfig : spec.UpdateConfig) ?? {};
+  return cfg.Order === 'start-first' ? 'start-first' : 'stop-first';
+}
+
 export interface Reservations {
   nanoCpus: number;
   memoryBytes: number;

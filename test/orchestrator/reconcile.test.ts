@@ -327,3 +327,42 @@ describe('reconcileService: global services', () => {
     expect(reconcileService(svc, [failed, done], nodes, 1000).create).toEqual([{ slot: 0, nodeId: 'n1' }]);
   });
 });
+
+describe('reconcileService: rolling update, start-first', () => {
+  const v1 = spec({ Mode: { Replicated: { Replicas: 2 } } });
+  const v2 = spec({ Mode: { Replicated: { Replicas: 2 } }, UpdateConfig: { Order: 'start-first' } }, { ContainerSpec: { Image: 'local/busybox:2' } });
+  const updating = { State: 'updating' as const, StartedAt: '2026-01-01T00:00:00.000Z', Message: 'update in progress' };
+
+  it('starts the new task beside the old one, and stops the old one only once the new one runs', () => {
+    const old = service(v1);
+    const svc = service(v2, updating);
+    const tasks = running(old, [1, 2]);
+
+    // First pass: a new task for slot 1, the old one untouched.
+    let plan = reconcileService(svc, tasks, nodes, 1000);
+    expect(plan.create).toEqual([{ slot: 1, nodeId: null }]);
+    expect(plan.shutdown).toEqual([]);
+
+    // While the new task starts, both live in slot 1 and nothing else moves.
+    const fresh = task({ slot: 1, specHash: svc.specHash, state: 'starting', createdAt: 2000, statusAt: 2000 });
+    plan = reconcileService(svc, [...tasks, fresh], nodes, 2001);
+    expect(plan).toEqual({ create: [], shutdown: [] });
+
+    // Running: the old slot-1 task stops, and slot 2 gets its new task in the same pass.
+    plan = reconcileService(svc, [...tasks, { ...fresh, state: 'running' }], nodes, 2002);
+    expect(stopped(plan)).toEqual([tasks[0]!.id]);
+    expect(plan.shutdown[0]!.message).toBe('replaced by an updated task');
+    expect(plan.create).toEqual([{ slot: 2, nodeId: null }]);
+  });
+
+  it('restarts a failing replacement on the restart policy delay, keeping the old task running', () => {
+    const old = service(v1);
+    const svc = service(v2, updating);
+    const tasks = running(old, [1, 2]);
+    const failed = task({ slot: 1, specHash: svc.specHash, state: 'failed', desiredState: 'shutdown', createdAt: 2000, statusAt: 2000 });
+    const plan = reconcileService(svc, [...tasks, failed], nodes, 3000);
+    expect(plan.create).toEqual([]);
+    expect(plan.shutdown).toEqual([]);
+    expect(plan.wakeAt).toBe(2000 + 5000);
+  });
+});
