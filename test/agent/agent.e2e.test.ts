@@ -3,45 +3,21 @@
  * `docker swarm join-token` prints, then drive services with the real docker CLI and check what
  * the engine runs.
  */
-import Dockerode from 'dockerode';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ControlPlaneProcess, startControlPlane } from '../harness/control-plane-process.ts';
+import { describe, expect, it } from 'vitest';
+import { useAgentCluster } from '../harness/agent-cluster.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
-import { type AgentProcess, ENGINE, spawnAgent } from './agent-process.ts';
-import { freePort, httpGet } from './net.ts';
+import { freePort, httpGet } from '../harness/net.ts';
 
-const RUN = Math.random().toString(36).slice(2, 8);
-const TEST_LABEL = 'swarmlet.test.run';
-const engine = new Dockerode({ socketPath: '/var/run/docker.sock' });
-
-let cp: ControlPlaneProcess;
-let env: Record<string, string>;
-let agent: AgentProcess;
-let stateDir: string;
-let nodeId: string;
-const hostname = `agent-e2e-${RUN}`;
-const services: string[] = [];
-
-/** `docker service create` for this run: a unique name and our test label on every container. */
-async function createService(name: string, args: string[], opts: { detach?: boolean } = {}) {
-  services.push(name);
-  const res = await docker(
-    ['service', 'create', ...(opts.detach === false ? [] : ['--detach']), '--name', name, '--container-label', `${TEST_LABEL}=${RUN}`, ...args],
-    env,
-    { timeoutMs: 90_000 },
-  );
-  expect(res.code, res.stderr).toBe(0);
-  return res;
-}
+const cluster = useAgentCluster('agent-e2e');
+const { run: RUN, hostname, engine } = cluster;
 
 /** This node's task containers of one service, as the engine sees them. */
 async function containers(service: string, opts: { all?: boolean } = {}) {
   return engine.listContainers({
     all: opts.all ?? false,
-    filters: { label: [`swarmlet.node.id=${nodeId}`, `swarmlet.service.name=${service}`] },
+    filters: { label: [`swarmlet.node.id=${cluster.nodeId}`, `swarmlet.service.name=${service}`] },
   });
 }
 
@@ -62,66 +38,32 @@ interface TaskRow {
 }
 
 async function tasks(service: string): Promise<TaskRow[]> {
-  const res = await docker(['service', 'ps', '--no-trunc', '--format', '{{json .}}', service], env);
+  const res = await docker(['service', 'ps', '--no-trunc', '--format', '{{json .}}', service], cluster.env);
   expect(res.code, res.stderr).toBe(0);
   return res.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as TaskRow);
 }
 
 async function inspectTask(id: string) {
-  const res = await docker(['inspect', '--type', 'task', id], env);
+  const res = await docker(['inspect', '--type', 'task', id], cluster.env);
   expect(res.code, res.stderr).toBe(0);
   return JSON.parse(res.stdout)[0];
 }
 
-function startAgent(command: string[]) {
-  agent = spawnAgent([...command, '--state-dir', stateDir, '--hostname', hostname, '--docker-host', ENGINE, '--advertise-addr', '127.0.0.1']);
-  return agent;
-}
-
-beforeAll(async () => {
-  cp = await startControlPlane();
-  env = cp.dockerEnv;
-  const init = await docker(['swarm', 'init'], env);
-  expect(init.code, init.stderr).toBe(0);
-  const token = await docker(['swarm', 'join-token', '-q', 'worker'], env);
-  expect(token.code, token.stderr).toBe(0);
-  stateDir = mkdtempSync(join(tmpdir(), 'swarm-agent-e2e-'));
-  startAgent(['join', token.stdout.trim()]);
-  const joined = await agent.waitForOutput(/INFO joined cluster .*node=(\w+)/);
-  nodeId = /node=(\w+)/.exec(joined)![1]!;
-}, 60_000);
-
-afterAll(async () => {
-  if (env && services.length) await docker(['service', 'rm', ...services], env).catch(() => undefined);
-  if (nodeId) {
-    await eventually(async () => (await engine.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${RUN}`] } })).length === 0, 15_000).catch(() => undefined);
-  }
-  await agent?.stop();
-  // Whatever is left of this run only: our test label, or our node's task label.
-  const leftovers = [
-    ...(await engine.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${RUN}`] } })),
-    ...(nodeId ? await engine.listContainers({ all: true, filters: { label: [`swarmlet.node.id=${nodeId}`] } }) : []),
-  ];
-  await Promise.all(leftovers.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  await cp?.stop();
-  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-}, 60_000);
-
 describe('swarm-agent end to end', () => {
   it('joins with the worker token and keeps its identity in a private state directory', async () => {
-    const nodes = await docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}'], env);
+    const nodes = await docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}'], cluster.env);
     expect(nodes.stdout).toContain(`${hostname} Ready Active`);
-    expect(statSync(stateDir).mode & 0o777).toBe(0o700);
-    for (const f of ['node.json', 'wireguard.key']) expect(statSync(join(stateDir, f)).mode & 0o777).toBe(0o600);
-    const saved = JSON.parse(readFileSync(join(stateDir, 'node.json'), 'utf8'));
-    expect(saved.nodeId).toBe(nodeId);
+    expect(statSync(cluster.stateDir).mode & 0o777).toBe(0o700);
+    for (const f of ['node.json', 'wireguard.key']) expect(statSync(join(cluster.stateDir, f)).mode & 0o777).toBe(0o600);
+    const saved = JSON.parse(readFileSync(join(cluster.stateDir, 'node.json'), 'utf8'));
+    expect(saved.nodeId).toBe(cluster.nodeId);
     // The WireGuard private key stays here: 32 raw bytes, base64 as `wg` writes them.
-    expect(Buffer.from(readFileSync(join(stateDir, 'wireguard.key'), 'utf8').trim(), 'base64')).toHaveLength(32);
+    expect(Buffer.from(readFileSync(join(cluster.stateDir, 'wireguard.key'), 'utf8').trim(), 'base64')).toHaveLength(32);
   });
 
   it('runs 3 replicas (detached create) as 3 labelled containers; service ls shows 3/3', async () => {
     const name = `s${RUN}-detached`;
-    await createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600']);
+    await cluster.createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600']);
     const running = await exactlyRunning(name, 3);
     const slots = running.map((c) => c.Labels['swarmlet.slot']).sort();
     expect(slots).toEqual(['1', '2', '3']);
@@ -134,13 +76,13 @@ describe('swarm-agent end to end', () => {
     const inspected = await engine.getContainer(running[0]!.Id).inspect();
     expect(inspected.HostConfig.Init).toBe(true);
     expect(inspected.HostConfig.RestartPolicy?.Name).toBe('no');
-    await eventually(async () => (await docker(['service', 'ls', '--filter', `name=${name}`, '--format', '{{.Replicas}}'], env)).stdout.trim() === '3/3');
+    await eventually(async () => (await docker(['service', 'ls', '--filter', `name=${name}`, '--format', '{{.Replicas}}'], cluster.env)).stdout.trim() === '3/3');
   });
 
   it('attached service create shows progress until it prints "converged"', async () => {
     const name = `s${RUN}-attached`;
     const started = Date.now();
-    const res = await createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600'], { detach: false });
+    const res = await cluster.createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600'], { detach: false });
     expect(res.stdout + res.stderr).toMatch(/converged/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(5_000);
     await exactlyRunning(name, 3, 5_000);
@@ -148,20 +90,20 @@ describe('swarm-agent end to end', () => {
 
   it('scales 3 → 5 → 1 with exactly that many containers', async () => {
     const name = `s${RUN}-scale`;
-    await createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600']);
+    await cluster.createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600']);
     await exactlyRunning(name, 3);
-    expect((await docker(['service', 'scale', '--detach', `${name}=5`], env)).code).toBe(0);
+    expect((await docker(['service', 'scale', '--detach', `${name}=5`], cluster.env)).code).toBe(0);
     await exactlyRunning(name, 5);
-    expect((await docker(['service', 'scale', '--detach', `${name}=1`], env)).code).toBe(0);
+    expect((await docker(['service', 'scale', '--detach', `${name}=1`], cluster.env)).code).toBe(0);
     const [last] = await exactlyRunning(name, 1);
     expect(last!.Labels['swarmlet.slot']).toBe('1');
   });
 
   it('service update --env-add replaces the containers with the new environment', async () => {
     const name = `s${RUN}-update`;
-    await createService(name, ['--replicas', '2', 'local/busybox:1', 'sleep', '3600']);
+    await cluster.createService(name, ['--replicas', '2', 'local/busybox:1', 'sleep', '3600']);
     const before = (await exactlyRunning(name, 2)).map((c) => c.Id);
-    expect((await docker(['service', 'update', '--detach', '--env-add', 'A=1', name], env)).code).toBe(0);
+    expect((await docker(['service', 'update', '--detach', '--env-add', 'A=1', name], cluster.env)).code).toBe(0);
     const after = await eventually(async () => {
       const running = await exactlyRunning(name, 2, 2_000).catch(() => undefined);
       if (!running || running.some((c) => before.includes(c.Id))) return undefined;
@@ -173,10 +115,10 @@ describe('swarm-agent end to end', () => {
 
   it('service rm leaves no container behind', async () => {
     const name = `s${RUN}-rm`;
-    await createService(name, ['--replicas', '2', 'local/busybox:1', 'sleep', '3600']);
+    await cluster.createService(name, ['--replicas', '2', 'local/busybox:1', 'sleep', '3600']);
     await exactlyRunning(name, 2);
     const started = Date.now();
-    expect((await docker(['service', 'rm', name], env)).code).toBe(0);
+    expect((await docker(['service', 'rm', name], cluster.env)).code).toBe(0);
     await eventually(async () => (await containers(name, { all: true })).length === 0, 15_000);
     // An init as PID 1 makes `sleep` stop on SIGTERM instead of after the 10 s grace period.
     expect(Date.now() - started).toBeLessThan(8_000);
@@ -184,7 +126,7 @@ describe('swarm-agent end to end', () => {
 
   it('restarts a crashing task per its restart policy and records the exit code', async () => {
     const name = `s${RUN}-crash`;
-    await createService(name, [
+    await cluster.createService(name, [
       '--restart-condition', 'on-failure', '--restart-max-attempts', '2', '--restart-delay', '1s',
       'local/busybox:1', 'sh', '-c', 'exit 3',
     ]);
@@ -205,7 +147,7 @@ describe('swarm-agent end to end', () => {
   it('publishes a host-mode port from the task container itself', async () => {
     const name = `s${RUN}-hostport`;
     const port = await freePort();
-    await createService(name, ['--publish', `mode=host,published=${port},target=80`, 'local/busybox:1', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    await cluster.createService(name, ['--publish', `mode=host,published=${port},target=80`, 'local/busybox:1', 'httpd', '-f', '-p', '80', '-h', '/www']);
     const [c] = await exactlyRunning(name, 1);
     expect(c!.Ports.some((p) => p.PublicPort === port && p.PrivatePort === 80)).toBe(true);
     const body = await eventually(() => httpGet(`http://127.0.0.1:${port}/`), 15_000);
@@ -214,7 +156,7 @@ describe('swarm-agent end to end', () => {
 
   it('reports running only once healthy, and fails an unhealthy container', async () => {
     const name = `s${RUN}-health`;
-    await createService(name, [
+    await cluster.createService(name, [
       '--health-cmd', 'test -f /tmp/healthy', '--health-interval', '1s', '--health-retries', '1', '--health-start-period', '30s',
       '--restart-condition', 'none',
       'local/busybox:1', 'sh', '-c', 'sleep 3; touch /tmp/healthy; sleep 4; rm /tmp/healthy; sleep 3600',
@@ -240,33 +182,33 @@ describe('swarm-agent end to end', () => {
 
   it('after kill -9 and `swarm-agent run`, adopts the running containers without restarting them', async () => {
     const name = `s${RUN}-adopt`;
-    await createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600']);
+    await cluster.createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600']);
     const before = (await exactlyRunning(name, 3)).map((c) => c.Id).sort();
     const tasksBefore = (await tasks(name)).map((t) => t.ID).sort();
 
-    agent.proc.kill('SIGKILL');
-    await agent.exited;
-    startAgent(['run']);
-    await agent.waitForOutput(/INFO agent running/);
+    cluster.agent.proc.kill('SIGKILL');
+    await cluster.agent.exited;
+    cluster.startAgent(['run']);
+    await cluster.agent.waitForOutput(/INFO agent running/);
     // Give the new agent time to converge: nothing may change.
     await new Promise((r) => setTimeout(r, 4_000));
     expect((await containers(name, { all: true })).map((c) => c.Id).sort()).toEqual(before);
     expect((await tasks(name)).map((t) => t.ID).sort()).toEqual(tasksBefore);
-    expect(agent.output()).not.toMatch(/task state .*to=(preparing|starting)/);
+    expect(cluster.agent.output()).not.toMatch(/task state .*to=(preparing|starting)/);
   });
 
   it('reports a container that died while the agent was down as failed, and its replacement runs', async () => {
     const name = `s${RUN}-missed`;
-    await createService(name, ['--replicas', '2', 'local/busybox:1', 'sleep', '3600']);
+    await cluster.createService(name, ['--replicas', '2', 'local/busybox:1', 'sleep', '3600']);
     const running = await exactlyRunning(name, 2);
     const victim = running[0]!;
     const survivor = running[1]!;
 
-    agent.proc.kill('SIGKILL');
-    await agent.exited;
+    cluster.agent.proc.kill('SIGKILL');
+    await cluster.agent.exited;
     await engine.getContainer(victim.Id).kill({ signal: 'SIGKILL' });
-    startAgent(['run']);
-    await agent.waitForOutput(/INFO agent running/);
+    cluster.startAgent(['run']);
+    await cluster.agent.waitForOutput(/INFO agent running/);
 
     const victimTask = victim.Labels['swarmlet.task.id']!;
     const detail = await eventually(async () => {
@@ -282,12 +224,12 @@ describe('swarm-agent end to end', () => {
 
   it('stops with a clear message when the node is removed from the swarm', async () => {
     const name = `s${RUN}-revoke`;
-    await createService(name, ['--replicas', '1', 'local/busybox:1', 'sleep', '3600']);
+    await cluster.createService(name, ['--replicas', '1', 'local/busybox:1', 'sleep', '3600']);
     await exactlyRunning(name, 1);
-    expect((await docker(['node', 'rm', '--force', nodeId], env)).code).toBe(0);
-    const exit = await Promise.race([agent.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
+    expect((await docker(['node', 'rm', '--force', cluster.nodeId], cluster.env)).code).toBe(0);
+    const exit = await Promise.race([cluster.agent.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
     expect(exit).toEqual({ code: 1, signal: null });
-    expect(agent.output()).toMatch(/removed from the swarm \(node credential revoked\)/);
+    expect(cluster.agent.output()).toMatch(/removed from the swarm \(node credential revoked\)/);
     expect(await containers(name, { all: true })).toHaveLength(0);
   });
 });

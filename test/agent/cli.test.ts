@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../harness/control-plane-process.ts';
 import { ENGINE, fakeJoinToken, spawnAgent } from './agent-process.ts';
-import { freePort } from './net.ts';
+import { freePort } from '../harness/net.ts';
 
 const dirs: string[] = [];
 function stateDir() {

@@ -26,6 +26,17 @@ afterAll(() => t.close());
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const refused = (token: unknown, message: RegExp, status = 401) => expectRefusedWithoutChange(t, () => join(t, token), status, message);
 
+/** The claims of a worker token for this cluster, valid for an hour, as the valid token's jti. */
+const joinClaims = (over: Partial<Parameters<typeof signJoinToken>[2]> = {}): Parameters<typeof signJoinToken>[2] => ({
+  clusterId: t.clusterId,
+  role: 'worker',
+  jti: claims.jti!,
+  issuedAt: Date.now(),
+  expiresAt: Date.now() + 3600_000,
+  url: 'http://127.0.0.1:2399',
+  ...over,
+});
+
 /** Signs arbitrary claims with the cluster's real key, so only the claim under test is wrong. */
 async function signWith(signingKey: SigningKey, header: Record<string, unknown>, payload: Record<string, unknown>) {
   return new SignJWT(payload)
@@ -36,26 +47,12 @@ async function signWith(signingKey: SigningKey, header: Record<string, unknown>,
 describe('forged and invalid join tokens', () => {
   it('a token signed by another key, naming this cluster → 401', async () => {
     const other = await createSigningKey();
-    const forged = await signJoinToken(other, 'swarmlet', {
-      clusterId: t.clusterId,
-      role: 'worker',
-      jti: claims.jti!,
-      issuedAt: Date.now(),
-      expiresAt: Date.now() + 3600_000,
-      url: 'http://127.0.0.1:2399',
-    });
+    const forged = await signJoinToken(other, 'swarmlet', joinClaims());
     await refused(forged, /^invalid join token$/);
   });
 
   it('an expired token → 401 "expired join token"', async () => {
-    const expired = await signJoinToken(key, 'swarmlet', {
-      clusterId: t.clusterId,
-      role: 'worker',
-      jti: claims.jti!,
-      issuedAt: Date.now() - 7200_000,
-      expiresAt: Date.now() - 3600_000,
-      url: 'http://127.0.0.1:2399',
-    });
+    const expired = await signJoinToken(key, 'swarmlet', joinClaims({ issuedAt: Date.now() - 7200_000, expiresAt: Date.now() - 3600_000 }));
     await refused(expired, /^expired join token$/);
   });
 
@@ -76,14 +73,7 @@ describe('forged and invalid join tokens', () => {
 
   it('a token from another issuer → 401', async () => {
     await refused(await signWith(key, {}, { ...claims, iss: 'someone-else' }), /^invalid join token$/);
-    const other = await signJoinToken(key, 'someone-else', {
-      clusterId: t.clusterId,
-      role: 'worker',
-      jti: claims.jti!,
-      issuedAt: Date.now(),
-      expiresAt: Date.now() + 3600_000,
-      url: '',
-    });
+    const other = await signJoinToken(key, 'someone-else', joinClaims({ url: '' }));
     await refused(other, /^invalid join token$/);
   });
 

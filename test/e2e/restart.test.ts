@@ -1,22 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import type { ControlPlaneProcess } from '../harness/control-plane-process.ts';
+import { freePort } from '../harness/net.ts';
 import { type CliSession, startCliSession, table } from './cli-session.ts';
-
-/** A free port for both runs: with PORT=0 the second start would print another DOCKER_HOST. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const exportLines = (cp: ControlPlaneProcess) => cp.output().split('\n').filter((l) => l.startsWith('export '));
 
@@ -28,6 +16,7 @@ afterAll(async () => {
 });
 
 it('a restart on the same DATA_DIR keeps the swarm, the service, the key and the printed export lines', async () => {
+  // One port for both runs: with PORT=0 the second start would print another DOCKER_HOST.
   const port = String(await freePort());
   const first = await startCliSession({ dataDir, env: { PORT: port } });
   running.push(first);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceSpec } from '../harness/app.ts';
 import { eventually } from '../harness/docker-cli.ts';
 import { type CliSession, startCliSession, table } from './cli-session.ts';
 
@@ -15,18 +16,8 @@ beforeAll(async () => {
 afterAll(() => s.cp.stop());
 
 /** What `docker service create --replicas 3 --name web -p 8080:80 local/busybox:1 httpd -f -p 80` posts. */
-const POSTED = {
-  Name: 'web',
-  Labels: {},
-  TaskTemplate: {
-    ContainerSpec: { Image: 'local/busybox:1', Args: ['httpd', '-f', '-p', '80'], Init: false, DNSConfig: {} },
-    Resources: { Limits: {}, Reservations: {} },
-    Placement: {},
-    ForceUpdate: 0,
-  },
-  Mode: { Replicated: { Replicas: 3 } },
-  EndpointSpec: { Mode: 'vip', Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'ingress' }] },
-};
+const PORTS = [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'ingress' }];
+const POSTED = serviceSpec('web', 3, { EndpointSpec: { Mode: 'vip', Ports: PORTS } });
 const UPDATE_DEFAULTS = { Parallelism: 1, FailureAction: 'pause', Monitor: 5_000_000_000, MaxFailureRatio: 0, Order: 'stop-first' };
 
 const inspect = async (ref = 'web') => JSON.parse(await s.ok('service', 'inspect', ref))[0];
@@ -64,7 +55,7 @@ describe('reading it back', () => {
       UpdateConfig: UPDATE_DEFAULTS,
       RollbackConfig: UPDATE_DEFAULTS,
     });
-    expect(service.Endpoint.Ports).toEqual(POSTED.EndpointSpec.Ports);
+    expect(service.Endpoint.Ports).toEqual(PORTS);
     expect(service.PreviousSpec).toBeUndefined();
     // By ID and unique prefix too.
     expect((await inspect(id)).ID).toBe(id);

@@ -71,9 +71,7 @@ export class SwarmClient {
 
   /** GET-edit-POST, as `docker service update` does. */
   async updateService(ref: string, edit: (spec: any) => void): Promise<void> {
-    const s = await this.service(ref);
-    edit(s.Spec);
-    await this.request('POST', `/services/${s.ID}/update?version=${s.Version.Index}`, s.Spec);
+    await this.editSpec('services', ref, edit);
   }
 
   async scale(ref: string, replicas: number): Promise<void> {
@@ -98,14 +96,20 @@ export class SwarmClient {
     return this.request('GET', `/nodes/${ref}`);
   }
 
+  /** GET-edit-POST, as `docker node update` does. */
   async updateNode(ref: string, edit: (spec: any) => void): Promise<void> {
-    const n = await this.node(ref);
-    edit(n.Spec);
-    await this.request('POST', `/nodes/${n.ID}/update?version=${n.Version.Index}`, n.Spec);
+    await this.editSpec('nodes', ref, edit);
   }
 
   async removeNode(ref: string, force = false): Promise<void> {
     await this.request('DELETE', `/nodes/${ref}${force ? '?force=true' : ''}`);
+  }
+
+  /** Reads the object, lets `edit` change its Spec and posts that back at the version read. */
+  private async editSpec(kind: 'services' | 'nodes', ref: string, edit: (spec: any) => void): Promise<void> {
+    const o = await this.request('GET', `/${kind}/${ref}`);
+    edit(o.Spec);
+    await this.request('POST', `/${kind}/${o.ID}/update?version=${o.Version.Index}`, o.Spec);
   }
 }
 

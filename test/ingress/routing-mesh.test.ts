@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { get } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngressProxy, type IngressList } from '../../agent/ingress.ts';
 import { NODE_LABEL, TASK_LABEL } from '../../agent/executor/labels.ts';
 import type { Logger } from '../../agent/log.ts';
+import { freePort } from '../harness/net.ts';
+import { countServers, fetchOnce } from './mesh-client.ts';
 
 /**
  * The routing mesh against the real Docker engine: task containers started directly (labelled as
@@ -32,38 +33,6 @@ async function startTask(cmd: string[]): Promise<Task> {
   });
   await c.start();
   return { taskId, hostname: c.id.slice(0, 12) };
-}
-
-function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, host, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** One HTTP request on a fresh connection: what the routing mesh balances is connections. */
-function fetchOnce(host: string, port: number, path = '/x'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = get({ host, port, path, agent: false, timeout: 5_000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body.trim()));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-  });
-}
-
-async function countServers(host: string, port: number, n: number): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
-    const who = await fetchOnce(host, port);
-    counts.set(who, (counts.get(who) ?? 0) + 1);
-  }
-  return counts;
 }
 
 function memoryLogger(): Logger & { lines: string[] } {

@@ -3,27 +3,15 @@
  * swarm-agent and the real Docker engine running the service's containers.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@libsql/client';
-import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentProcess, ENGINE, spawnAgent } from '../agent/agent-process.ts';
-import { type ControlPlaneProcess, startControlPlane } from '../harness/control-plane-process.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useAgentCluster } from '../harness/agent-cluster.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
 
-const RUN = Math.random().toString(36).slice(2, 8);
-const TEST_LABEL = 'swarmlet.test.run';
-const engine = new Dockerode({ socketPath: '/var/run/docker.sock' });
-const hostname = `logs-e2e-${RUN}`;
+const cluster = useAgentCluster('logs-e2e');
+const { run: RUN, hostname } = cluster;
 const service = `lines-${RUN}`;
-
-let cp: ControlPlaneProcess;
-let env: Record<string, string>;
-let agent: AgentProcess;
-let stateDir: string;
-let nodeId: string | undefined;
 let taskIds: string[] = [];
 
 /** `<service>.<slot>.<task id, 12>@<hostname>    | line <n>` as the CLI prints it. */
@@ -41,25 +29,9 @@ function parse(stdout: string) {
 }
 
 beforeAll(async () => {
-  cp = await startControlPlane();
-  env = cp.dockerEnv;
-  expect((await docker(['swarm', 'init'], env)).code).toBe(0);
-  const token = await docker(['swarm', 'join-token', '-q', 'worker'], env);
-  expect(token.code, token.stderr).toBe(0);
-  stateDir = mkdtempSync(join(tmpdir(), 'swarm-agent-logs-'));
-  agent = spawnAgent(['join', token.stdout.trim(), '--state-dir', stateDir, '--hostname', hostname, '--docker-host', ENGINE, '--advertise-addr', '127.0.0.1']);
-  nodeId = /node=(\w+)/.exec(await agent.waitForOutput(/INFO joined cluster .*node=(\w+)/))![1];
-
-  const create = await docker(
-    [
-      'service', 'create', '--detach', '--name', service, '--replicas', '2', '--container-label', `${TEST_LABEL}=${RUN}`,
-      'local/busybox:1', 'sh', '-c', 'i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done',
-    ],
-    env,
-  );
-  expect(create.code, create.stderr).toBe(0);
+  await cluster.createService(service, ['--replicas', '2', 'local/busybox:1', 'sh', '-c', 'i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done']);
   taskIds = await eventually(async () => {
-    const ps = await docker(['service', 'ps', '--no-trunc', '--format', '{{.ID}} {{.CurrentState}}', service], env);
+    const ps = await docker(['service', 'ps', '--no-trunc', '--format', '{{.ID}} {{.CurrentState}}', service], cluster.env);
     const rows = ps.stdout.trim().split('\n').filter(Boolean);
     return rows.length === 2 && rows.every((r) => r.includes(' Running')) ? rows.map((r) => r.split(' ')[0]!) : undefined;
   }, 60_000);
@@ -67,21 +39,10 @@ beforeAll(async () => {
   await new Promise((r) => setTimeout(r, 1_000));
 }, 120_000);
 
-afterAll(async () => {
-  if (env) await docker(['service', 'rm', service], env).catch(() => undefined);
-  if (nodeId) await eventually(async () => (await engine.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${RUN}`] } })).length === 0, 15_000).catch(() => undefined);
-  await agent?.stop();
-  const leftovers = await engine.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${RUN}`] } });
-  await Promise.all(leftovers.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  await cp?.stop();
-  if (cp) rmSync(cp.dataDir, { recursive: true, force: true });
-  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-}, 60_000);
-
 describe('docker service logs with the real agent', () => {
   it('prints every task\'s lines as "<svc>.<slot>.<task>@<host>    | line"', async () => {
     const started = Date.now();
-    const res = await docker(['service', 'logs', service], env, { timeoutMs: 30_000 });
+    const res = await docker(['service', 'logs', service], cluster.env, { timeoutMs: 30_000 });
     const took = Date.now() - started;
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toBe('');
@@ -98,7 +59,7 @@ describe('docker service logs with the real agent', () => {
   });
 
   it('takes --tail per task and puts timestamps first with -t', async () => {
-    const res = await docker(['service', 'logs', '--tail', '1', '-t', service], env, { timeoutMs: 30_000 });
+    const res = await docker(['service', 'logs', '--tail', '1', '-t', service], cluster.env, { timeoutMs: 30_000 });
     expect(res.code, res.stderr).toBe(0);
     const lines = res.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
@@ -106,8 +67,8 @@ describe('docker service logs with the real agent', () => {
   });
 
   it('streams new lines with -f until interrupted, then the node stops sending', async () => {
-    const before = Math.max(...parse((await docker(['service', 'logs', '--tail', '1', service], env)).stdout).map((l) => l.n));
-    const cli = spawn('docker', ['service', 'logs', '-f', '--tail', '0', service], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const before = Math.max(...parse((await docker(['service', 'logs', '--tail', '1', service], cluster.env)).stdout).map((l) => l.n));
+    const cli = spawn('docker', ['service', 'logs', '-f', '--tail', '0', service], { env: { ...process.env, ...cluster.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     cli.stdout.on('data', (d) => (out += d));
     const exited = new Promise((r) => cli.once('exit', r));
@@ -122,7 +83,7 @@ describe('docker service logs with the real agent', () => {
       await exited;
     }
     // The client went away: the request is closed (the agent sees it gone, and a late post gets 410), and its chunks are dropped.
-    const db = createClient({ url: `file:${join(cp.dataDir, 'control-plane.db')}` });
+    const db = createClient({ url: `file:${join(cluster.cp.dataDir, 'control-plane.db')}` });
     try {
       await eventually(async () => {
         const rs = await db.execute('select count(*) as open from log_requests where closed_at is null and done_at is null');
@@ -137,13 +98,13 @@ describe('docker service logs with the real agent', () => {
   });
 
   it('shows one task\'s logs by task ID, and "no such task or service" for an unknown name', async () => {
-    const one = await docker(['service', 'logs', '--tail', '2', taskIds[1]!], env, { timeoutMs: 30_000 });
+    const one = await docker(['service', 'logs', '--tail', '2', taskIds[1]!], cluster.env, { timeoutMs: 30_000 });
     expect(one.code, one.stderr).toBe(0);
     const lines = parse(one.stdout);
     expect(lines).toHaveLength(2);
     expect(lines.every((l) => l.task === taskIds[1]!.slice(0, 12))).toBe(true);
 
-    const missing = await docker(['service', 'logs', `nosuch-${RUN}`], env);
+    const missing = await docker(['service', 'logs', `nosuch-${RUN}`], cluster.env);
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim()).toBe(`no such task or service: nosuch-${RUN}`);
   });

@@ -1,15 +1,14 @@
 import { createClient, type Client } from '@libsql/client';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneProcess, startControlPlane } from '../harness/control-plane-process.ts';
-import { docker, eventually } from '../harness/docker-cli.ts';
 import { startHranaServer, type HranaServer } from '../harness/hrana-server.ts';
+import { spawnTs } from '../harness/process-output.ts';
+import { expectPendingService, expectSwarmInit } from './pending-service.ts';
 
 const TOKEN = 'remote-libsql-token';
-const ROOT = resolve(import.meta.dirname, '../..');
 
 /**
  * `npm start` with LIBSQL_URL=http://...: the real control-plane process keeps all its state in a
@@ -52,46 +51,18 @@ describe('control plane on a remote libSQL server (LIBSQL_URL=http://...)', () =
 
   it('refuses to start with a wrong LIBSQL_AUTH_TOKEN', async () => {
     const refusedBefore = hrana.stats.unauthorized;
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'control-plane/server.ts'], {
-      cwd: ROOT,
-      env: { ...process.env, PORT: '0', DATA_DIR: join(dir, 'bad'), LIBSQL_URL: hrana.url, LIBSQL_AUTH_TOKEN: 'wrong' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    proc.stdout.on('data', (d) => (out += d));
-    proc.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
-    const code = await new Promise((r) => proc.once('exit', r));
+    const proc = spawnTs('control-plane/server.ts', [], { PORT: '0', DATA_DIR: join(dir, 'bad'), LIBSQL_URL: hrana.url, LIBSQL_AUTH_TOKEN: 'wrong' }, 'control plane');
+    const timer = setTimeout(() => proc.proc.kill('SIGKILL'), 20_000);
+    const { code } = await proc.exited;
     clearTimeout(timer);
-    expect({ code, out }).toMatchObject({ code: 1, out: expect.stringContaining('control plane failed to start') });
+    expect({ code, out: proc.output() }).toMatchObject({ code: 1, out: expect.stringContaining('control plane failed to start') });
     expect(hrana.stats.unauthorized).toBeGreaterThan(refusedBefore);
   });
 
   it('serves docker swarm init, service create, service ls and service ps', async () => {
-    const init = await docker(['swarm', 'init'], env);
-    expect(init).toMatchObject({ code: 0 });
-    expect(init.stdout).toMatch(/Swarm initialized: current node \(\w+\) is now a manager/);
-
-    const create = await docker(['service', 'create', '--detach', '--replicas', '2', '--name', 'w', 'local/busybox:1', 'sleep', '60'], env);
-    expect(create.stderr).not.toMatch(/error/i);
-    expect(create).toMatchObject({ code: 0 });
-    const serviceId = create.stdout.trim();
-    expect(serviceId).toMatch(/^[a-z0-9]{25}$/);
-
-    const ls = await docker(['service', 'ls'], env);
-    expect(ls.code).toBe(0);
-    expect(ls.stdout).toMatch(new RegExp(`^${serviceId.slice(0, 12)}\\s+w\\s+replicated\\s+0/2\\s+local/busybox:1\\s*$`, 'm'));
-
+    await expectSwarmInit(env);
     // The leader loop (on the same remote database) creates the two tasks; with no agents they stay pending.
-    const pending = /local\/busybox:1\s+Running\s+Pending .* ago\s+"no suitable node/;
-    let last = '';
-    const ps = await eventually(async () => {
-      const r = await docker(['service', 'ps', 'w', '--no-trunc'], env);
-      last = r.stdout + r.stderr;
-      const lines = r.stdout.trim().split('\n').slice(1);
-      return r.code === 0 && lines.length === 2 && lines.every((l) => pending.test(l)) ? lines : undefined;
-    }, 20_000).catch((err: Error) => Promise.reject(new Error(`${err.message}; last docker service ps:\n${last}`)));
-    expect(ps.map((l) => l.split(/\s+/)[1]).sort()).toEqual(['w.1', 'w.2']);
+    const serviceId = await expectPendingService(env);
 
     // And the rows are on the server.
     const tasks = await db.execute({ sql: 'SELECT slot, desired_state, state FROM tasks WHERE service_id = ? ORDER BY slot', args: [serviceId] });

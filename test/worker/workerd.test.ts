@@ -1,9 +1,8 @@
 import { createClient as createWebClient } from '@libsql/client/web';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { drizzle } from 'drizzle-orm/libsql/web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,19 +10,13 @@ import { Database, DRIZZLE_OPTIONS } from '../../control-plane/db/database.ts';
 import { createCluster } from '../../control-plane/swarm/clusters.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
 import { startHranaServer, type HranaServer } from '../harness/hrana-server.ts';
+import { freePort } from '../harness/net.ts';
+import { ROOT, watchOutput } from '../harness/process-output.ts';
 import { nodeInfo, SimAgent } from '../harness/sim-agent.ts';
+import { expectPendingService, expectSwarmInit } from './pending-service.ts';
+import { QUIET, wranglerBuild } from './wrangler.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const TOKEN = 'workerd-libsql-token';
-const QUIET = { CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_SEND_METRICS: 'false' };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /**
  * Bundles the Worker exactly as `npm run worker:build` does, next to a copy of wrangler.toml whose
@@ -31,12 +24,7 @@ async function freePort(): Promise<number> {
  * sources, does not reload the isolate whenever a file of the project changes.
  */
 async function bundleWorker(outdir: string): Promise<string> {
-  const { stdout } = await promisify(execFile)('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', outdir], {
-    cwd: ROOT,
-    env: { ...process.env, ...QUIET },
-    timeout: 120_000,
-  });
-  expect(stdout).toContain('--dry-run: exiting now.');
+  await wranglerBuild(outdir);
   const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
   const config = toml.replace(/^main = .*$/m, 'main = "worker.js"');
   expect(config).not.toBe(toml);
@@ -52,10 +40,7 @@ async function startWrangler(configPath: string, vars: Record<string, string>, s
   args.push('--inspector-port', String(inspectorPort), '--persist-to', stateDir, '--show-interactive-dev-session=false', '--log-level', 'log');
   for (const [k, v] of Object.entries({ ...vars, PUBLIC_URL: `http://127.0.0.1:${port}` })) args.push('--var', `${k}:${v}`);
   const proc: ChildProcess = spawn('npx', args, { cwd: ROOT, env: { ...process.env, ...QUIET }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const { output, exited } = watchOutput(proc, 'wrangler dev');
   const url = `http://127.0.0.1:${port}`;
   const killGroup = (signal: NodeJS.Signals) => {
     try {
@@ -74,15 +59,15 @@ async function startWrangler(configPath: string, vars: Record<string, string>, s
   };
   try {
     await eventually(async () => {
-      if (proc.exitCode !== null) throw new Error(`wrangler exited with ${proc.exitCode}:\n${out}`);
+      if (proc.exitCode !== null) throw new Error(`wrangler exited with ${proc.exitCode}:\n${output()}`);
       // The Worker itself answers (a ping without the API key is refused, which is an answer too).
-      return out.includes('Ready on') && [200, 401].includes((await fetch(`${url}/_ping`, { signal: AbortSignal.timeout(5_000) })).status);
+      return output().includes('Ready on') && [200, 401].includes((await fetch(`${url}/_ping`, { signal: AbortSignal.timeout(5_000) })).status);
     }, 60_000, 250);
   } catch (err) {
     await stop();
-    throw new Error(`wrangler dev did not become ready: ${(err as Error).message}\n${out}`);
+    throw new Error(`wrangler dev did not become ready: ${(err as Error).message}\n${output()}`);
   }
-  return { url, port, output: () => out, stop };
+  return { url, port, output, stop };
 }
 
 /**
@@ -140,32 +125,11 @@ describe('Cloudflare Worker in workerd on a remote libSQL server', () => {
   });
 
   it('runs docker swarm init, service create, service ls and service ps', async () => {
-    const init = await docker(['swarm', 'init'], env);
-    expect(init).toMatchObject({ code: 0 });
-    expect(init.stdout).toMatch(/Swarm initialized: current node \(\w+\) is now a manager/);
+    const init = await expectSwarmInit(env);
     expect(init.stdout).toContain(`127.0.0.1:${worker.port}`);
-
-    const create = await docker(['service', 'create', '--detach', '--replicas', '2', '--name', 'w', 'local/busybox:1', 'sleep', '60'], env);
-    expect(create.stderr).not.toMatch(/error/i);
-    expect(create).toMatchObject({ code: 0 });
-    const serviceId = create.stdout.trim();
-    expect(serviceId).toMatch(/^[a-z0-9]{25}$/);
-
-    const ls = await docker(['service', 'ls'], env);
-    expect(ls.code).toBe(0);
-    expect(ls.stdout).toMatch(new RegExp(`^${serviceId.slice(0, 12)}\\s+w\\s+replicated\\s+0/2\\s+local/busybox:1\\s*$`, 'm'));
-
     // No Node control plane runs: the tasks can only come from the Worker's own leader sweep
     // (ctx.waitUntil after the write). With no agents they stay pending.
-    const pending = /local\/busybox:1\s+Running\s+Pending .* ago\s+"no suitable node/;
-    let last = '';
-    const ps = await eventually(async () => {
-      const r = await docker(['service', 'ps', 'w', '--no-trunc'], env);
-      last = r.stdout + r.stderr;
-      const lines = r.stdout.trim().split('\n').slice(1);
-      return r.code === 0 && lines.length === 2 && lines.every((l) => pending.test(l)) ? lines : undefined;
-    }, 20_000).catch((err: Error) => Promise.reject(new Error(`${err.message}; last docker service ps:\n${last}`)));
-    expect(ps.map((l) => l.split(/\s+/)[1]).sort()).toEqual(['w.1', 'w.2']);
+    await expectPendingService(env);
     const lease = await database.client.execute('SELECT holder, epoch FROM leases');
     expect(lease.rows).toHaveLength(1);
     expect(String(lease.rows[0]!.holder)).toMatch(/^worker-[0-9a-f]{8}$/);
