@@ -1,33 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
+import { createTestApp, joinInProcess, serviceSpec, type TestApp } from '../harness/app.ts';
 
-/** In-process agent calls: join with the swarm's worker token, then read assignments. */
+/** A node joined in-process, reading its assignments. */
 async function joinNode(t: TestApp, hostname: string, resources: { nanoCpus: number; memoryBytes: number }) {
-  const swarm = await (await t.request('GET', '/swarm')).json();
-  const res = await t.app.request('http://cp.test/agent/v1/join', {
-    method: 'POST',
-    body: JSON.stringify({
-      token: swarm.JoinTokens.Worker,
-      node: { hostname, ...resources, os: 'linux', arch: 'x86_64', engineVersion: '20.10.24', addr: '10.1.0.1' },
-    }),
-  });
-  expect(res.status).toBe(200);
-  const { credential, nodeId } = await res.json();
-  const auth = { Authorization: `Bearer ${credential}` };
+  const node = await joinInProcess(t, { hostname, ...resources });
   return {
-    nodeId,
+    ...node,
     async assignments(index = 0) {
-      const r = await t.app.request(`http://cp.test/agent/v1/assignments?index=${index}`, { headers: auth });
+      const r = await node.agentRequest('GET', `/assignments?index=${index}`);
       expect(r.status).toBe(200);
       return r.json();
-    },
-    async report(taskId: string, state: string) {
-      const r = await t.app.request('http://cp.test/agent/v1/status', {
-        method: 'POST',
-        headers: auth,
-        body: JSON.stringify({ reports: [{ taskId, state, timestamp: Date.now() }] }),
-      });
-      return (await r.json()).results[0];
     },
   };
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
 import { eventually } from '../harness/docker-cli.ts';
-import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
+import { createTestApp, joinInProcess, serviceSpec, type TestApp } from '../harness/app.ts';
 
 /**
  * The notifier wakes only the long-polls a change concerns (DESIGN.md, core idea 4). A woken
@@ -10,28 +10,16 @@ import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
  * long-poll begins (one more per wake-up) to see who was woken.
  */
 async function joinNode(t: TestApp, hostname: string, addr: string) {
-  const swarm = await (await t.request('GET', '/swarm')).json();
-  const res = await t.app.request('http://cp.test/agent/v1/join', {
-    method: 'POST',
-    body: JSON.stringify({
-      token: swarm.JoinTokens.Worker,
-      node: { hostname, nanoCpus: 2e9, memoryBytes: 2 ** 30, os: 'linux', arch: 'x86_64', engineVersion: '20.10.24', addr },
-    }),
-  });
-  expect(res.status).toBe(200);
-  const { credential, nodeId } = (await res.json()) as { credential: string; nodeId: string };
-  const auth = { Authorization: `Bearer ${credential}` };
+  const joined = await joinInProcess(t, { hostname, addr });
   const node = {
-    nodeId,
+    nodeId: joined.nodeId,
     index: 0,
     /** Starts a long-poll from the node's last index; `done` says whether it has answered. */
     poll() {
       const abort = new AbortController();
       const started = Date.now();
       const state = { done: false, ms: 0, body: undefined as any, abort };
-      const promise = Promise.resolve(
-        t.app.request(`http://cp.test/agent/v1/assignments?index=${node.index}&wait=20s`, { headers: auth, signal: abort.signal }),
-      ).then(async (r) => {
+      const promise = joined.agentRequest('GET', `/assignments?index=${node.index}&wait=20s`, undefined, { signal: abort.signal }).then(async (r) => {
         state.body = await r.json();
         state.ms = Date.now() - started;
         state.done = true;
@@ -40,14 +28,7 @@ async function joinNode(t: TestApp, hostname: string, addr: string) {
       });
       return Object.assign(state, { promise });
     },
-    async report(taskId: string, state: string) {
-      const r = await t.app.request('http://cp.test/agent/v1/status', {
-        method: 'POST',
-        headers: auth,
-        body: JSON.stringify({ reports: [{ taskId, state, timestamp: Date.now() }] }),
-      });
-      return (await r.json()).results[0];
-    },
+    report: joined.report,
   };
   node.index = ((await node.poll().promise) as { index: number }).index;
   return node;

@@ -86,3 +86,43 @@ export function serviceSpec(name: string, replicas = 1, extra: Record<string, un
     ...extra,
   };
 }
+
+/** A node joined in-process through the agent API, calling it with its credential. */
+export interface InProcessNode {
+  nodeId: string;
+  credential: string;
+  agentRequest(method: string, path: string, body?: unknown, init?: RequestInit): Promise<Response>;
+  /** One status report; returns its result entry. */
+  report(taskId: string, state: string): Promise<{ ok: boolean; error?: string }>;
+}
+
+export async function joinInProcess(t: TestApp, node: { hostname: string; addr?: string; nanoCpus?: number; memoryBytes?: number }): Promise<InProcessNode> {
+  const swarm = await (await t.request('GET', '/swarm')).json();
+  const res = await t.app.request('http://cp.test/agent/v1/join', {
+    method: 'POST',
+    body: JSON.stringify({
+      token: swarm.JoinTokens.Worker,
+      node: { nanoCpus: 2e9, memoryBytes: 2 ** 30, os: 'linux', arch: 'x86_64', engineVersion: '20.10.24', addr: '10.1.0.1', ...node },
+    }),
+  });
+  if (res.status !== 200) throw new Error(`join failed: ${res.status} ${await res.text()}`);
+  const { credential, nodeId } = (await res.json()) as { credential: string; nodeId: string };
+  const agentRequest = (method: string, path: string, body?: unknown, init: RequestInit = {}) =>
+    Promise.resolve(
+      t.app.request(`http://cp.test/agent/v1${path}`, {
+        ...init,
+        method,
+        headers: { Authorization: `Bearer ${credential}` },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      }),
+    );
+  return {
+    nodeId,
+    credential,
+    agentRequest,
+    async report(taskId, state) {
+      const r = await agentRequest('POST', '/status', { reports: [{ taskId, state, timestamp: Date.now() }] });
+      return (await r.json()).results[0];
+    },
+  };
+}
