@@ -101,6 +101,8 @@ export class LeaderLoop {
   }
 
   private after(ms: number, fn: () => void) {
+    // A renewal in flight when stop() ran must not schedule the next one.
+    if (this.stopped) return;
     const t = setTimeout(() => {
       this.timers = this.timers.filter((x) => x !== t);
       fn();

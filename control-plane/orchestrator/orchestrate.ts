@@ -82,7 +82,7 @@ export async function orchestrateCluster(
   // any more and concerns its own node only.
   const touched = new Touched(new Set(state.services.filter(publishesIngress).map((s) => s.id)));
 
-  if (opts.heartbeatGraceMs !== undefined) await markSilentNodesDown(tx, state, now - opts.heartbeatGraceMs, nextIndex, touched);
+  if (opts.heartbeatGraceMs !== undefined) await markSilentNodesDown(tx, state, now - opts.heartbeatGraceMs, now, nextIndex, touched);
 
   const views = state.nodes.map(nodeView);
   const tasksByService = new Map<string, TaskSummary[]>();
@@ -171,13 +171,13 @@ export async function orchestrateCluster(
   return { index, observedIndex: index ?? cluster?.changeIndex ?? 0, wakeAt, placed, nodes: touched.nodes };
 }
 
-async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, nextIndex: () => Promise<number>, touched: Touched) {
+async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, now: number, nextIndex: () => Promise<number>, touched: Touched) {
   const silent = state.nodes.filter((n) => n.state !== 'down' && (n.lastHeartbeatAt ?? n.createdAt) < cutoff);
   if (!silent.length) return;
   const version = await nextIndex();
   await tx
     .update(nodes)
-    .set({ state: 'down', stateMessage: 'heartbeat failure', version, updatedAt: cutoff })
+    .set({ state: 'down', stateMessage: 'heartbeat failure', version, updatedAt: now })
     .where(inArray(nodes.id, silent.map((n) => n.id)));
   for (const n of silent) {
     n.state = 'down';
