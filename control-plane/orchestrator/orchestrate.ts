@@ -4,7 +4,7 @@ import { clusters, nodes, services, tasks } from '../db/schema/index.ts';
 import type { TaskDemand } from '../scheduler/filters.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import { placeTasks, type PendingTask } from '../scheduler/place.ts';
-import { constraintsOf, hostPortsOf, maxReplicasOf, type PortConfig, reservationsOf, restartPolicyOf, type ServiceSpec } from '../swarm/service-spec.ts';
+import { constraintsOf, hostPortsOf, maxReplicasOf, type PortConfig, reservationsOf, restartPolicyOf, type ServiceSpec, specHashOf } from '../swarm/service-spec.ts';
 import { newId } from '../ids.ts';
 import { type ClusterState, loadClusterState, nodeView, schedulingNodes, type TaskSummary, taskSpecs } from './cluster-state.ts';
 import { isLive, isTerminal, reconcileService } from './reconcile.ts';
@@ -100,7 +100,14 @@ export async function orchestrateCluster(
     if (plan.wakeAt) wakeAt = Math.min(wakeAt ?? Infinity, plan.wakeAt);
     toStop.push(...plan.shutdown.map((s) => s.taskId));
     if (plan.create.length) toCreate.push({ service, slots: plan.create.map((slot) => [newId(), slot.slot, slot.nodeId]) });
-    if (plan.updateStatus !== undefined) {
+    if (plan.rollback && service.previousSpec) {
+      // The failed update's own FailureAction: back to the previous spec, as `docker service rollback` would.
+      const previous = service.previousSpec as ServiceSpec;
+      await tx
+        .update(services)
+        .set({ spec: previous, previousSpec: service.spec, specHash: specHashOf(previous), updateStatus: plan.updateStatus, version: await nextIndex(), updatedAt: now })
+        .where(eq(services.id, service.id));
+    } else if (plan.updateStatus !== undefined) {
       await tx
         .update(services)
         .set({ updateStatus: plan.updateStatus, version: await nextIndex(), updatedAt: now })

@@ -1,5 +1,5 @@
 import type { DesiredState, TaskState, UpdateStatus } from '../db/schema/index.ts';
-import { constraintsOf, isGlobal, replicasOf, restartPolicyOf, type ServiceSpec, updateOrderOf, updateParallelismOf } from '../swarm/service-spec.ts';
+import { constraintsOf, failurePolicyOf, isGlobal, replicasOf, restartPolicyOf, type ServiceSpec, updateOrderOf, updateParallelismOf } from '../swarm/service-spec.ts';
 import { parseConstraint, satisfies } from '../scheduler/constraints.ts';
 import type { ConstraintTarget } from '../scheduler/constraints.ts';
 
@@ -31,6 +31,8 @@ export interface Plan {
   shutdown: Array<{ taskId: string; message: string }>;
   /** undefined: leave as is; null: clear. */
   updateStatus?: UpdateStatus | null;
+  /** The update failed and its FailureAction is rollback: swap Spec and PreviousSpec. */
+  rollback?: boolean;
   /** When a delayed restart falls due, so the loop can come back then. */
   wakeAt?: number;
 }
@@ -116,6 +118,7 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
   const stopping = new Set(plan.shutdown.map((s) => s.taskId));
 
   const policy = restartPolicyOf(service.spec);
+  const failure = failurePolicyOf(service.spec, rollingBack);
   let dirty: TaskView[] = [];
   let inFlight = 0;
   for (const [key, slot] of wanted) {
@@ -138,11 +141,32 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
     const due = restartDue(history, policy, now);
     if (due === 'never') continue;
     if (due > now) {
+      // A slot waiting out its restart delay is down: an update takes no other slot down meanwhile,
+      // unless told to continue whatever fails.
+      if (failure.action !== 'continue') inFlight++;
       plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, due);
       continue;
     }
     plan.create.push(slot);
   }
+
+  // An update whose new tasks fail more than MaxFailureRatio allows takes its FailureAction
+  // (swarmkit's updater): pause replaces nothing more, rollback restores the previous spec.
+  const rolloutActive = service.updateStatus?.State === 'updating' || rollingBack;
+  const failed = rolloutActive ? failedDuringUpdate(service, tasks) : [];
+  if (failed.length > 0 && failed.length > failure.maxFailureRatio * Math.max(wanted.size, 1) && failure.action !== 'continue') {
+    const message = `update ${failure.action === 'pause' || rollingBack ? 'paused' : 'rolled back'} due to failure or early termination of task ${failed[0]!.id}`;
+    const startedAt = new Date(now).toISOString();
+    if (failure.action === 'rollback' && !rollingBack) {
+      plan.rollback = true;
+      plan.updateStatus = { State: 'rollback_started', StartedAt: startedAt, Message: message };
+    } else {
+      plan.updateStatus = { ...service.updateStatus!, State: rollingBack ? 'rollback_paused' : 'paused', Message: message };
+    }
+    return plan;
+  }
+  const paused = service.updateStatus?.State === 'paused' || service.updateStatus?.State === 'rollback_paused';
+  if (paused) dirty = [];
 
   // Rolling update: replace out-of-date tasks a few slots at a time. Stop-first stops the old task
   // and fills the slot once it has stopped; start-first starts the new task beside it. A task made
@@ -163,8 +187,7 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
     else plan.create.push(wanted.get(keyOf(t))!);
   }
 
-  const updating = service.updateStatus?.State === 'updating' || rollingBack;
-  if (updating) {
+  if (rolloutActive) {
     const settled =
       plan.create.length === 0 &&
       plan.shutdown.length === 0 &&
@@ -180,6 +203,12 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
     }
   }
   return plan;
+}
+
+/** Tasks of the current spec that exited on their own since the update (or rollback) began. */
+function failedDuringUpdate(service: ServiceView, tasks: TaskView[]): TaskView[] {
+  const startedAt = Date.parse(service.updateStatus?.StartedAt ?? '') || 0;
+  return tasks.filter((t) => t.specHash === service.specHash && EXITED.has(t.state) && t.createdAt >= startedAt);
 }
 
 /**

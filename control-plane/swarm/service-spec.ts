@@ -36,6 +36,19 @@ export function updateParallelismOf(spec: ServiceSpec, rollback = false): number
   return cfg.Parallelism ?? 1;
 }
 
+export interface FailurePolicy {
+  action: 'pause' | 'continue' | 'rollback';
+  /** Fraction of the service's tasks that may fail during an update before the action is taken. */
+  maxFailureRatio: number;
+}
+
+/** What an update (or rollback) does when its new tasks fail; Docker's default is to pause. */
+export function failurePolicyOf(spec: ServiceSpec, rollback = false): FailurePolicy {
+  const cfg = (rollback ? spec.RollbackConfig : spec.UpdateConfig) ?? {};
+  const action = cfg.FailureAction === 'continue' || cfg.FailureAction === 'rollback' ? cfg.FailureAction : 'pause';
+  return { action, maxFailureRatio: Number(cfg.MaxFailureRatio ?? 0) };
+}
+
 /** stop-first (Docker's default) stops a slot's old task before its new one starts; start-first overlaps them. */
 export function updateOrderOf(spec: ServiceSpec, rollback = false): 'stop-first' | 'start-first' {
   const cfg = (rollback ? spec.RollbackConfig : spec.UpdateConfig) ?? {};

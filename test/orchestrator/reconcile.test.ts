@@ -366,3 +366,54 @@ describe('reconcileService: rolling update, start-first', () => {
     expect(plan.wakeAt).toBe(2000 + 5000);
   });
 });
+
+describe('reconcileService: an update whose new tasks fail', () => {
+  const v1 = spec({ Mode: { Replicated: { Replicas: 4 } } });
+  const v2 = (update: Record<string, unknown> = {}) =>
+    spec({ Mode: { Replicated: { Replicas: 4 } }, UpdateConfig: update }, { ContainerSpec: { Image: 'local/busybox:broken' } });
+  const since = (ms: number) => ({ State: 'updating' as const, StartedAt: new Date(ms).toISOString(), Message: 'update in progress' });
+
+  /** Slot 1 already runs the new spec and failed; slots 2-4 still run the old one. */
+  function afterOneFailure(svc: ServiceView) {
+    const old = service(v1);
+    return [task({ slot: 1, specHash: svc.specHash, state: 'failed', desiredState: 'shutdown', createdAt: 1500, statusAt: 1600 }), ...running(old, [2, 3, 4])];
+  }
+
+  it('pauses by default: no further slot is replaced, and the status says which task failed', () => {
+    const svc = service(v2(), since(1000));
+    const tasks = afterOneFailure(svc);
+    const plan = reconcileService(svc, tasks, nodes, 2000);
+    expect(plan.updateStatus?.State).toBe('paused');
+    expect(plan.updateStatus?.Message).toBe(`update paused due to failure or early termination of task ${tasks[0]!.id}`);
+    expect(stopped(plan)).toEqual([]);
+    // Once paused, later passes still replace nothing (the failed slot is restarted on its policy).
+    const later = reconcileService({ ...svc, updateStatus: plan.updateStatus! }, tasks, nodes, 9000);
+    expect(stopped(later)).toEqual([]);
+    expect(later.updateStatus).toBeUndefined();
+  });
+
+  it('continues past failures with FailureAction continue', () => {
+    const svc = service(v2({ FailureAction: 'continue' }), since(1000));
+    const plan = reconcileService(svc, afterOneFailure(svc), nodes, 2000);
+    expect(plan.updateStatus).toBeUndefined();
+    expect(plan.shutdown).toHaveLength(1); // the next old slot goes
+  });
+
+  it('tolerates failures up to MaxFailureRatio of the tasks', () => {
+    const svc = service(v2({ MaxFailureRatio: 0.25 }), since(1000));
+    expect(reconcileService(svc, afterOneFailure(svc), nodes, 2000).updateStatus).toBeUndefined();
+  });
+
+  it('rolls back with FailureAction rollback', () => {
+    const svc = service(v2({ FailureAction: 'rollback' }), since(1000));
+    const plan = reconcileService(svc, afterOneFailure(svc), nodes, 2000);
+    expect(plan.rollback).toBe(true);
+    expect(plan.updateStatus?.State).toBe('rollback_started');
+    expect(plan.updateStatus?.Message).toContain('update rolled back due to failure');
+  });
+
+  it('ignores tasks that failed before the update began', () => {
+    const svc = service(v2(), since(5000));
+    expect(reconcileService(svc, afterOneFailure(svc), nodes, 6000).updateStatus).toBeUndefined();
+  });
+});
