@@ -125,4 +125,29 @@ describe('orchestrateCluster', () => {
     expect(flaky).toHaveLength(5);
     expect(flaky.every((x) => x.state === 'failed' && x.desiredState === 'shutdown')).toBe(true);
   });
+
+  it('a failed update with FailureAction rollback puts the previous spec back, in one pass', async () => {
+    await join();
+    const a = await create('rolls-back', { replicas: 2 });
+    await pass();
+    for (const x of await tasksOf(a)) await observe(x.id, 'running');
+
+    const s = await (await t.request('GET', `/services/${a}`)).json();
+    const good = s.Spec;
+    const broken = { ...good, UpdateConfig: { FailureAction: 'rollback' }, TaskTemplate: { ...good.TaskTemplate, ContainerSpec: { ...good.TaskTemplate.ContainerSpec, Args: ['false'] } } };
+    expect((await t.request('POST', `/services/${a}/update?version=${s.Version.Index}`, broken)).status).toBe(200);
+    // Slot 1's old task stops; its replacement is made, placed, and fails.
+    for (const x of await tasksOf(a)) if (x.desiredState === 'shutdown') await observe(x.id, 'shutdown');
+    await pass();
+    const fresh = (await tasksOf(a)).find((x) => x.desiredState === 'running' && x.state === 'assigned');
+    expect(fresh).toBeDefined();
+    await observe(fresh!.id, 'failed');
+    await pass();
+
+    const after = await (await t.request('GET', `/services/${a}`)).json();
+    expect(after.UpdateStatus.State).toBe('rollback_started');
+    expect(after.UpdateStatus.Message).toContain(`task ${fresh!.id}`);
+    expect(after.Spec.TaskTemplate.ContainerSpec.Args).toEqual(good.TaskTemplate.ContainerSpec.Args);
+    expect(after.PreviousSpec.TaskTemplate.ContainerSpec.Args).toEqual(['false']);
+  });
 });
