@@ -76,7 +76,7 @@ export async function orchestrateCluster(
 ): Promise<OrchestrationResult> {
   let index: number | undefined;
   const nextIndex = async () => (index ??= await bumpIndex(tx, clusterId));
-  const [cluster] = await tx.select({ changeIndex: clusters.changeIndex }).from(clusters).where(eq(clusters.id, clusterId));
+  const [cluster] = await tx.select({ changeIndex: clusters.changeIndex, spec: clusters.spec }).from(clusters).where(eq(clusters.id, clusterId));
   const state = await loadClusterState(tx, clusterId, opts.serviceId);
   // Ingress services as this transaction sees them; a task of a removed one is no one's backend
   // any more and concerns its own node only.
@@ -174,7 +174,11 @@ export async function orchestrateCluster(
 
   const placed = opts.schedule ? await scheduleTasks(tx, state, now, nextIndex, touched) : 0;
   // Deleting old tasks raises no node's assignments index: no one to wake for it.
-  if (opts.historyPerSlot !== undefined) await trimHistory(tx, state, opts.historyPerSlot);
+  if (opts.historyPerSlot !== undefined) {
+    // `docker swarm update --task-history-limit N` sets it per cluster; the config is the default.
+    const limit = (cluster?.spec as { Orchestration?: { TaskHistoryRetentionLimit?: number } } | undefined)?.Orchestration?.TaskHistoryRetentionLimit;
+    await trimHistory(tx, state, typeof limit === 'number' && limit >= 0 ? limit : opts.historyPerSlot);
+  }
   return { index, observedIndex: index ?? cluster?.changeIndex ?? 0, wakeAt, placed, nodes: touched.nodes };
 }
 

@@ -21,7 +21,7 @@ describe('orchestrateCluster', () => {
     return t.deps.database.write((tx) => admitNode(tx, { clusterId: t.clusterId, jti: token!.jti, role: 'worker', info: nodeInfo(info), now: Date.now() }));
   }
   const pass = (now = Date.now()) =>
-    t.deps.database.write((tx) => orchestrateCluster(tx, t.clusterId, now, { schedule: true, heartbeatGraceMs: 60_000, historyPerSlot: 2 }));
+    t.deps.database.write((tx) => orchestrateCluster(tx, t.clusterId, now, { schedule: true, heartbeatGraceMs: 60_000, historyPerSlot: 5 }));
   const create = async (name: string, opts: Parameters<typeof serviceSpec>[1]) => {
     const res = await t.request('POST', '/services/create', serviceSpec(name, opts));
     expect(res.status).toBe(201);
@@ -101,8 +101,12 @@ describe('orchestrateCluster', () => {
     expect(await clusterIndex()).toBe(index);
   });
 
-  it('keeps history per slot, and enough of it to count restart attempts', async () => {
+  it('keeps history per slot (the swarm\'s TaskHistoryRetentionLimit), and enough of it to count restart attempts', async () => {
     const node = await join();
+    // `docker swarm update --task-history-limit 2`
+    const swarm = await (await t.request('GET', '/swarm')).json();
+    swarm.Spec.Orchestration.TaskHistoryRetentionLimit = 2;
+    expect((await t.request('POST', `/swarm/update?version=${swarm.Version.Index}`, swarm.Spec)).status).toBe(200);
     const a = await create('flaky', { replicas: 1, restart: { Condition: 'any', Delay: 0, MaxAttempts: 4 } });
     const b = await create('plain', { replicas: 1, restart: { Condition: 'any', Delay: 0 } });
     let now = Date.now();
