@@ -71,7 +71,8 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
   const wanted = new Map<string, { slot: number; nodeId: string | null }>();
   if (global) {
     const constraints = constraintsOf(service.spec.TaskTemplate ?? {}).map(parseConstraint);
-    const occupied = new Set(live.map((t) => t.nodeId));
+    // A node holds the service while it runs one of its tasks, including one being replaced.
+    const occupied = new Set([...live, ...tasks.filter((t) => !isLive(t) && !isTerminal(t.state))].map((t) => t.nodeId));
     for (const n of nodes) {
       if (n.state !== 'ready' || n.availability === 'drain') continue;
       // Paused nodes keep their tasks but take no new ones.
@@ -160,6 +161,9 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
     if (failure.action === 'rollback' && !rollingBack) {
       plan.rollback = true;
       plan.updateStatus = { State: 'rollback_started', StartedAt: startedAt, Message: message };
+      // Slots are filled from the restored spec by the next pass, at once, not from the failed one.
+      plan.create = [];
+      plan.wakeAt = now;
     } else {
       plan.updateStatus = { ...service.updateStatus!, State: rollingBack ? 'rollback_paused' : 'paused', Message: message };
     }
@@ -167,6 +171,11 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
   }
   const paused = service.updateStatus?.State === 'paused' || service.updateStatus?.State === 'rollback_paused';
   if (paused) dirty = [];
+  // Out-of-date tasks with no rollout under way: a later write (a scale, say) cleared a paused
+  // update's status. As in swarmkit, the update resumes, with its status and failure checks.
+  if (dirty.length && !paused && !rolloutActive) {
+    plan.updateStatus = { State: 'updating', StartedAt: new Date(now).toISOString(), Message: 'update in progress' };
+  }
 
   // Rolling update: replace out-of-date tasks a few slots at a time. Stop-first stops the old task
   // and fills the slot once it has stopped; start-first starts the new task beside it. A task made

@@ -412,8 +412,39 @@ describe('reconcileService: an update whose new tasks fail', () => {
     expect(plan.updateStatus?.Message).toContain('update rolled back due to failure');
   });
 
+  it('a rollback starts at once: no task of the failed spec is made, and the next pass comes now', () => {
+    const svc = service(v2({ FailureAction: 'rollback' }, ), since(1000));
+    const tasks = afterOneFailure(svc).map((t) => (t.slot === 1 ? { ...t, statusAt: 0 } : t)); // restart already due
+    const plan = reconcileService({ ...svc, spec: { ...svc.spec, TaskTemplate: { ...svc.spec.TaskTemplate, RestartPolicy: { Delay: 0 } } } }, tasks, nodes, 2000);
+    expect(plan.rollback).toBe(true);
+    expect(plan.create).toEqual([]);
+    expect(plan.wakeAt).toBe(2000);
+  });
+
+  it('resumes an update whose paused status a later write (a scale) cleared', () => {
+    const svc = service(v2(), null);
+    const old = service(v1);
+    const plan = reconcileService(svc, running(old, [1, 2, 3, 4]), nodes, 2000);
+    expect(plan.updateStatus?.State).toBe('updating');
+    expect(plan.shutdown).toHaveLength(1);
+  });
+
   it('ignores tasks that failed before the update began', () => {
     const svc = service(v2(), since(5000));
     expect(reconcileService(svc, afterOneFailure(svc), nodes, 6000).updateStatus).toBeUndefined();
+  });
+});
+
+describe('reconcileService: a global update on a paused node', () => {
+  it('keeps the node in the service while its old task is being replaced', () => {
+    const v1 = spec({ Mode: { Global: {} } });
+    const v2 = spec({ Mode: { Global: {} } }, { ContainerSpec: { Image: 'local/busybox:2' } });
+    const svc = service(v2, { State: 'updating', StartedAt: new Date(0).toISOString(), Message: 'update in progress' });
+    const paused = node('p1', { availability: 'pause' });
+    const stopping = task({ slot: 0, nodeId: 'p1', specHash: service(v1).specHash, desiredState: 'shutdown', state: 'running' });
+    const plan = reconcileService(svc, [stopping], [paused], 1000);
+    // The update is not complete while the old task is still stopping there.
+    expect(plan.updateStatus).toBeUndefined();
+    expect(plan.create).toEqual([]);
   });
 });
