@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds local/busybox:1 from Debian's busybox-static: no registry is reachable here, so test
+# Builds local/busybox:1 (for .ci/run) from Debian's busybox-static: no registry is reachable here, so test
 # images are imported from a folder. Idempotent; DOCKER_HOST picks the engine.
 set -euo pipefail
 image=${1:-local/busybox:1}
