@@ -1,5 +1,15 @@
 import type { DesiredState, TaskState, UpdateStatus } from '../db/schema/index.ts';
-import { constraintsOf, failurePolicyOf, isGlobal, replicasOf, restartPolicyOf, type ServiceSpec, updateOrderOf, updateParallelismOf } from '../swarm/service-spec.ts';
+import {
+  constraintsOf,
+  failurePolicyOf,
+  isGlobal,
+  replicasOf,
+  restartPolicyOf,
+  type ServiceSpec,
+  updateMonitorMsOf,
+  updateOrderOf,
+  updateParallelismOf,
+} from '../swarm/service-spec.ts';
 import { parseConstraint, satisfies } from '../scheduler/constraints.ts';
 import type { ConstraintTarget } from '../scheduler/constraints.ts';
 
@@ -202,7 +212,12 @@ export function reconcileService(service: ServiceView, tasks: TaskView[], nodes:
       plan.shutdown.length === 0 &&
       inFlight === 0 &&
       [...wanted.keys()].every((k) => liveByKey.get(k)?.[0]?.specHash === service.specHash);
-    if (settled) {
+    // Monitor: the last new tasks must have run that long, so a task that crashes soon after it
+    // started still counts as a failure of the update.
+    const monitorMs = updateMonitorMsOf(service.spec, rollingBack);
+    const stableAt = Math.max(0, ...[...wanted.keys()].map((k) => (liveByKey.get(k)?.[0]?.statusAt ?? 0) + monitorMs));
+    if (settled && stableAt > now) plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, stableAt);
+    else if (settled) {
       plan.updateStatus = {
         ...service.updateStatus!,
         State: rollingBack ? 'rollback_completed' : 'completed',

@@ -36,6 +36,12 @@ export function updateParallelismOf(spec: ServiceSpec, rollback = false): number
   return cfg.Parallelism ?? 1;
 }
 
+/** How long an update watches its last new tasks before it counts as completed (Docker: 5 s). */
+export function updateMonitorMsOf(spec: ServiceSpec, rollback = false): number {
+  const cfg = (rollback ? spec.RollbackConfig : spec.UpdateConfig) ?? {};
+  return (cfg.Monitor ?? 5 * SECOND) / 1e6;
+}
+
 export interface FailurePolicy {
   action: 'pause' | 'continue' | 'rollback';
   /** Fraction of the service's tasks that may fail during an update before the action is taken. */

@@ -276,7 +276,19 @@ describe('reconcileService: rolling update, stop-first', () => {
 
   it('marks a rollback completed', () => {
     const svc = service(v1, { ...updating, State: 'rollback_started' });
-    expect(reconcileService(svc, running(svc, [1, 2, 3]), nodes, 1000).updateStatus?.State).toBe('rollback_completed');
+    expect(reconcileService(svc, running(svc, [1, 2, 3]), nodes, 100_000).updateStatus?.State).toBe('rollback_completed');
+  });
+
+  it('completes only once the last new task has run for the Monitor period, and comes back then', () => {
+    const svc = service(v2, updating);
+    const tasks = running(svc, [1, 2, 3]).map((t, i) => ({ ...t, statusAt: 10_000 + i }));
+    const early = reconcileService(svc, tasks, nodes, 12_000);
+    expect(early.updateStatus).toBeUndefined();
+    expect(early.wakeAt).toBe(10_002 + 5_000);
+    expect(reconcileService(svc, tasks, nodes, 15_002).updateStatus?.State).toBe('completed');
+    // A new task that crashes within the Monitor period is a failure of the update.
+    const crashed = tasks.map((t, i) => (i === 2 ? { ...t, state: 'failed' as const, desiredState: 'shutdown' as const, createdAt: Date.parse(updating.StartedAt) + 1 } : t));
+    expect(reconcileService(svc, crashed, nodes, 13_000).updateStatus?.State).toBe('paused');
   });
 
   it('leaves the update status alone when no update is under way', () => {
