@@ -6,7 +6,7 @@ import { parseConstraint } from '../scheduler/constraints.ts';
 import { placeTasks, type PendingTask } from '../scheduler/place.ts';
 import { constraintsOf, hostPortsOf, maxReplicasOf, type PortConfig, reservationsOf, restartPolicyOf, type ServiceSpec, specHashOf } from '../swarm/service-spec.ts';
 import { newId } from '../ids.ts';
-import { type ClusterState, loadClusterState, nodeView, schedulingNodes, type TaskSummary, taskSpecs } from './cluster-state.ts';
+import { type ClusterState, loadClusterState, nodeView, schedulingNodes, type ServiceRow, type TaskSummary, taskSpecs } from './cluster-state.ts';
 import { isLive, isTerminal, reconcileService } from './reconcile.ts';
 
 export interface OrchestrationOptions {
@@ -203,6 +203,17 @@ async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, 
 
 const HOLDING: ReadonlySet<string> = new Set(['assigned', 'accepted', 'preparing', 'starting', 'running']);
 
+/**
+ * The service spec a task was made from, for its host ports (tasks keep only the task template):
+ * the current spec, or the previous one when the task predates an update (as the old task of a
+ * start-first update does). Older than that, the current spec is the best guess.
+ */
+function endpointSpecFor(service: ServiceRow, taskSpecHash: string): ServiceSpec {
+  const previous = service.previousSpec as ServiceSpec | null;
+  if (service.specHash !== taskSpecHash && previous && specHashOf(previous) === taskSpecHash) return previous;
+  return service.spec as ServiceSpec;
+}
+
 /** Places every pending task it can, in one pass; explains the rest on the task (Status.Err). */
 async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex: () => Promise<number>, touched: Touched) {
   const serviceById = new Map(state.services.map((s) => [s.id, s]));
@@ -233,7 +244,7 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
         memoryBytes: r.memoryBytes,
         constraints: constraintsOf(spec).map(parseConstraint),
         maxReplicas: maxReplicasOf(spec),
-        hostPorts: service ? hostPortsOf(service.spec as ServiceSpec) : [],
+        hostPorts: service ? hostPortsOf(endpointSpecFor(service, t.specHash)) : [],
       };
       demands.set(key, demand);
     }

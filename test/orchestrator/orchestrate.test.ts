@@ -154,4 +154,22 @@ describe('orchestrateCluster', () => {
     expect(after.Spec.TaskTemplate.ContainerSpec.Args).toEqual(good.TaskTemplate.ContainerSpec.Args);
     expect(after.PreviousSpec.TaskTemplate.ContainerSpec.Args).toEqual(['false']);
   });
+
+  it('a start-first update that moves a host port places the new task beside the old one', async () => {
+    const node = await join();
+    const a = await create('moves-port', { replicas: 1, hostPorts: [8080] });
+    await pass();
+    const [old] = await tasksOf(a);
+    expect(old!.nodeId).toBe(node.id);
+    await observe(old!.id, 'running');
+
+    const s = await (await t.request('GET', `/services/${a}`)).json();
+    const moved = { ...s.Spec, UpdateConfig: { Order: 'start-first' }, EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8081, PublishMode: 'host' }] } };
+    expect((await t.request('POST', `/services/${a}/update?version=${s.Version.Index}`, moved)).status).toBe(200);
+    await pass();
+    const fresh = (await tasksOf(a)).find((x) => x.id !== old!.id);
+    // The old task holds 8080, not the 8081 its service now asks for: the new one fits on the node.
+    expect(fresh?.state, fresh?.err ?? '').toBe('assigned');
+    expect(fresh!.nodeId).toBe(node.id);
+  });
 });
