@@ -9,14 +9,6 @@ export function connectDocker(dockerHost: string): Dockerode {
   return new Dockerode({ host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]), protocol: m[1] === 'https' ? 'https' : 'http' });
 }
 
-/**
- * Whether an engine error came from the engine itself (it answered, the request was wrong) rather
- * than from reaching it: only the second kind is worth retrying unchanged.
- */
-export function engineAnswered(err: unknown): boolean {
-  return typeof (err as { statusCode?: unknown })?.statusCode === 'number';
-}
-
 export function engineStatus(err: unknown): number | undefined {
   const code = (err as { statusCode?: unknown })?.statusCode;
   return typeof code === 'number' ? code : undefined;

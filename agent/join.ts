@@ -46,7 +46,7 @@ export async function joinCluster(opts: {
   const previous = saved && (!opts.clusterId || saved.clusterId === opts.clusterId) ? saved : undefined;
   const client = new ControlPlaneClient(url);
   try {
-    const res = await client.join({ token, node, ...(previous ? { nodeId: previous.nodeId, credential: previous.credential } : {}) });
+    const res = await client.join({ token, node, ...(previous ? { credential: previous.credential } : {}) });
     const identity: NodeIdentity = {
       nodeId: res.nodeId,
       clusterId: res.clusterId,

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps, AppEnv } from './app-env.ts';
 import { agentApi } from './agent-api/index.ts';
+import { AGENT_PREFIX } from './agent-api/protocol.ts';
 import { adminApi } from './admin-api.ts';
 import { dockerApi, dockerPath } from './docker-api/index.ts';
 import { errorResponse, onError } from './errors.ts';
@@ -25,7 +26,7 @@ export function createApp(deps: AppDeps) {
       onError: () => errorResponse(413, `request body too large: the limit is ${deps.config.bodyLimitBytes} bytes`),
     }),
   );
-  app.route('/agent/v1', agentApi);
+  app.route(AGENT_PREFIX, agentApi);
   // Our own prefixes end here; only the Docker API's routes lie beyond.
   app.all('/agent/*', () => errorResponse(404, 'page not found'));
   app.route('/admin/v1', adminApi);

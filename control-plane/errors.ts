@@ -3,7 +3,6 @@ import type { Context } from 'hono';
 const STATUS = {
   invalid: 400,
   unauthorized: 401,
-  forbidden: 403,
   not_found: 404,
   conflict: 409,
   gone: 410,

@@ -1,14 +1,7 @@
 import type { TaskReport } from '../../control-plane/agent-api/protocol.ts';
-import type { DesiredState, TaskState } from '../../control-plane/db/schema/index.ts';
+import { type DesiredState, isTerminal, stateRank as rank, type TaskState } from '../../control-plane/db/schema/task-states.ts';
 import { type ContainerObservation, FatalTaskError, type TaskController } from './controller.ts';
 
-const STATES: readonly TaskState[] = [
-  'new', 'pending', 'assigned', 'accepted', 'preparing', 'starting', 'running',
-  'complete', 'shutdown', 'failed', 'rejected', 'orphaned',
-];
-const RANK = new Map(STATES.map((s, i) => [s, i]));
-export const rank = (s: TaskState) => RANK.get(s) ?? -1;
-export const isTerminal = (s: TaskState) => rank(s) >= rank('complete');
 
 /** What the agent knows of a task: the last state it saw or reported, with its details. */
 export type TaskStatus = Omit<TaskReport, 'taskId' | 'timestamp'>;

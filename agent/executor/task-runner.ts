@@ -3,7 +3,8 @@ import { Backoff } from '../backoff.ts';
 import type { Logger } from '../log.ts';
 import { stopGraceMs } from './container-spec.ts';
 import type { TaskController } from './controller.ts';
-import { isTerminal, rank, stepTask, type TaskStatus, type TaskView } from './step.ts';
+import { isTerminal, stateRank as rank } from '../../control-plane/db/schema/task-states.ts';
+import { stepTask, type TaskStatus, type TaskView } from './step.ts';
 
 const MAX_STEPS_PER_RUN = 32;
 

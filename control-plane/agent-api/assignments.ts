@@ -1,6 +1,6 @@
 import { and, eq, inArray, notInArray, or, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
-import { nodes, services, tasks } from '../db/schema/index.ts';
+import { nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
 import { logRequestsIndex, nodeLogRequests } from './logs.ts';
 import type { AssignmentsResponse } from './protocol.ts';
@@ -48,8 +48,10 @@ export async function nodeAssignments(
   clusterId: string,
   nodeId: string,
   heartbeatPeriodMs: number,
+  /** The node's index when the caller just read it; it is read before the tasks either way. */
+  knownIndex?: number,
 ): Promise<AssignmentsResponse> {
-  const index = await assignmentsIndex(db, clusterId, nodeId);
+  const index = knownIndex ?? (await assignmentsIndex(db, clusterId, nodeId));
   // Finished tasks the control plane no longer wants stay out (the agent removes their containers),
   // so a node's history is not read, and only the columns the answer carries are.
   const rows = await db
@@ -71,7 +73,7 @@ export async function nodeAssignments(
         eq(tasks.clusterId, clusterId),
         // A global task names its node before the scheduler has checked it fits; not the agent's yet.
         notInArray(tasks.state, ['new', 'pending']),
-        or(inArray(tasks.desiredState, ['running', 'ready']), notInArray(tasks.state, ['complete', 'shutdown', 'failed', 'rejected', 'orphaned'])),
+        or(inArray(tasks.desiredState, ['running', 'ready']), notInArray(tasks.state, [...TERMINAL_STATES])),
       ),
     );
   const assignments = rows.map((t) => ({

@@ -89,12 +89,16 @@ export const agentApi = new Hono<AgentEnv>()
     // assignmentsIndex read that follows it already saw all changes up to it. The notifier wakes
     // this poll only for changes that may concern this node.
     let watched: number | undefined;
+    let current: number | undefined;
     while (since > 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
       watched ??= await readClusterIndex(db, cluster.id);
-      if ((await assignmentsIndex(db, cluster.id, node.id)) > since) break;
+      current = await assignmentsIndex(db, cluster.id, node.id);
+      if (current > since) break;
+      current = undefined;
       watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), c.req.raw.signal, node.id);
     }
-    const body = await nodeAssignments(db, cluster.id, node.id, deps.config.heartbeat.periodMs);
+    // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
+    const body = await nodeAssignments(db, cluster.id, node.id, deps.config.heartbeat.periodMs, current);
     return new Response(JSON.stringify(body), {
       headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
     });

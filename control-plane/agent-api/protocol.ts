@@ -14,8 +14,7 @@ export interface NodeInfo extends NodeDescription {
 export interface JoinRequest {
   token: string;
   node: NodeInfo;
-  /** A rejoin from saved state: the node keeps its identity. */
-  nodeId?: string;
+  /** A rejoin from saved state: the node's last credential proves which node it is. */
   credential?: string;
 }
 

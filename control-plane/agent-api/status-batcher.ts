@@ -1,12 +1,10 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import type { AppDeps } from '../app-env.ts';
 import { bumpIndex } from '../db/database.ts';
-import { nodes, services, TASK_STATES, tasks, type TaskState } from '../db/schema/index.ts';
+import { isTerminal, nodes, services, stateRank, tasks, type TaskState } from '../db/schema/index.ts';
 import { publishesIngress } from '../orchestrator/orchestrate.ts';
 import type { StatusResponse, TaskReport } from './protocol.ts';
 
-const RANK = new Map(TASK_STATES.map((s, i) => [s, i]));
-const TERMINAL = new Set<TaskState>(['complete', 'shutdown', 'failed', 'rejected', 'orphaned']);
 
 interface Pending {
   clusterId: string;
@@ -38,11 +36,11 @@ export function refuseReport(task: { nodeId: string | null; state: TaskState } |
   if (!task || task.nodeId !== nodeId) return `task ${report.taskId} is not assigned to this node`;
   // A global task names its node before the scheduler has checked it fits there.
   if (task.state === 'new' || task.state === 'pending') return `task ${report.taskId} is not assigned to this node yet`;
-  if (!RANK.has(report.state)) return `unknown task state '${report.state}'`;
+  if (stateRank(report.state) < 0) return `unknown task state '${report.state}'`;
   const bad = malformed(report);
   if (bad) return `invalid report for task ${report.taskId}: ${bad}`;
-  if (TERMINAL.has(task.state)) return `task ${report.taskId} already ended (${task.state})`;
-  if (RANK.get(report.state)! <= RANK.get(task.state)!) return `task state may only move forward (${task.state} → ${report.state} refused)`;
+  if (isTerminal(task.state)) return `task ${report.taskId} already ended (${task.state})`;
+  if (stateRank(report.state) <= stateRank(task.state)) return `task state may only move forward (${task.state} → ${report.state} refused)`;
   return undefined;
 }
 
@@ -54,7 +52,6 @@ export class StatusBatcher {
   private queue: Pending[] = [];
   private heartbeats = new Map<string, { clusterId: string }>();
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private waiters: Array<() => void> = [];
 
   constructor(
     private readonly deps: AppDeps,

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
-import { nodes, services, tasks } from '../db/schema/index.ts';
+import { HOLDING_STATES, nodes, services, tasks } from '../db/schema/index.ts';
 import type { SchedNode, TaskDemand } from '../scheduler/filters.ts';
 import type { ServiceSpec } from '../swarm/service-spec.ts';
 
@@ -77,9 +77,6 @@ export function nodeView(n: NodeRow) {
   };
 }
 
-/** Observed states in which a task holds its node's resources and ports (swarmkit's view). */
-const HOLDING: ReadonlySet<string> = new Set(['assigned', 'accepted', 'preparing', 'starting', 'running']);
-
 /**
  * Nodes with the load of the tasks on them, ready for placement. A task holds its share from the
  * moment it is assigned until its agent reports it ended, whatever the desired state: a task being
@@ -100,7 +97,7 @@ export function schedulingNodes(state: ClusterState, demandOf: (t: TaskSummary) 
     });
   }
   for (const t of state.tasks) {
-    if (!t.nodeId || !HOLDING.has(t.state)) continue;
+    if (!t.nodeId || !HOLDING_STATES.has(t.state)) continue;
     const node = byId.get(t.nodeId);
     if (!node) continue;
     const demand = demandOf(t);

@@ -1,13 +1,13 @@
 import { eq, inArray, sql } from 'drizzle-orm';
 import { bumpIndex, type Tx } from '../db/database.ts';
-import { clusters, nodes, services, tasks } from '../db/schema/index.ts';
+import { clusters, HOLDING_STATES, isTerminal, nodes, services, tasks } from '../db/schema/index.ts';
 import type { TaskDemand } from '../scheduler/filters.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import { placeTasks, type PendingTask } from '../scheduler/place.ts';
 import { constraintsOf, hostPortsOf, maxReplicasOf, type PortConfig, reservationsOf, restartPolicyOf, type ServiceSpec, specHashOf } from '../swarm/service-spec.ts';
 import { newId } from '../ids.ts';
 import { type ClusterState, loadClusterState, nodeView, schedulingNodes, type ServiceRow, type TaskSummary, taskSpecs } from './cluster-state.ts';
-import { isLive, isTerminal, reconcileService } from './reconcile.ts';
+import { isLive, reconcileService } from './reconcile.ts';
 
 export interface OrchestrationOptions {
   /** Reconcile only this service (an API write); the leader reconciles all. */
@@ -201,8 +201,6 @@ async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, 
   }
 }
 
-const HOLDING: ReadonlySet<string> = new Set(['assigned', 'accepted', 'preparing', 'starting', 'running']);
-
 /**
  * The service spec a task was made from, for its host ports (tasks keep only the task template):
  * the current spec, or the previous one when the task predates an update (as the old task of a
@@ -226,7 +224,7 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
   // its current spec, a stored task's spec for the few older ones still holding a node.
   const older = new Map<string, { serviceId: string; specHash: string }>();
   for (const t of state.tasks) {
-    if (!t.nodeId || !HOLDING.has(t.state) || serviceById.get(t.serviceId)?.specHash === t.specHash) continue;
+    if (!t.nodeId || !HOLDING_STATES.has(t.state) || serviceById.get(t.serviceId)?.specHash === t.specHash) continue;
     older.set(`${t.serviceId}/${t.specHash}`, { serviceId: t.serviceId, specHash: t.specHash });
   }
   const olderSpecs = await taskSpecs(tx, [...older.values()]);

@@ -1,4 +1,4 @@
-import type { DesiredState, TaskState, UpdateStatus } from '../db/schema/index.ts';
+import { type DesiredState, isTerminal, type TaskState, type UpdateStatus } from '../db/schema/index.ts';
 import {
   constraintsOf,
   failurePolicyOf,
@@ -47,10 +47,8 @@ export interface Plan {
   wakeAt?: number;
 }
 
-const TERMINAL: ReadonlySet<TaskState> = new Set(['complete', 'shutdown', 'failed', 'rejected', 'orphaned']);
 const EXITED: ReadonlySet<TaskState> = new Set(['complete', 'failed', 'rejected']);
 
-export const isTerminal = (state: TaskState) => TERMINAL.has(state);
 export const isLive = (t: Pick<TaskView, 'desiredState'>) => t.desiredState === 'running' || t.desiredState === 'ready';
 
 /**

@@ -2,22 +2,9 @@ import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import { clusters } from './clusters.ts';
 
-export const TASK_STATES = [
-  'new',
-  'pending',
-  'assigned',
-  'accepted',
-  'preparing',
-  'starting',
-  'running',
-  'complete',
-  'shutdown',
-  'failed',
-  'rejected',
-  'orphaned',
-] as const;
-export type TaskState = (typeof TASK_STATES)[number];
-export type DesiredState = 'running' | 'ready' | 'shutdown' | 'remove';
+import type { DesiredState, TaskState } from './task-states.ts';
+
+export * from './task-states.ts';
 
 /**
  * One-shot unit of work in a service's slot. Never moves between nodes; a replacement is a new task.
