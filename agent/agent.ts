@@ -1,12 +1,12 @@
 import type Dockerode from 'dockerode';
-import type { AssignmentsResponse } from '../control-plane/agent-api/protocol.ts';
+import type { AssignmentsResponse } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
 import { ControlPlaneClient, ControlPlaneError } from './client.ts';
 import type { AgentConfig } from './config.ts';
 import { Executor } from './executor/executor.ts';
 import { IngressProxy } from './ingress.ts';
 import { AgentExit, joinCluster } from './join.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 import { LogRelay } from './logs.ts';
 import { StatusReporter } from './reporter.ts';
 import type { NodeIdentity, StateDir } from './state.ts';
@@ -110,7 +110,7 @@ export class SwarmAgent {
         return;
       } catch (err) {
         // Unreachable or engine down: wait. Refused: the token is no longer good, nothing to wait for.
-        if (err instanceof AgentExit && /refused/.test(err.message)) throw new AgentExit(`${why} and ${err.message}; run: swarm-agent join <token>`);
+        if (err instanceof AgentExit && err.refused) throw new AgentExit(`${why} and ${err.message}; run: swarm-agent join <token>`);
         const delay = backoff.next();
         log.warn('rejoin failed; will retry', { error: err, retryInMs: Math.round(delay) });
         await sleep(delay, this.abort.signal);

@@ -11,7 +11,7 @@ import { type AgentConfig, loadAgentConfig, UsageError } from './config.ts';
 import { connectDocker } from './docker.ts';
 import { AgentExit, joinCluster } from './join.ts';
 import { controlPlaneUrl, decodeJoinToken } from './join-token.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../protocol/log.ts';
 import { StateDir } from './state.ts';
 
 const USAGE = `Usage:

@@ -7,21 +7,35 @@ import type {
   JoinResponse,
   StatusResponse,
   TaskReport,
-} from '../control-plane/agent-api/protocol.ts';
-import { AGENT_PREFIX } from '../control-plane/agent-api/protocol.ts';
+} from '../protocol/agent-api.ts';
+import { AGENT_PREFIX } from '../protocol/agent-api.ts';
+import { type ErrorCode, isErrorCode } from '../protocol/errors.ts';
 
-/** The control plane answered with an error status; `message` is its `{"message"}` text. */
+/** The control plane answered with an error status: its `{"message", "code"}` reply. */
 export class ControlPlaneError extends Error {
   override name = 'ControlPlaneError';
   constructor(
     readonly status: number,
     message: string,
+    readonly code?: ErrorCode,
   ) {
     super(message);
   }
+
+  /** Reads an error reply; a body that is not the protocol's JSON is kept as the message. */
+  static fromReply(status: number, text: string): ControlPlaneError {
+    try {
+      const body = JSON.parse(text) as { message?: unknown; code?: unknown };
+      if (typeof body.message === 'string') return new ControlPlaneError(status, body.message || `HTTP ${status}`, isErrorCode(body.code) ? body.code : undefined);
+    } catch {
+      // not JSON: keep the text
+    }
+    return new ControlPlaneError(status, text || `HTTP ${status}`);
+  }
+
   /** `docker node rm`: every credential of the node is void, retrying cannot help. */
   get revoked() {
-    return this.status === 401 && /revoked/i.test(this.message);
+    return this.code === 'credential_revoked';
   }
   get retryable() {
     return this.status >= 500 || this.status === 429 || this.status === 408;
@@ -62,15 +76,7 @@ export class ControlPlaneClient {
       throw new ControlPlaneUnreachable(`cannot reach the control plane at ${this.baseUrl}: ${code ?? (err as Error).message}`);
     }
     const text = await res.body.text();
-    if (res.statusCode >= 400) {
-      let message = text;
-      try {
-        message = JSON.parse(text).message ?? text;
-      } catch {
-        // not JSON: keep the text
-      }
-      throw new ControlPlaneError(res.statusCode, message || `HTTP ${res.statusCode}`);
-    }
+    if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text);
     return JSON.parse(text) as T;
   }
 
@@ -102,7 +108,7 @@ export class ControlPlaneClient {
       bodyTimeout: 0,
     });
     const text = await res.body.text();
-    if (res.statusCode >= 400) throw new ControlPlaneError(res.statusCode, text);
+    if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text);
   }
 
   async close() {

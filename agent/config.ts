@@ -1,5 +1,5 @@
 import { networkInterfaces, hostname as osHostname } from 'node:os';
-import type { LogFormat } from './log.ts';
+import type { LogFormat } from '../protocol/log.ts';
 
 /** Everything the agent is told at start, from flags first and SWARM_AGENT_* variables second. */
 export interface AgentConfig {

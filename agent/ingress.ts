@@ -11,9 +11,10 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type Dockerode from 'dockerode';
-import type { AssignmentsResponse, PublishedPort } from '../control-plane/agent-api/protocol.ts';
+import type { AssignmentsResponse } from '../protocol/agent-api.ts';
+import type { PortConfig } from '../protocol/task-spec.ts';
 import { NODE_LABEL, TASK_LABEL } from './executor/labels.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 
 const CONNECT_TIMEOUT_MS = 3_000;
 
@@ -31,7 +32,7 @@ export interface Endpoint {
 /** One published port as this node serves it. */
 export interface MeshRoute {
   key: string;
-  protocol: PublishedPort['Protocol'];
+  protocol: PortConfig['Protocol'];
   publishedPort: number;
   serviceId: string;
   endpoints: Endpoint[];

@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode';
 import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable } from './client.ts';
 import type { AgentConfig } from './config.ts';
 import { engineMessage } from './docker.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 import { describeNode } from './node-info.ts';
 import type { NodeIdentity, StateDir } from './state.ts';
 
@@ -12,6 +12,8 @@ export class AgentExit extends Error {
   constructor(
     message: string,
     readonly code = 1,
+    /** The control plane said no (a spent or revoked token): retrying the same cannot help. */
+    readonly refused = false,
   ) {
     super(message);
   }
@@ -66,7 +68,7 @@ export async function joinCluster(opts: {
     return identity;
   } catch (err) {
     if (err instanceof ControlPlaneUnreachable) throw new AgentExit(`${err.message}; check the address in the token or pass host:port`);
-    if (err instanceof ControlPlaneError) throw new AgentExit(`the control plane refused to join: ${err.message}`);
+    if (err instanceof ControlPlaneError) throw new AgentExit(`the control plane refused to join: ${err.message}`, 1, true);
     throw err;
   } finally {
     await client.close();

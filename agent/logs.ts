@@ -9,10 +9,10 @@
  */
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import type { LogRequest } from '../control-plane/agent-api/protocol.ts';
+import type { LogRequest } from '../protocol/agent-api.ts';
 import { NODE_LABEL, TASK_LABEL } from './executor/labels.ts';
-import type { Logger } from './log.ts';
-import { encodeLogFrame } from '../control-plane/agent-api/log-frames.ts';
+import type { Logger } from '../protocol/log.ts';
+import { encodeLogFrame } from '../protocol/log-frames.ts';
 
 const BATCH_MS = 100;
 const BATCH_MAX_BYTES = 256 * 1024;

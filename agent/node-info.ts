@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import type { NodeInfo } from '../control-plane/agent-api/protocol.ts';
+import type { NodeInfo } from '../protocol/agent-api.ts';
 import type { AgentConfig } from './config.ts';
 
 /** Engine labels come as "k=v" strings. */

@@ -1,7 +1,7 @@
-import type { TaskReport } from '../control-plane/agent-api/protocol.ts';
+import type { TaskReport } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
 import type { ControlPlaneClient } from './client.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../protocol/log.ts';
 
 /**
  * Sends task state changes in batches, and a status request at least every heartbeat period even

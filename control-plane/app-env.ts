@@ -1,19 +1,7 @@
-import type { Config } from './config.ts';
 import { bumpedIndex, type Database, type Tx } from './db/database.ts';
-import type { ChangedNodes, Notifier } from './notifier.ts';
+import type { AppDeps } from './deps.ts';
+import type { ChangedNodes } from './notifier.ts';
 import type { Cluster } from './swarm/clusters.ts';
-
-/** What the runtime-neutral app is built from; Node and Workers each supply their own. */
-export interface AppDeps {
-  database: Database;
-  config: Config;
-  notifier: Notifier;
-  now: () => number;
-  /** Where agents reach this control plane when a cluster has no advertise address of its own. */
-  publicUrl: () => string;
-  /** Who holds the leader lease, for `docker info`. */
-  leaseHolder: () => Promise<{ holder: string; epoch: number } | undefined>;
-}
 
 export interface AppEnv {
   Variables: { deps: AppDeps; cluster: Cluster };

@@ -1,11 +1,12 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { AppDeps, AppEnv } from './app-env.ts';
+import type { AppEnv } from './app-env.ts';
+import type { AppDeps } from './deps.ts';
 import { agentApi } from './agent-api/index.ts';
-import { AGENT_PREFIX } from './agent-api/protocol.ts';
+import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import { adminApi } from './admin-api.ts';
 import { dockerApi, dockerPath } from './docker-api/index.ts';
-import { errorResponse, onError } from './errors.ts';
+import { errorHandler, errorResponse } from './errors.ts';
 
 /**
  * The whole control plane as one runtime-neutral Hono app, built from explicit dependencies:
@@ -13,7 +14,7 @@ import { errorResponse, onError } from './errors.ts';
  */
 export function createApp(deps: AppDeps) {
   const app = new Hono<AppEnv>({ getPath: dockerPath });
-  app.onError(onError);
+  app.onError(errorHandler(deps.log));
   app.notFound(() => errorResponse(404, 'page not found'));
   app.use('*', async (c, next) => {
     c.set('deps', deps);

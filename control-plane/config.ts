@@ -1,4 +1,9 @@
-/** The control plane's one configuration object, read once from the environment at start. */
+import type { LogFormat } from '../protocol/log.ts';
+
+/**
+ * The control plane's one configuration object, read once from the environment at start. Every
+ * tunable lives here (the README's configuration table lists them); tests pass an env object.
+ */
 export interface Config {
   port: number;
   host: string;
@@ -14,15 +19,40 @@ export interface Config {
   lease: { ttlMs: number; renewMs: number; retryMs: number };
   heartbeat: { periodMs: number; misses: number };
   joinTokenTtlMs: number;
+  /** How long a spent, revoked or expired join token's row is kept (to explain a refused join). */
+  joinTokenRetentionMs: number;
   nodeCredentialTtlMs: number;
+  /** How long after its credential expired a node can still come back as itself. */
+  rejoinGraceMs: number;
   longPollMaxWaitMs: number;
+  /** How often an instance polls the change index for other instances' writes while someone waits. */
+  notifierPollMs: number;
   bodyLimitBytes: number;
   /** Bearer token of the admin (tenant) API; the admin API is closed when unset. */
   adminToken: string | undefined;
   /** Task history kept per slot (Docker's TaskHistoryRetentionLimit). */
   taskHistoryPerSlot: number;
+  /** How often the leader drops expired tokens and log rows. */
+  housekeepingMs: number;
   /** How long agents' status reports are gathered into one transaction; 0 = one per request (Workers). */
   statusBatchMs: number;
+  logRelay: LogRelayConfig;
+  log: { format: LogFormat; debug: boolean; /** One line per leader commit (cluster, index, epoch). */ commits: boolean };
+}
+
+/** Timings of the `docker service logs` relay. */
+export interface LogRelayConfig {
+  /** A request lives this long unless the instance serving the client renews it. */
+  requestTtlMs: number;
+  renewEveryMs: number;
+  /** Unread chunks outlive a reader that died by this much. */
+  chunkTtlMs: number;
+  /** How often a reader looks for chunks another instance wrote. */
+  pollMs: number;
+  /** How often a follow looks for tasks that started after it began. */
+  taskScanMs: number;
+  /** Without follow: how long to wait for a node that has sent nothing yet or nothing more. */
+  idleTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -35,9 +65,19 @@ function intFrom(env: Env, name: string, fallback: number): number {
   return value;
 }
 
+function flagFrom(env: Env, name: string): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (['', '0', 'false', 'no'].includes(raw)) return false;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  throw new Error(`${name} must be 1 or 0, got '${env[name]}'`);
+}
+
+const HOUR = 3600_000;
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = env.DATA_DIR || './data';
-  const heartbeatPeriodMs = intFrom(env, 'HEARTBEAT_PERIOD_MS', 5_000);
+  const logFormat = env.LOG_FORMAT || 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new Error(`LOG_FORMAT must be text or json, got '${logFormat}'`);
   return {
     port: intFrom(env, 'PORT', 2399),
     host: env.HOST || '127.0.0.1',
@@ -52,13 +92,26 @@ export function loadConfig(env: Env = process.env): Config {
       renewMs: intFrom(env, 'LEASE_RENEW_MS', 5_000),
       retryMs: intFrom(env, 'LEASE_RETRY_MS', 2_000),
     },
-    heartbeat: { periodMs: heartbeatPeriodMs, misses: intFrom(env, 'HEARTBEAT_MISSES', 3) },
-    joinTokenTtlMs: intFrom(env, 'JOIN_TOKEN_TTL_MS', 365 * 24 * 3600_000),
-    nodeCredentialTtlMs: intFrom(env, 'NODE_CREDENTIAL_TTL_MS', 3600_000),
+    heartbeat: { periodMs: intFrom(env, 'HEARTBEAT_PERIOD_MS', 5_000), misses: intFrom(env, 'HEARTBEAT_MISSES', 3) },
+    joinTokenTtlMs: intFrom(env, 'JOIN_TOKEN_TTL_MS', 365 * 24 * HOUR),
+    joinTokenRetentionMs: intFrom(env, 'JOIN_TOKEN_RETENTION_MS', 24 * HOUR),
+    nodeCredentialTtlMs: intFrom(env, 'NODE_CREDENTIAL_TTL_MS', HOUR),
+    rejoinGraceMs: intFrom(env, 'REJOIN_GRACE_MS', 30 * 24 * HOUR),
     longPollMaxWaitMs: intFrom(env, 'LONG_POLL_MAX_WAIT_MS', 120_000),
+    notifierPollMs: intFrom(env, 'NOTIFIER_POLL_MS', 250),
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),
     adminToken: env.ADMIN_TOKEN || undefined,
     taskHistoryPerSlot: intFrom(env, 'TASK_HISTORY_PER_SLOT', 5),
+    housekeepingMs: intFrom(env, 'HOUSEKEEPING_MS', 10 * 60_000),
     statusBatchMs: intFrom(env, 'STATUS_BATCH_MS', 25),
+    logRelay: {
+      requestTtlMs: intFrom(env, 'LOG_REQUEST_TTL_MS', 90_000),
+      renewEveryMs: intFrom(env, 'LOG_RENEW_EVERY_MS', 30_000),
+      chunkTtlMs: intFrom(env, 'LOG_CHUNK_TTL_MS', 120_000),
+      pollMs: intFrom(env, 'LOG_POLL_MS', 250),
+      taskScanMs: intFrom(env, 'LOG_TASK_SCAN_MS', 2_000),
+      idleTimeoutMs: intFrom(env, 'LOG_IDLE_TIMEOUT_MS', 10_000),
+    },
+    log: { format: logFormat, debug: flagFrom(env, 'LOG_DEBUG'), commits: flagFrom(env, 'LOG_COMMITS') },
   };
 }

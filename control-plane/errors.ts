@@ -1,28 +1,34 @@
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { type ErrorCode, ProtocolError } from '../protocol/errors.ts';
+import { AGENT_PREFIX } from '../protocol/agent-api.ts';
+import type { Logger } from '../protocol/log.ts';
 
-const STATUS = {
+export type { ErrorCode };
+
+const STATUS: Record<ErrorCode, number> = {
   invalid: 400,
   unauthorized: 401,
+  credential_revoked: 401,
   not_found: 404,
   conflict: 409,
   gone: 410,
   precondition: 412,
   too_large: 413,
   unavailable: 503,
-} as const;
-
-export type ErrorCode = keyof typeof STATUS;
+  internal: 500,
+};
 
 /** The one error type: what went wrong, said so a user knows what to do. */
 export class ApiError extends Error {
+  override name = 'ApiError';
   constructor(
     readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
-    this.name = 'ApiError';
   }
-  get status(): (typeof STATUS)[ErrorCode] {
+  get status(): number {
     return STATUS[this.code];
   }
 }
@@ -33,18 +39,29 @@ export const conflict = (message: string) => new ApiError('conflict', message);
 
 /**
  * Docker's error shape. The CLI compares Content-Type literally with "application/json", so the
- * header is set by hand rather than through c.json(), which appends a charset.
+ * header is set by hand rather than through c.json(), which appends a charset. The agent API's
+ * replies also carry the protocol's error code, which agents branch on.
  */
-export function errorResponse(status: number, message: string): Response {
-  return new Response(JSON.stringify({ message }), {
+export function errorResponse(status: number, message: string, code?: ErrorCode): Response {
+  return new Response(JSON.stringify(code ? { message, code } : { message }), {
     status,
     headers: { 'Content-Type': 'application/json' },
   });
 }
 
-export function onError(err: Error, _c: Context): Response {
-  if (err instanceof ApiError) return errorResponse(err.status, err.message);
-  if (err instanceof SyntaxError) return errorResponse(400, `invalid JSON body: ${err.message}`);
-  console.error('unhandled error', err);
-  return errorResponse(500, 'internal error; the request changed nothing, try again');
+const codeOfStatus = (status: number): ErrorCode => (Object.entries(STATUS).find(([, s]) => s === status)?.[0] as ErrorCode | undefined) ?? (status >= 500 ? 'internal' : 'invalid');
+
+/** The app's one error handler: every error becomes Docker's `{"message"}` with the right status. */
+export function errorHandler(log: Logger) {
+  return function onError(err: Error, c: Context): Response {
+    const agent = c.req.path.startsWith(AGENT_PREFIX);
+    const reply = (status: number, message: string, code: ErrorCode) => errorResponse(status, message, agent ? code : undefined);
+    if (err instanceof ApiError) return reply(err.status, err.message, err.code);
+    if (err instanceof ProtocolError) return reply(400, err.message, 'invalid');
+    if (err instanceof SyntaxError) return reply(400, `invalid JSON body: ${err.message}`, 'invalid');
+    // Hono's own (a body limit, say): its status is the truth; its message is for the user.
+    if (err instanceof HTTPException) return reply(err.status, err.message || 'request refused', codeOfStatus(err.status));
+    log.error('unhandled error', { method: c.req.method, path: c.req.path, error: err });
+    return reply(500, 'internal error; the request changed nothing, try again', 'internal');
+  };
 }

@@ -1,13 +1,10 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
-import type { AppDeps } from './app-env.ts';
 import { bootstrap } from './bootstrap.ts';
 import { loadConfig } from './config.ts';
-import { readClusterIndex } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
-import { Notifier } from './notifier.ts';
-import { readLease } from './orchestrator/lease.ts';
+import { buildDeps } from './deps.ts';
 import { LeaderLoop } from './orchestrator/leader.ts';
 
 /** The control plane on Node: the app, its database, and the leader loop on timers. */
@@ -17,19 +14,9 @@ async function main() {
   process.umask(0o077);
   const config = loadConfig();
   const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken);
-  const notifier = new Notifier((clusterId) => readClusterIndex(database.db, clusterId));
   let publicUrl = config.publicUrl ?? '';
-  const deps: AppDeps = {
-    database,
-    config,
-    notifier,
-    now: Date.now,
-    publicUrl: () => publicUrl,
-    leaseHolder: async () => {
-      const lease = await readLease(database);
-      return lease && lease.expiresAt > Date.now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;
-    },
-  };
+  const deps = buildDeps(config, database, { publicUrl: () => publicUrl });
+  const { log } = deps;
   const { created, dockerConfigDir } = await bootstrap(database, config.dataDir, Date.now());
   const app = createApp(deps);
 
@@ -37,8 +24,9 @@ async function main() {
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     publicUrl ||= `http://${host}:${info.port}`;
     const url = new URL(publicUrl);
-    console.log(`control plane ${config.instanceId} listening on ${info.address}:${info.port}, database ${config.libsqlUrl.replace(/\?.*/, '')}`);
-    if (created) console.log('first start: created the default tenant, cluster and API key');
+    log.info('control plane listening', { instance: config.instanceId, address: `${info.address}:${info.port}`, database: config.libsqlUrl.replace(/\?.*/, '') });
+    if (created) log.info('first start: created the default tenant, cluster and API key');
+    // The two lines a user pastes into a shell: plain, on stdout, whatever the log format.
     console.log('point the docker CLI at it with:');
     console.log(`export DOCKER_CONFIG=${dockerConfigDir}`);
     console.log(`export DOCKER_HOST=tcp://${url.hostname}:${info.port}`);
@@ -46,16 +34,15 @@ async function main() {
   // Long-polls hold requests open for up to the wait; keep Node from cutting them.
   server.setTimeout?.(0);
 
-  const leader = new LeaderLoop(database, config, notifier, {
-    onLeadership: (lease) =>
-      console.log(lease ? `leader: holding the lease at epoch ${lease.epoch}` : 'leader: not holding the lease'),
-    onCommit: process.env.LOG_COMMITS ? (c) => console.log(`commit cluster=${c.clusterId} index=${c.index} epoch=${c.epoch} placed=${c.placed}`) : undefined,
+  const leader = new LeaderLoop(deps, {
+    onLeadership: (lease) => log.info(lease ? `leader: holding the lease at epoch ${lease.epoch}` : 'leader: not holding the lease'),
+    onCommit: config.log.commits ? (c) => log.info(`commit cluster=${c.clusterId} index=${c.index} epoch=${c.epoch} placed=${c.placed}`) : undefined,
   });
   leader.start();
 
   const shutdown = async () => {
     await leader.stop();
-    notifier.close();
+    deps.notifier.close();
     server.close();
     database.close();
     process.exit(0);

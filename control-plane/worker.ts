@@ -1,12 +1,11 @@
 import { createClient } from '@libsql/client/web';
 import { drizzle } from 'drizzle-orm/libsql/web';
 import { createApp } from './app.ts';
-import type { AppDeps } from './app-env.ts';
 import { loadConfig } from './config.ts';
-import { Database, DRIZZLE_OPTIONS, readClusterIndex } from './db/database.ts';
-import { Notifier } from './notifier.ts';
+import { Database, DRIZZLE_OPTIONS } from './db/database.ts';
+import { type AppDeps, buildDeps } from './deps.ts';
 import { clusterIndexes } from './orchestrator/cluster-state.ts';
-import { acquireLease, readLease } from './orchestrator/lease.ts';
+import { acquireLease } from './orchestrator/lease.ts';
 import { orchestrateAsLeader } from './orchestrator/leader.ts';
 
 /**
@@ -30,22 +29,13 @@ let cached: { deps: AppDeps; app: ReturnType<typeof createApp>; changed: Set<str
 
 function build(env: Env) {
   if (cached) return cached;
-  const config = loadConfig({ ...env, INSTANCE_ID: `worker-${crypto.randomUUID().slice(0, 8)}`, STATUS_BATCH_MS: '0' } as Record<string, string>);
+  // No status coalescing on Workers: see StatusBatcher. Long-polls look for other isolates' writes twice a second.
+  const config = loadConfig({ NOTIFIER_POLL_MS: '500', ...env, INSTANCE_ID: `worker-${crypto.randomUUID().slice(0, 8)}`, STATUS_BATCH_MS: '0' });
   const client = createClient({ url: env.LIBSQL_URL, authToken: env.LIBSQL_AUTH_TOKEN });
   const database = new Database(client, drizzle(client, DRIZZLE_OPTIONS), false);
   // Each long-poll polls from its own request: on Workers a timer dies with the request that set it.
-  const notifier = new Notifier((id) => readClusterIndex(database.db, id), 500, { pollFromEachWaiter: true });
-  const deps: AppDeps = {
-    database,
-    config,
-    notifier,
-    now: Date.now,
-    publicUrl: () => env.PUBLIC_URL ?? '',
-    leaseHolder: async () => {
-      const lease = await readLease(database);
-      return lease && lease.expiresAt > Date.now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;
-    },
-  };
+  const deps = buildDeps(config, database, { notifier: { pollFromEachWaiter: true } });
+  const { notifier } = deps;
   // Clusters written since the last sweep: a request's write is followed by a pass over its cluster.
   const changed = new Set<string>();
   notifier.subscribe((clusterId) => changed.add(clusterId));
@@ -60,12 +50,12 @@ async function leaderSweep(deps: AppDeps, only?: string[]): Promise<void> {
     if (!lease) return;
     for (const clusterId of only ?? (await clusterIndexes(deps.database.db)).keys()) {
       // The cron's pass over every cluster also drops expired tokens and log rows.
-      const result = await orchestrateAsLeader(deps.database, deps.config, lease, clusterId, Date.now(), only === undefined);
+      const result = await orchestrateAsLeader(deps, lease, clusterId, Date.now(), only === undefined);
       if (result.index !== undefined) deps.notifier.publish(clusterId, result.index, result.nodes);
     }
   } catch (err) {
     // A lost lease or a failed pass is retried by the next write or the cron.
-    console.error('leader sweep failed', err);
+    deps.log.error('leader sweep failed', { error: err });
   }
 }
 

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import { Backoff, sleep } from '../backoff.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../protocol/log.ts';
 import { NODE_LABEL, TASK_LABEL } from './labels.ts';
 
 const ACTIONS = ['create', 'start', 'die', 'oom', 'destroy', 'health_status', 'stop', 'kill'];

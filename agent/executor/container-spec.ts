@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import type { Assignment } from '../../control-plane/agent-api/protocol.ts';
+import type { Assignment } from '../../protocol/agent-api.ts';
 import { INIT_LABEL, NODE_LABEL, SERVICE_ID_LABEL, SERVICE_NAME_LABEL, SLOT_LABEL, TASK_LABEL } from './labels.ts';
 
 const SECOND_NS = 1_000_000_000;

@@ -1,7 +1,8 @@
 import type Dockerode from 'dockerode';
-import type { Assignment } from '../../control-plane/agent-api/protocol.ts';
+import type { Assignment } from '../../protocol/agent-api.ts';
+import type { PortConfig } from '../../protocol/task-spec.ts';
 import { engineMessage, engineStatus } from '../docker.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../protocol/log.ts';
 import { containerCreateOptions, imageOf } from './container-spec.ts';
 import { ownedFilter } from './labels.ts';
 
@@ -18,7 +19,7 @@ export interface ContainerObservation {
   oomKilled: boolean;
   /** none when neither the spec nor the image defines a healthcheck. */
   health: 'none' | 'starting' | 'healthy' | 'unhealthy';
-  ports: Array<{ Protocol: string; TargetPort: number; PublishedPort: number; PublishMode: 'host' }>;
+  ports: PortConfig[];
 }
 
 /** An error that retrying the same step will not fix: the task ends (rejected or failed). */
@@ -81,7 +82,7 @@ export class DockerTaskController implements TaskController {
       const [target, proto] = key.split('/');
       for (const b of binds ?? []) {
         if (b.HostIp && b.HostIp !== '0.0.0.0') continue; // one entry per port, not per address family
-        ports.push({ Protocol: proto ?? 'tcp', TargetPort: Number(target), PublishedPort: Number(b.HostPort), PublishMode: 'host' });
+        ports.push({ Protocol: proto === 'udp' || proto === 'sctp' ? proto : 'tcp', TargetPort: Number(target), PublishedPort: Number(b.HostPort), PublishMode: 'host' });
       }
     }
     return {

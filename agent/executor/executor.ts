@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
-import type { Assignment, TaskReport } from '../../control-plane/agent-api/protocol.ts';
-import type { Logger } from '../log.ts';
+import type { Assignment, TaskReport } from '../../protocol/agent-api.ts';
+import type { Logger } from '../../protocol/log.ts';
 import { ContainerEvents } from './container-events.ts';
 import { DockerTaskController } from './controller.ts';
 import { TASK_LABEL, isOwned, ownedFilter } from './labels.ts';

@@ -1,5 +1,5 @@
-import type { TaskReport } from '../../control-plane/agent-api/protocol.ts';
-import { type DesiredState, isTerminal, stateRank as rank, type TaskState } from '../../control-plane/db/schema/task-states.ts';
+import type { TaskReport } from '../../protocol/agent-api.ts';
+import { type DesiredState, isTerminal, stateRank as rank, type TaskState } from '../../protocol/task-states.ts';
 import { type ContainerObservation, FatalTaskError, type TaskController } from './controller.ts';
 
 

@@ -1,9 +1,9 @@
-import type { Assignment, TaskReport } from '../../control-plane/agent-api/protocol.ts';
+import type { Assignment, TaskReport } from '../../protocol/agent-api.ts';
 import { Backoff } from '../backoff.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../protocol/log.ts';
 import { stopGraceMs } from './container-spec.ts';
 import type { TaskController } from './controller.ts';
-import { isTerminal, stateRank as rank } from '../../control-plane/db/schema/task-states.ts';
+import { isTerminal, stateRank as rank } from '../../protocol/task-states.ts';
 import { stepTask, type TaskStatus, type TaskView } from './step.ts';
 
 const MAX_STEPS_PER_RUN = 32;

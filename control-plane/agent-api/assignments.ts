@@ -3,7 +3,7 @@ import type { Reader } from '../db/database.ts';
 import { nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
 import { logRequestsIndex, nodeLogRequests } from './logs.ts';
-import type { AssignmentsResponse } from './protocol.ts';
+import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
 
 /** Services publishing ingress ports: every node's routing mesh needs their running tasks. */
 async function ingressServices(db: Reader, clusterId: string) {

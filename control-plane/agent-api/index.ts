@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { AppDeps } from '../app-env.ts';
+import type { AppDeps } from '../deps.ts';
 import { verifyJoinToken, verifyNodeCredential, signNodeCredential } from '../auth/tokens.ts';
 import { readJsonObject, jsonOk } from '../docker-api/body.ts';
 import { readClusterIndex } from '../db/database.ts';
@@ -9,20 +9,9 @@ import { assignmentsIndex, nodeAssignments } from './assignments.ts';
 import { agentLogRoutes } from './logs.ts';
 import { admitNode, validateNodeInfo } from './join.ts';
 import { type AgentEnv, clusterKeys, nodeAuth } from './node-auth.ts';
-import type { JoinResponse, StatusRequest } from './protocol.ts';
-import { StatusBatcher } from './status-batcher.ts';
+import type { JoinResponse, StatusRequest } from '../../protocol/agent-api.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
 import type { Cluster } from '../swarm/clusters.ts';
-
-/** How long after its credential expired a node can still come back as itself. */
-const REJOIN_GRACE_MS = 30 * 24 * 3600_000;
-
-const batchers = new WeakMap<AppDeps, StatusBatcher>();
-function batcherFor(deps: AppDeps) {
-  let b = batchers.get(deps);
-  if (!b) batchers.set(deps, (b = new StatusBatcher(deps, deps.config.statusBatchMs)));
-  return b;
-}
 
 async function credentialFor(deps: AppDeps, cluster: Cluster, node: NodeRow) {
   const credentialExpiresAt = deps.now() + deps.config.nodeCredentialTtlMs;
@@ -58,7 +47,7 @@ export const agentApi = new Hono<AgentEnv>()
     let rejoinNodeId: string | undefined;
     if (typeof body.credential === 'string') {
       try {
-        const cred = await verifyNodeCredential(body.credential, clusterKeys(deps), deps.config.issuer, REJOIN_GRACE_MS);
+        const cred = await verifyNodeCredential(body.credential, clusterKeys(deps), deps.config.issuer, deps.config.rejoinGraceMs);
         if (cred.clusterId === claims.clusterId) rejoinNodeId = cred.nodeId;
       } catch {
         // Not a usable credential: this is a fresh join.
@@ -110,6 +99,6 @@ export const agentApi = new Hono<AgentEnv>()
     if (!Array.isArray(reports) || reports.some((r) => !r || typeof r.taskId !== 'string' || typeof r.state !== 'string')) {
       throw invalid('reports must be an array of {taskId, state, timestamp}');
     }
-    return jsonOk(await batcherFor(deps).report(cluster.id, node.id, reports));
+    return jsonOk(await deps.statusBatcher.report(cluster.id, node.id, reports));
   })
   .route('/', agentLogRoutes);

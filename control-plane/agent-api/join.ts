@@ -3,7 +3,7 @@ import { bumpIndex, type Tx } from '../db/database.ts';
 import { joinTokens, nodes } from '../db/schema/index.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { NodeInfo } from './protocol.ts';
+import type { NodeInfo } from '../../protocol/agent-api.ts';
 
 const isCount = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 const isText = (v: unknown, max = 255) => typeof v === 'string' && v.length > 0 && v.length <= max;

@@ -8,28 +8,12 @@
  */
 import { and, eq, inArray, isNull, lte, gt, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
-import type { AppDeps } from '../app-env.ts';
 import type { Reader, Tx } from '../db/database.ts';
 import { logChunks, logRequests } from '../db/schema/index.ts';
 import { ApiError, invalid, notFound } from '../errors.ts';
 import { type AgentEnv, nodeAuth } from './node-auth.ts';
-import type { LogRequest } from './protocol.ts';
-import { decodeLogFrames, splitAgentPayload } from './log-frames.ts';
-
-/** Timings of the log relay (one place; tests shorten them). */
-export const logRelaySettings = {
-  /** A request lives this long unless the instance serving the client renews it. */
-  requestTtlMs: 90_000,
-  renewEveryMs: 30_000,
-  /** Unread chunks outlive a reader that died by this much. */
-  chunkTtlMs: 120_000,
-  /** How often a reader looks for chunks another instance wrote. */
-  pollMs: 250,
-  /** How often a follow looks for tasks that started after it began. */
-  taskScanMs: 2_000,
-  /** Without follow: how long to wait for a node that has sent nothing yet or nothing more. */
-  idleTimeoutMs: 10_000,
-};
+import type { LogRequest } from '../../protocol/agent-api.ts';
+import { decodeLogFrames, splitAgentPayload } from '../../protocol/log-frames.ts';
 
 /** Wakes readers in this process when an agent's batch lands here; other instances poll. */
 export class LogArrivals {
@@ -62,13 +46,6 @@ export class LogArrivals {
       }
     });
   }
-}
-
-const arrivals = new WeakMap<AppDeps, LogArrivals>();
-export function logArrivals(deps: AppDeps): LogArrivals {
-  let hub = arrivals.get(deps);
-  if (!hub) arrivals.set(deps, (hub = new LogArrivals()));
-  return hub;
 }
 
 /** The highest index of a change to this node's log requests (created or closed early). */
@@ -137,10 +114,10 @@ export const agentLogRoutes = new Hono<AgentEnv>().post('/logs/:id', nodeAuth(),
   const done = c.req.query('done') === '1';
   if (body.length > 0 || done) {
     await deps.database.write(async (tx) => {
-      if (body.length > 0) await tx.insert(logChunks).values({ requestId: id, data: body, expiresAt: now + logRelaySettings.chunkTtlMs });
+      if (body.length > 0) await tx.insert(logChunks).values({ requestId: id, data: body, expiresAt: now + deps.config.logRelay.chunkTtlMs });
       if (done) await tx.update(logRequests).set({ doneAt: now }).where(eq(logRequests.id, id));
     });
-    logArrivals(deps).publish(id);
+    deps.logArrivals.publish(id);
   }
   return new Response(null, { status: 204 });
 });

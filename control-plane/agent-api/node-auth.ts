@@ -1,7 +1,8 @@
 import { and, eq } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
 import { decodeJwt } from 'jose';
-import type { AppDeps, AppEnv } from '../app-env.ts';
+import type { AppEnv } from '../app-env.ts';
+import type { AppDeps } from '../deps.ts';
 import { bearerToken } from '../auth/api-key.ts';
 import { type ClusterKeyLookup, verifyNodeCredential } from '../auth/tokens.ts';
 import { clusters, nodes } from '../db/schema/index.ts';
@@ -27,19 +28,21 @@ type NodeClaims = Awaited<ReturnType<typeof verifyNodeCredential>>;
  * of what such a request costs. Only the signature check is remembered; whether the node still
  * exists at that generation is read on every request.
  */
-const verified = new Map<string, { claims: NodeClaims; expiresAt: number; issuer: string }>();
-const VERIFIED_MAX = 20_000;
+export class VerifiedCredentials {
+  private readonly verified = new Map<string, { claims: NodeClaims; expiresAt: number }>();
+  private static readonly MAX = 20_000;
 
-async function credentialClaims(deps: AppDeps, token: string): Promise<NodeClaims> {
-  const hit = verified.get(token);
-  if (hit && hit.issuer === deps.config.issuer && hit.expiresAt > Date.now()) return hit.claims;
-  const claims = await verifyNodeCredential(token, clusterKeys(deps), deps.config.issuer);
-  const exp = decodeJwt(token).exp;
-  if (typeof exp === 'number') {
-    if (verified.size >= VERIFIED_MAX) verified.clear();
-    verified.set(token, { claims, expiresAt: exp * 1000, issuer: deps.config.issuer });
+  async claims(deps: AppDeps, token: string): Promise<NodeClaims> {
+    const hit = this.verified.get(token);
+    if (hit && hit.expiresAt > deps.now()) return hit.claims;
+    const claims = await verifyNodeCredential(token, clusterKeys(deps), deps.config.issuer);
+    const exp = decodeJwt(token).exp;
+    if (typeof exp === 'number') {
+      if (this.verified.size >= VerifiedCredentials.MAX) this.verified.clear();
+      this.verified.set(token, { claims, expiresAt: exp * 1000 });
+    }
+    return claims;
   }
-  return claims;
 }
 
 /**
@@ -51,14 +54,14 @@ export function nodeAuth(): MiddlewareHandler<AgentEnv> {
     const { deps } = c.var;
     const token = bearerToken(c.req.header('authorization'));
     if (!token) throw new ApiError('unauthorized', 'missing node credential');
-    const claims = await credentialClaims(deps, token);
+    const claims = await deps.verifiedCredentials.claims(deps, token);
     const [row] = await deps.database.db
       .select({ node: nodes, cluster: clusters })
       .from(nodes)
       .innerJoin(clusters, eq(clusters.id, nodes.clusterId))
       .where(and(eq(nodes.id, claims.nodeId), eq(nodes.clusterId, claims.clusterId)));
     if (!row || row.node.credentialGeneration !== claims.generation) {
-      throw new ApiError('unauthorized', 'node credential revoked: the node was removed from the swarm or joined again since; join again with a token');
+      throw new ApiError('credential_revoked', 'node credential revoked: the node was removed from the swarm or joined again since; join again with a token');
     }
     c.set('cluster', row.cluster);
     c.set('node', row.node);

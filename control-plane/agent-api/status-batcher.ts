@@ -1,9 +1,9 @@
 import { and, eq, inArray } from 'drizzle-orm';
-import type { AppDeps } from '../app-env.ts';
+import type { AppDeps } from '../deps.ts';
 import { bumpIndex } from '../db/database.ts';
 import { isTerminal, nodes, services, stateRank, tasks, type TaskState } from '../db/schema/index.ts';
 import { publishesIngress } from '../orchestrator/orchestrate.ts';
-import type { StatusResponse, TaskReport } from './protocol.ts';
+import type { StatusResponse, TaskReport } from '../../protocol/agent-api.ts';
 
 
 interface Pending {
@@ -54,7 +54,7 @@ export class StatusBatcher {
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly deps: AppDeps,
+    private readonly deps: Pick<AppDeps, 'database' | 'notifier' | 'now'>,
     private readonly intervalMs = 25,
   ) {}
 

@@ -5,13 +5,10 @@
  */
 import { and, eq, gt, inArray, isNull, lte, ne } from 'drizzle-orm';
 import { Hono, type Context } from 'hono';
-import { type AppDeps, type AppEnv, writeCluster } from '../app-env.ts';
-import { decodeLogFrames, encodeLogFrame, splitAgentPayload, STDERR, STDOUT } from '../agent-api/log-frames.ts';
-import {
-  dropExpiredLogs,
-  logArrivals,
-  logRelaySettings,
-} from '../agent-api/logs.ts';
+import { type AppEnv, writeCluster } from '../app-env.ts';
+import type { AppDeps } from '../deps.ts';
+import { decodeLogFrames, encodeLogFrame, splitAgentPayload, STDERR, STDOUT } from '../../protocol/log-frames.ts';
+import { dropExpiredLogs } from '../agent-api/logs.ts';
 import { bumpIndex, type Tx } from '../db/database.ts';
 import { logChunks, logRequests, nodes, tasks, type TaskState } from '../db/schema/index.ts';
 import { invalid } from '../errors.ts';
@@ -111,7 +108,7 @@ async function askNodes(deps: AppDeps, clusterId: string, serviceId: string, tas
         timestamps: opts.timestamps,
         since: opts.since,
         createdIndex: index,
-        expiresAt: now + logRelaySettings.requestTtlMs,
+        expiresAt: now + deps.config.logRelay.requestTtlMs,
         createdAt: now,
       })),
     );
@@ -194,14 +191,14 @@ class LogStream {
             this.pendingNodes = unfinished.length;
             this.lastProgress = now;
           }
-          if (now - this.lastProgress >= logRelaySettings.idleTimeoutMs) {
+          if (now - this.lastProgress >= this.deps.config.logRelay.idleTimeoutMs) {
             sink.enqueue(concat(unfinished.map((r) => this.missingNotice(r))));
             return await this.end(sink, 'timeout');
           }
         }
-        if (now - this.lastRenewal >= logRelaySettings.renewEveryMs) await this.renew(now);
-        if (this.opts.follow && this.followsService && now - this.lastTaskScan >= logRelaySettings.taskScanMs) await this.askForNewTasks(now);
-        await logArrivals(this.deps).wait(this.ids, logRelaySettings.pollMs, this.signal);
+        if (now - this.lastRenewal >= this.deps.config.logRelay.renewEveryMs) await this.renew(now);
+        if (this.opts.follow && this.followsService && now - this.lastTaskScan >= this.deps.config.logRelay.taskScanMs) await this.askForNewTasks(now);
+        await this.deps.logArrivals.wait(this.ids, this.deps.config.logRelay.pollMs, this.signal);
       }
       await this.end(sink, 'client gone');
     } catch (err) {
@@ -243,7 +240,7 @@ class LogStream {
 
   /** A stderr line in the first task's name, so the CLI shows which node's logs are missing. */
   private missingNotice(r: OpenRequest): Uint8Array {
-    const seconds = Math.round(logRelaySettings.idleTimeoutMs / 1000);
+    const seconds = Math.round(this.deps.config.logRelay.idleTimeoutMs / 1000);
     const message = `swarmlet: node ${r.hostname} sent no logs within ${seconds} s; they are missing here (is its swarm-agent running?)\n`;
     const prefix =
       (this.opts.timestamps ? `${new Date(this.deps.now()).toISOString()} ` : '') +
@@ -266,7 +263,7 @@ class LogStream {
     await this.deps.database.write(async (tx) => {
       await tx
         .update(logRequests)
-        .set({ expiresAt: now + logRelaySettings.requestTtlMs })
+        .set({ expiresAt: now + this.deps.config.logRelay.requestTtlMs })
         .where(and(inArray(logRequests.id, this.ids), isNull(logRequests.closedAt)));
       await tx.delete(logChunks).where(and(inArray(logChunks.requestId, this.ids), lte(logChunks.id, this.cursor)));
     });
@@ -291,13 +288,13 @@ class LogStream {
         // Kept a little while, closed, so the node's assignments index does not fall back meanwhile.
         await tx
           .update(logRequests)
-          .set({ closedAt: now, closedIndex: index, expiresAt: now + logRelaySettings.renewEveryMs })
+          .set({ closedAt: now, closedIndex: index, expiresAt: now + this.deps.config.logRelay.renewEveryMs })
           .where(inArray(logRequests.id, open));
       }
     };
     if (open.length) await writeCluster(this.deps, this.clusterId, write);
     else await this.deps.database.write(write);
-    if (reason === 'error') console.error(`log stream of service ${this.serviceId} failed; its log requests are closed`);
+    if (reason === 'error') this.deps.log.error('log stream failed; its log requests are closed', { service: this.serviceId });
   }
 }
 

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { type AppEnv, clusterAddr, writeCluster } from '../app-env.ts';
 import { bumpIndex } from '../db/database.ts';
-import { nodes, tasks } from '../db/schema/index.ts';
+import { type NodeAvailability, type NodeSpec, nodes, tasks } from '../db/schema/index.ts';
 import { ApiError, conflict, invalid } from '../errors.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
@@ -11,19 +11,21 @@ import { toDockerNode, toManagerNode } from './views.ts';
 
 const NODE_FILTERS = ['id', 'name', 'role', 'membership', 'label', 'node.label'] as const;
 
-function validateNodeSpec(spec: Record<string, unknown>, currentRole: string) {
+const isStringMap = (v: unknown): v is Record<string, string> =>
+  !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+const isAvailability = (v: unknown): v is NodeAvailability => v === 'active' || v === 'pause' || v === 'drain';
+
+function validateNodeSpec(spec: Record<string, unknown>, currentRole: 'worker' | 'manager'): NodeSpec {
   const availability = spec.Availability;
-  if (!['active', 'pause', 'drain'].includes(availability as string)) {
+  if (!isAvailability(availability)) {
     throw invalid(`invalid Availability ${JSON.stringify(availability)}: expected active, pause or drain`);
   }
   if (spec.Role !== undefined && spec.Role !== currentRole) {
     throw invalid('changing a node\'s role is not supported: the control plane is the only manager; agents are workers');
   }
   const labels = spec.Labels;
-  if (labels !== undefined && labels !== null && (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string'))) {
-    throw invalid('Labels must map strings to strings');
-  }
-  return { ...spec, Labels: labels ?? {}, Role: currentRole, Availability: availability as 'active' | 'pause' | 'drain' };
+  if (labels !== undefined && labels !== null && !isStringMap(labels)) throw invalid('Labels must map strings to strings');
+  return { ...spec, Labels: labels ?? {}, Role: currentRole, Availability: availability };
 }
 
 export const nodeRoutes = new Hono<AppEnv>()

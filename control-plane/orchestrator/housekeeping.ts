@@ -3,16 +3,14 @@ import type { Tx } from '../db/database.ts';
 import { joinTokens } from '../db/schema/index.ts';
 import { dropExpiredLogs } from '../agent-api/logs.ts';
 
-/** How long a spent, revoked or expired join token's row is kept (to explain a refused join). */
-const TOKEN_RETENTION_MS = 24 * 3600_000;
-
 /**
  * Deletes what no decision needs any more: join tokens long expired, revoked or spent, and log
  * requests and chunks past their expiry. Runs in the leader's fenced transactions, a few times an
  * hour, so these tables stay the size of what is live.
  */
-export async function dropExpiredRows(tx: Tx, clusterId: string, now: number): Promise<void> {
-  const before = now - TOKEN_RETENTION_MS;
+/** `tokenRetentionMs`: how long a spent, revoked or expired join token's row is kept (to explain a refused join). */
+export async function dropExpiredRows(tx: Tx, clusterId: string, now: number, tokenRetentionMs: number): Promise<void> {
+  const before = now - tokenRetentionMs;
   await tx
     .delete(joinTokens)
     .where(

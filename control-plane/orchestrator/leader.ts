@@ -1,16 +1,15 @@
-import type { Config } from '../config.ts';
-import type { Database } from '../db/database.ts';
-import type { Notifier } from '../notifier.ts';
+import type { AppDeps } from '../deps.ts';
 import { clusterIndexes, clustersWithSilentNodes } from './cluster-state.ts';
 import { acquireLease, assertLease, type Lease, LeaseLost, releaseLease } from './lease.ts';
 import { dropExpiredRows } from './housekeeping.ts';
 import { orchestrateCluster } from './orchestrate.ts';
 
 /** One leader pass over a cluster: fenced by the lease epoch inside its own transaction. */
-export function orchestrateAsLeader(database: Database, config: Config, lease: Lease, clusterId: string, now: number, housekeeping = false) {
-  return database.write(async (tx) => {
+export function orchestrateAsLeader(deps: Pick<AppDeps, 'database' | 'config'>, lease: Lease, clusterId: string, now: number, housekeeping = false) {
+  const { config } = deps;
+  return deps.database.write(async (tx) => {
     await assertLease(tx, lease.holder, lease.epoch);
-    if (housekeeping) await dropExpiredRows(tx, clusterId, now);
+    if (housekeeping) await dropExpiredRows(tx, clusterId, now, config.joinTokenRetentionMs);
     return orchestrateCluster(tx, clusterId, now, {
       schedule: true,
       heartbeatGraceMs: config.heartbeat.periodMs * config.heartbeat.misses,
@@ -18,9 +17,6 @@ export function orchestrateAsLeader(database: Database, config: Config, lease: L
     });
   });
 }
-
-/** Expired tokens and log rows are dropped this often. */
-const HOUSEKEEPING_MS = 10 * 60_000;
 
 export interface LeaderEvents {
   onLeadership?: (lease: Lease | undefined) => void;
@@ -52,14 +48,18 @@ export class LeaderLoop {
   private running: Promise<void> | undefined;
   private unsubscribe: () => void;
 
+  private readonly database: AppDeps['database'];
+  private readonly config: AppDeps['config'];
+  private readonly notifier: AppDeps['notifier'];
+  private readonly log: AppDeps['log'];
+  private readonly now: () => number;
+
   constructor(
-    private readonly database: Database,
-    private readonly config: Config,
-    private readonly notifier: Notifier,
+    private readonly deps: Pick<AppDeps, 'database' | 'config' | 'notifier' | 'log' | 'now'>,
     private readonly events: LeaderEvents = {},
-    private readonly now: () => number = Date.now,
   ) {
-    this.unsubscribe = notifier.subscribe((clusterId, index) => {
+    ({ database: this.database, config: this.config, notifier: this.notifier, log: this.log, now: this.now } = deps);
+    this.unsubscribe = this.notifier.subscribe((clusterId, index) => {
       if ((this.seen.get(clusterId) ?? 0) < index) this.markDirty(clusterId);
     });
   }
@@ -84,7 +84,7 @@ export class LeaderLoop {
     try {
       lease = await acquireLease(this.database, this.config.instanceId, this.config.lease.ttlMs);
     } catch (err) {
-      console.error('lease renewal failed', (err as Error).message);
+      this.log.error('lease renewal failed', { error: err });
     }
     const was = this.lease?.epoch;
     this.lease = lease;
@@ -129,7 +129,7 @@ export class LeaderLoop {
       const now = this.now();
       const indexes = await clusterIndexes(this.database.db);
       const silent = await clustersWithSilentNodes(this.database.db, now - this.config.heartbeat.periodMs * this.config.heartbeat.misses);
-      const housekeeping = now - this.lastHousekeeping >= HOUSEKEEPING_MS;
+      const housekeeping = now - this.lastHousekeeping >= this.config.housekeepingMs;
       if (housekeeping) this.lastHousekeeping = now;
       for (const [clusterId, index] of indexes) {
         const due = (this.wakeAt.get(clusterId) ?? Infinity) <= now;
@@ -138,7 +138,7 @@ export class LeaderLoop {
       }
       this.schedulePass();
     } catch (err) {
-      console.error('sweep failed', (err as Error).message);
+      this.log.error('sweep failed', { error: err });
     }
   }
 
@@ -179,7 +179,7 @@ export class LeaderLoop {
       if (!this.isLeader) return;
       try {
         const now = this.now();
-        const result = await orchestrateAsLeader(this.database, this.config, lease, clusterId, now, this.housekeep.delete(clusterId));
+        const result = await orchestrateAsLeader(this.deps, lease, clusterId, now, this.housekeep.delete(clusterId));
         if (result.wakeAt) this.wakeAt.set(clusterId, result.wakeAt);
         else this.wakeAt.delete(clusterId);
         this.seen.set(clusterId, Math.max(this.seen.get(clusterId) ?? 0, result.index ?? result.observedIndex));
@@ -199,7 +199,7 @@ export class LeaderLoop {
           this.dirty.add(clusterId);
           return;
         }
-        console.error(`orchestration pass for cluster ${clusterId} failed`, err);
+        this.log.error('orchestration pass failed', { cluster: clusterId, error: err });
         this.dirty.add(clusterId);
       }
     }

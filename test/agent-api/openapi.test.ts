@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../protocol/errors.ts';
 import { createTestApp, type TestApp } from '../harness/app.ts';
 
-const doc = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../control-plane/agent-api/openapi.json'), 'utf8'));
+const doc = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../protocol/openapi.json'), 'utf8'));
 
 describe('agent API OpenAPI document', () => {
   let t: TestApp;
@@ -26,6 +27,10 @@ describe('agent API OpenAPI document', () => {
   it('leaves undocumented agent paths unanswered', async () => {
     const res = await t.app.request('http://cp.test/agent/v1/no-such-endpoint', { method: 'POST', body: '{}' });
     expect(res.status).toBe(404);
+  });
+
+  it('lists exactly the error codes the protocol module defines', () => {
+    expect(doc.components.schemas.Error.properties.code.enum).toEqual([...ERROR_CODES]);
   });
 
   it('documents every schema it references', () => {

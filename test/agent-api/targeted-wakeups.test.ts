@@ -53,7 +53,7 @@ describe('targeted long-poll wake-ups', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    leader = new LeaderLoop(t.deps.database, t.config, t.deps.notifier);
+    leader = new LeaderLoop(t.deps);
     leader.start();
     await eventually(async () => leader.isLeader, 5000, 20);
     a = await joinNode(t, 'node-a', '10.1.0.1');

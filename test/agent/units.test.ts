@@ -1,7 +1,7 @@
 /** The agent's pure parts: the one-step task function, the container request, keys, tokens, logs. */
 import { describe, expect, it } from 'vitest';
-import type { Assignment } from '../../control-plane/agent-api/protocol.ts';
-import { createLogger } from '../../agent/log.ts';
+import type { Assignment } from '../../protocol/agent-api.ts';
+import { createLogger } from '../../protocol/log.ts';
 import { containerCreateOptions, stopGraceMs } from '../../agent/executor/container-spec.ts';
 import { type ContainerObservation, FatalTaskError, type TaskController } from '../../agent/executor/controller.ts';
 import { stepTask, type TaskView } from '../../agent/executor/step.ts';

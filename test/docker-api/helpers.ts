@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../../protocol/errors.ts';
 import { expect } from 'vitest';
 import type { TestApp } from '../harness/app.ts';
 
@@ -29,11 +30,17 @@ export async function apiSnapshot(t: TestApp) {
 }
 
 /** Runs a request that must be refused and proves it changed nothing, through the API and in the tables. */
-export async function expectRefusedWithoutChange(t: TestApp, send: () => Promise<Response>, status: number, message: RegExp) {
+export async function expectRefusedWithoutChange(
+  t: TestApp,
+  send: () => Promise<Response>,
+  status: number,
+  message: RegExp,
+  expectError: (res: Response, status: number, message: RegExp) => Promise<string> = expectDockerError,
+) {
   const beforeApi = await apiSnapshot(t);
   const beforeDb = await databaseSnapshot(t);
   const res = await send();
-  await expectDockerError(res, status, message);
+  await expectError(res, status, message);
   expect(await apiSnapshot(t)).toEqual(beforeApi);
   expect(await databaseSnapshot(t)).toEqual(beforeDb);
 }
@@ -45,6 +52,20 @@ export async function expectDockerError(res: Response, status: number, message: 
   expect(res.headers.get('content-type')).toBe('application/json');
   const body = JSON.parse(text) as Record<string, unknown>;
   expect(Object.keys(body)).toEqual(['message']);
+  expect(body.message).toMatch(message);
+  return body.message as string;
+}
+
+const AGENT_CODES: Record<number, ErrorCode[]> = { 400: ['invalid'], 401: ['unauthorized', 'credential_revoked'], 404: ['not_found'], 410: ['gone'] };
+
+/** The agent API's error shape: Docker's, plus the protocol's error code that agents branch on. */
+export async function expectAgentError(res: Response, status: number, message: RegExp): Promise<string> {
+  const text = await res.text();
+  expect({ status: res.status, body: text }).toMatchObject({ status });
+  expect(res.headers.get('content-type')).toBe('application/json');
+  const body = JSON.parse(text) as Record<string, unknown>;
+  expect(Object.keys(body)).toEqual(['message', 'code']);
+  expect(AGENT_CODES[status]).toContain(body.code);
   expect(body.message).toMatch(message);
   return body.message as string;
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSigningKey, signJoinToken, signNodeCredential, type SigningKey } from '../../control-plane/auth/tokens.ts';
 import { clusters } from '../../control-plane/db/schema/index.ts';
 import { createTestApp, type TestApp } from '../harness/app.ts';
-import { expectRefusedWithoutChange, join, json, nodeInfo, workerToken } from './helpers.ts';
+import { expectAgentError, expectRefusedWithoutChange, join, json, nodeInfo, workerToken } from './helpers.ts';
 
 /**
  * POST /agent/v1/join {token, node}: the token is the only credential, so every way of faking one
@@ -24,7 +24,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-const refused = (token: unknown, message: RegExp, status = 401) => expectRefusedWithoutChange(t, () => join(t, token), status, message);
+const refused = (token: unknown, message: RegExp, status = 401) => expectRefusedWithoutChange(t, () => join(t, token), status, message, expectAgentError);
 
 /** The claims of a worker token for this cluster, valid for an hour, as the valid token's jti. */
 const joinClaims = (over: Partial<Parameters<typeof signJoinToken>[2]> = {}): Parameters<typeof signJoinToken>[2] => ({
@@ -126,10 +126,10 @@ describe('the join request itself', () => {
       Promise.resolve(
         t.app.request('http://cp.test/agent/v1/join', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: valid, node }) }),
       );
-    await expectRefusedWithoutChange(t, send(undefined), 400, /node description is required/);
-    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), hostname: '' }), 400, /node\.hostname must be a non-empty string/);
-    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), nanoCpus: '2' }), 400, /nanoCpus and node\.memoryBytes must be non-negative integers/);
-    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), addr: 7 }), 400, /node\.addr must be a non-empty string/);
+    await expectRefusedWithoutChange(t, send(undefined), 400, /node description is required/, expectAgentError);
+    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), hostname: '' }), 400, /node\.hostname must be a non-empty string/, expectAgentError);
+    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), nanoCpus: '2' }), 400, /nanoCpus and node\.memoryBytes must be non-negative integers/, expectAgentError);
+    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), addr: 7 }), 400, /node\.addr must be a non-empty string/, expectAgentError);
   });
 
   it('malformed JSON → 400', async () => {
@@ -138,6 +138,7 @@ describe('the join request itself', () => {
       () => Promise.resolve(t.app.request('http://cp.test/agent/v1/join', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"token":' })),
       400,
       /^invalid JSON body/,
+      expectAgentError,
     );
   });
 

@@ -1,7 +1,7 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
-import { expectDockerError, expectRefusedWithoutChange, join, json } from './helpers.ts';
+import { expectAgentError, expectDockerError, expectRefusedWithoutChange, join, json } from './helpers.ts';
 
 /** What `docker swarm init` posts. */
 const INIT_REQUEST = {
@@ -131,7 +131,7 @@ describe('an initialised swarm', () => {
     expect(after.JoinTokens.Manager).toBe(before.JoinTokens.Manager);
     expect(after.Version.Index).toBeGreaterThan(before.Version.Index);
 
-    await expectDockerError(await join(t, before.JoinTokens.Worker, 'old-token-host'), 401, /rotated or revoked/);
+    await expectAgentError(await join(t, before.JoinTokens.Worker, 'old-token-host'), 401, /rotated or revoked/);
     const joined = await json(await join(t, after.JoinTokens.Worker, 'new-token-host'));
     expect(joined.nodeId).toMatch(/^[0-9a-z]{25}$/);
   });

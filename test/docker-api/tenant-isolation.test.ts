@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orchestrateCluster } from '../../control-plane/orchestrator/orchestrate.ts';
 import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
-import { createService, enc, expectDockerError, expectRefusedWithoutChange, join, json, workerToken } from './helpers.ts';
+import { createService, enc, expectAgentError, expectDockerError, expectRefusedWithoutChange, join, json, workerToken } from './helpers.ts';
 
 /**
  * Two clusters on one control plane: A from the harness, B created through the admin API. Each
@@ -178,8 +178,8 @@ describe('join tokens stay in their cluster', () => {
     const header = JSON.parse(Buffer.from(h, 'base64url').toString());
     const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
     const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-    await expectRefusedWithoutChange(t, () => join(t, `${b64({ ...header, kid: B.cluster })}.${p}.${s}`, 'x1'), 401, /invalid join token/);
-    await expectRefusedWithoutChange(t, () => join(t, `${b64({ ...header, kid: B.cluster })}.${b64({ ...payload, cid: B.cluster })}.${s}`, 'x2'), 401, /invalid join token/);
+    await expectRefusedWithoutChange(t, () => join(t, `${b64({ ...header, kid: B.cluster })}.${p}.${s}`, 'x1'), 401, /invalid join token/, expectAgentError);
+    await expectRefusedWithoutChange(t, () => join(t, `${b64({ ...header, kid: B.cluster })}.${b64({ ...payload, cid: B.cluster })}.${s}`, 'x2'), 401, /invalid join token/, expectAgentError);
   });
 
   it('rotating B\'s token does not touch A\'s', async () => {
@@ -187,7 +187,7 @@ describe('join tokens stay in their cluster', () => {
     const swarmB = await json(await asB('GET', '/v1.41/swarm'));
     expect((await asB('POST', `/v1.41/swarm/update?rotateWorkerToken=true&version=${swarmB.Version.Index}`, swarmB.Spec)).status).toBe(200);
     expect(await workerToken(t)).toBe(tokenA);
-    await expectDockerError(await join(t, B.token, 'late-b'), 401, /rotated or revoked/);
+    await expectAgentError(await join(t, B.token, 'late-b'), 401, /rotated or revoked/);
     expect((await json(await join(t, tokenA, 'late-a'))).clusterId).toBe(A.cluster);
   });
 });

@@ -2,12 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../control-plane/app.ts';
-import type { AppDeps } from '../../control-plane/app-env.ts';
 import { loadConfig, type Config } from '../../control-plane/config.ts';
-import { readClusterIndex } from '../../control-plane/db/database.ts';
 import { openDatabase } from '../../control-plane/db/open.ts';
-import { Notifier } from '../../control-plane/notifier.ts';
-import { readLease } from '../../control-plane/orchestrator/lease.ts';
+import { type AppDeps, buildDeps } from '../../control-plane/deps.ts';
 import { createCluster } from '../../control-plane/swarm/clusters.ts';
 
 export interface TestApp {
@@ -28,18 +25,7 @@ export async function createTestApp(opts: { initialize?: boolean; env?: Record<s
   const dir = mkdtempSync(join(tmpdir(), 'swarmlet-test-'));
   const config = loadConfig({ DATA_DIR: dir, ADMIN_TOKEN: 'admin-secret-for-tests', ...opts.env });
   const database = await openDatabase(config.libsqlUrl);
-  const notifier = new Notifier((id) => readClusterIndex(database.db, id));
-  const deps: AppDeps = {
-    database,
-    config,
-    notifier,
-    now: Date.now,
-    publicUrl: () => 'http://127.0.0.1:2399',
-    leaseHolder: async () => {
-      const lease = await readLease(database);
-      return lease ? { holder: lease.holder, epoch: lease.epoch } : undefined;
-    },
-  };
+  const deps = buildDeps(config, database, { publicUrl: () => 'http://127.0.0.1:2399' });
   const app = createApp(deps);
   const { cluster, apiKey } = await createCluster(database, {
     tenant: 'test',
@@ -63,7 +49,7 @@ export async function createTestApp(opts: { initialize?: boolean; env?: Record<s
       return Promise.resolve(app.request(`http://cp.test${path}`, init));
     },
     close() {
-      notifier.close();
+      deps.notifier.close();
       database.close();
       rmSync(dir, { recursive: true, force: true });
     },

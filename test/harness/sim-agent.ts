@@ -5,7 +5,7 @@ import type {
   NodeInfo,
   StatusResponse,
   TaskReport,
-} from '../../control-plane/agent-api/protocol.ts';
+} from '../../protocol/agent-api.ts';
 import type { TaskState } from '../../control-plane/db/schema/index.ts';
 
 const TERMINAL = new Set<TaskState>(['complete', 'shutdown', 'failed', 'rejected', 'orphaned']);

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import type { NodeInfo } from '../../control-plane/agent-api/protocol.ts';
+import type { NodeInfo } from '../../protocol/agent-api.ts';
 import { type ControlPlaneProcess, startControlPlane } from './control-plane-process.ts';
 import { eventually } from './docker-cli.ts';
 import { nodeInfo, SimAgent, type SimAgentOptions } from './sim-agent.ts';

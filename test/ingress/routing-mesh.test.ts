@@ -4,7 +4,7 @@ import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngressProxy, type IngressList } from '../../agent/ingress.ts';
 import { NODE_LABEL, TASK_LABEL } from '../../agent/executor/labels.ts';
-import type { Logger } from '../../agent/log.ts';
+import type { Logger } from '../../protocol/log.ts';
 import { freePort } from '../harness/net.ts';
 import { countServers, fetchOnce } from './mesh-client.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EngineLogDecoder } from '../../agent/logs.ts';
-import { decodeLogFrames, encodeLogFrame, splitAgentPayload } from '../../control-plane/agent-api/log-frames.ts';
+import { decodeLogFrames, encodeLogFrame, splitAgentPayload } from '../../protocol/log-frames.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../../agent/log.ts';
+import type { Logger } from '../../protocol/log.ts';
 import { LogRelay } from '../../agent/logs.ts';
-import type { LogRequest } from '../../control-plane/agent-api/protocol.ts';
-import { decodeLogFrames, splitAgentPayload } from '../../control-plane/agent-api/log-frames.ts';
+import type { LogRequest } from '../../protocol/agent-api.ts';
+import { decodeLogFrames, splitAgentPayload } from '../../protocol/log-frames.ts';
 
 /** The agent's LogRelay on the real engine, posting to a recorder instead of a control plane. */
 const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });

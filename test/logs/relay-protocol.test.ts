@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AssignmentsResponse, LogRequest } from '../../control-plane/agent-api/protocol.ts';
-import { decodeLogFrames, encodeLogFrame } from '../../control-plane/agent-api/log-frames.ts';
+import type { AssignmentsResponse, LogRequest } from '../../protocol/agent-api.ts';
+import { decodeLogFrames, encodeLogFrame } from '../../protocol/log-frames.ts';
 import { type ControlPlaneProcess, startControlPlane } from '../harness/control-plane-process.ts';
 import type { SimAgent } from '../harness/sim-agent.ts';
 import { type SimCluster, startSimCluster, tasksWhere } from '../harness/sim-cluster.ts';

@@ -1,8 +1,7 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeLogFrames, encodeLogFrame } from '../../control-plane/agent-api/log-frames.ts';
-import { logRelaySettings } from '../../control-plane/agent-api/logs.ts';
+import { decodeLogFrames, encodeLogFrame } from '../../protocol/log-frames.ts';
 import { logChunks, logRequests } from '../../control-plane/db/schema/index.ts';
 import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
 import { createTestApp, type TestApp } from '../harness/app.ts';
@@ -14,7 +13,6 @@ import { eventually } from '../harness/docker-cli.ts';
  * The relay's clocks, in-process so they can be shortened: a node that never answers, and
  * requests whose serving instance vanished.
  */
-const saved = { ...logRelaySettings };
 let t: TestApp;
 let server: ReturnType<typeof serve>;
 let leader: LeaderLoop;
@@ -29,7 +27,7 @@ beforeAll(async () => {
   server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((r) => server.once('listening', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  leader = new LeaderLoop(t.deps.database, t.config, t.deps.notifier, {});
+  leader = new LeaderLoop(t.deps);
   leader.start();
   api = new SwarmClient(url, t.apiKey);
   agent = await SimAgent.start(url, await api.workerToken(), nodeInfo({ hostname: 'quiet-node' }));
@@ -42,7 +40,6 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  Object.assign(logRelaySettings, saved);
   await agent?.stop();
   await leader?.stop();
   server?.close();
@@ -54,7 +51,7 @@ const cliLogs = (query = 'details=1&stderr=1&stdout=1&tail=all') =>
 
 describe('log relay timeouts', () => {
   it('ends a stream without follow when a node sends nothing, saying whose logs are missing', async () => {
-    Object.assign(logRelaySettings, { idleTimeoutMs: 1_500, pollMs: 50 });
+    Object.assign(t.config.logRelay, { idleTimeoutMs: 1_500, pollMs: 50 });
     const started = performance.now();
     const res = await cliLogs();
     const frames = decodeLogFrames(new Uint8Array(await res.arrayBuffer()));
@@ -102,7 +99,7 @@ describe('log relay timeouts', () => {
     });
     expect(post.status).toBe(410);
 
-    Object.assign(logRelaySettings, { idleTimeoutMs: 200, pollMs: 50 });
+    Object.assign(t.config.logRelay, { idleTimeoutMs: 200, pollMs: 50 });
     await (await cliLogs()).arrayBuffer();
     // Left: the closed requests of the two timed-out streams, kept a short while; the orphan is gone.
     const left = await db.select().from(logRequests);

@@ -61,7 +61,7 @@ describe('leader lease', () => {
     await t.deps.database.write((tx) => admitNode(tx, { clusterId: t.clusterId, jti: token!.jti, role: 'worker', info: nodeInfo(), now: Date.now() }));
     const leadership: Array<Lease | undefined> = [];
     const commits: Array<{ epoch: number; placed: number }> = [];
-    const loop = new LeaderLoop(t.deps.database, t.config, t.deps.notifier, {
+    const loop = new LeaderLoop(t.deps, {
       onLeadership: (l) => leadership.push(l),
       onCommit: (c) => commits.push(c),
     });

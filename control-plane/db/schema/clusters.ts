@@ -1,6 +1,14 @@
 import { integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { tenants } from './tenants.ts';
 
+/** Docker's SwarmSpec, stored whole; the fields the control plane acts on are typed. */
+export interface SwarmSpec {
+  Name?: string;
+  Labels?: Record<string, string>;
+  Orchestration?: { TaskHistoryRetentionLimit?: number };
+  [field: string]: unknown;
+}
+
 /**
  * A swarm. `changeIndex` is the cluster-wide monotonic index (Docker's Version.Index); every
  * committed change bumps it once. `version` is the index of the swarm object's own last change.
@@ -16,7 +24,7 @@ export const clusters = sqliteTable(
     /** ID the control plane shows as its manager node in `docker node ls`. */
     managerNodeId: text().notNull(),
     /** Docker SwarmSpec, stored whole. */
-    spec: text({ mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    spec: text({ mode: 'json' }).notNull().$type<SwarmSpec>(),
     /** Set by `docker swarm init`; until then the swarm endpoints answer "not a swarm manager". */
     initializedAt: integer(),
     /** URL agents use to reach the control plane; carried in join tokens. */

@@ -1,20 +1,19 @@
 import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import type { NodeDescription } from '../../../protocol/agent-api.ts';
 import { clusters } from './clusters.ts';
 
 export type NodeAvailability = 'active' | 'pause' | 'drain';
 export type NodeState = 'unknown' | 'ready' | 'down' | 'disconnected';
 
-/** What an agent tells about its host when it joins. */
-export interface NodeDescription {
-  hostname: string;
-  nanoCpus: number;
-  memoryBytes: number;
-  os: string;
-  arch: string;
-  engineVersion: string;
-  engineLabels?: Record<string, string>;
-  addr: string;
-  wireguardPublicKey?: string;
+export type { NodeDescription };
+
+/** Docker's NodeSpec, stored whole. */
+export interface NodeSpec {
+  Name?: string;
+  Labels?: Record<string, string>;
+  Role?: 'worker' | 'manager';
+  Availability?: NodeAvailability;
+  [field: string]: unknown;
 }
 
 /** A Docker host running swarm-agent. */
@@ -27,7 +26,7 @@ export const nodes = sqliteTable(
       .references(() => clusters.id, { onDelete: 'cascade' }),
     role: text({ enum: ['worker', 'manager'] }).notNull(),
     /** Docker NodeSpec ({Name, Labels, Role, Availability}), stored whole. */
-    spec: text({ mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    spec: text({ mode: 'json' }).notNull().$type<NodeSpec>(),
     availability: text().$type<NodeAvailability>().notNull(),
     hostname: text().notNull(),
     description: text({ mode: 'json' }).notNull().$type<NodeDescription>(),

@@ -2,9 +2,11 @@ import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import { clusters } from './clusters.ts';
 
-import type { DesiredState, TaskState } from './task-states.ts';
+import type { ContainerStatus, TaskReport } from '../../../protocol/agent-api.ts';
+import type { TaskSpec } from '../../../protocol/task-spec.ts';
+import type { DesiredState, TaskState } from '../../../protocol/task-states.ts';
 
-export * from './task-states.ts';
+export * from '../../../protocol/task-states.ts';
 
 /**
  * One-shot unit of work in a service's slot. Never moves between nodes; a replacement is a new task.
@@ -22,15 +24,15 @@ export const tasks = sqliteTable(
     slot: integer().notNull(),
     nodeId: text(),
     /** TaskSpec (the service's TaskTemplate when the task was made). */
-    spec: text({ mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    spec: text({ mode: 'json' }).notNull().$type<TaskSpec>(),
     specHash: text().notNull(),
     desiredState: text().$type<DesiredState>().notNull(),
     state: text().$type<TaskState>().notNull(),
     message: text().notNull().default(''),
     err: text(),
     /** ContainerStatus and PortStatus as reported by the agent. */
-    containerStatus: text({ mode: 'json' }).$type<Record<string, unknown>>(),
-    portStatus: text({ mode: 'json' }).$type<Record<string, unknown>>(),
+    containerStatus: text({ mode: 'json' }).$type<ContainerStatus>(),
+    portStatus: text({ mode: 'json' }).$type<NonNullable<TaskReport['portStatus']>>(),
     statusAt: integer().notNull(),
     version: integer().notNull(),
     createdAt: integer().notNull(),

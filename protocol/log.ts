@@ -1,4 +1,4 @@
-/** The agent's logger: readable lines for people by default, one JSON object per line for machines. */
+/** The structured logger of swarm-agent and the control plane: readable lines for people by default, one JSON object per line for machines. Runtime-neutral (console), so the Worker uses it too. */
 export type LogFields = Record<string, unknown>;
 
 export interface Logger {
@@ -18,7 +18,7 @@ function fieldText(value: unknown): string {
 }
 
 export function createLogger(opts: { format?: LogFormat; debug?: boolean; write?: (line: string) => void } = {}): Logger {
-  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const write = opts.write ?? ((line: string) => console.error(line));
   const emit = (level: Level, msg: string, fields: LogFields = {}) => {
     if (level === 'debug' && !opts.debug) return;
     const time = new Date().toISOString();

@@ -2,9 +2,23 @@
  * The agent protocol's wire types, shared by the control plane and swarm-agent.
  * Described for other implementers in openapi.json beside this file.
  */
-import type { DesiredState, NodeDescription, TaskState } from '../db/schema/index.ts';
+import type { PortConfig, TaskSpec } from './task-spec.ts';
+import type { DesiredState, TaskState } from './task-states.ts';
 
 export const AGENT_PREFIX = '/agent/v1';
+
+/** What an agent tells about its host when it joins. */
+export interface NodeDescription {
+  hostname: string;
+  nanoCpus: number;
+  memoryBytes: number;
+  os: string;
+  arch: string;
+  engineVersion: string;
+  engineLabels?: Record<string, string>;
+  addr: string;
+  wireguardPublicKey?: string;
+}
 
 /** What an agent tells about its host; `labels` become the node's Spec.Labels on first join. */
 export interface NodeInfo extends NodeDescription {
@@ -31,13 +45,6 @@ export interface CredentialResponse {
   credentialExpiresAt: number;
 }
 
-export interface PublishedPort {
-  Protocol: 'tcp' | 'udp' | 'sctp';
-  TargetPort: number;
-  PublishedPort: number;
-  PublishMode: 'ingress' | 'host';
-}
-
 export interface Assignment {
   taskId: string;
   serviceId: string;
@@ -46,8 +53,8 @@ export interface Assignment {
   desiredState: DesiredState;
   state: TaskState;
   /** Docker TaskSpec (ContainerSpec, Resources, RestartPolicy, ...). */
-  spec: Record<string, any>;
-  ports: PublishedPort[];
+  spec: TaskSpec;
+  ports: PortConfig[];
 }
 
 export interface AssignmentsResponse {
@@ -56,7 +63,7 @@ export interface AssignmentsResponse {
   heartbeatPeriodMs: number;
   tasks: Assignment[];
   /** Running tasks of every service that publishes ingress ports: the routing mesh's backends. */
-  ingress: Array<{ serviceId: string; ports: PublishedPort[]; backends: Array<{ taskId: string; nodeId: string; addr: string }> }>;
+  ingress: Array<{ serviceId: string; ports: PortConfig[]; backends: Array<{ taskId: string; nodeId: string; addr: string }> }>;
   /** Log requests the control plane relays from `docker service logs`. */
   logRequests: LogRequest[];
 }
@@ -81,13 +88,20 @@ export interface LogRequest {
   since?: number;
 }
 
+/** Docker's task ContainerStatus, as the agent observed it. */
+export interface ContainerStatus {
+  ContainerID?: string;
+  PID?: number;
+  ExitCode?: number;
+}
+
 export interface TaskReport {
   taskId: string;
   state: TaskState;
   message?: string;
   err?: string;
-  containerStatus?: { ContainerID?: string; PID?: number; ExitCode?: number };
-  portStatus?: Record<string, unknown>;
+  containerStatus?: ContainerStatus;
+  portStatus?: { Ports?: PortConfig[] };
   /** When the agent saw the change (ms since epoch). */
   timestamp: number;
 }

@@ -1,0 +1,58 @@
+import { createLogger, type Logger } from '../protocol/log.ts';
+import { LogArrivals } from './agent-api/logs.ts';
+import { VerifiedCredentials } from './agent-api/node-auth.ts';
+import { StatusBatcher } from './agent-api/status-batcher.ts';
+import type { Config } from './config.ts';
+import { type Database, readClusterIndex } from './db/database.ts';
+import { Notifier, type NotifierOptions } from './notifier.ts';
+import { readLease } from './orchestrator/lease.ts';
+
+/**
+ * What the runtime-neutral app is built from, and every piece of state an instance keeps between
+ * requests. Node, the Worker and the tests each build theirs with buildDeps.
+ */
+export interface AppDeps {
+  database: Database;
+  config: Config;
+  log: Logger;
+  notifier: Notifier;
+  now: () => number;
+  /** Where agents reach this control plane when a cluster has no advertise address of its own. */
+  publicUrl: () => string;
+  /** Who holds the leader lease, for `docker info`. */
+  leaseHolder: () => Promise<{ holder: string; epoch: number } | undefined>;
+  /** Agents' heartbeats and task reports, coalesced into few transactions. */
+  statusBatcher: StatusBatcher;
+  /** Wakes this instance's log readers when an agent's batch lands here. */
+  logArrivals: LogArrivals;
+  /** Node credentials whose signature was checked already. */
+  verifiedCredentials: VerifiedCredentials;
+}
+
+export interface RuntimeOptions {
+  /** Known only once the server listens (PORT=0); the config's PUBLIC_URL otherwise. */
+  publicUrl?: () => string;
+  notifier?: NotifierOptions;
+  now?: () => number;
+  log?: Logger;
+}
+
+export function buildDeps(config: Config, database: Database, opts: RuntimeOptions = {}): AppDeps {
+  const now = opts.now ?? Date.now;
+  const notifier = new Notifier((clusterId) => readClusterIndex(database.db, clusterId), config.notifierPollMs, opts.notifier);
+  return {
+    database,
+    config,
+    log: opts.log ?? createLogger({ format: config.log.format, debug: config.log.debug }),
+    notifier,
+    now,
+    publicUrl: opts.publicUrl ?? (() => config.publicUrl ?? ''),
+    leaseHolder: async () => {
+      const lease = await readLease(database);
+      return lease && lease.expiresAt > now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;
+    },
+    statusBatcher: new StatusBatcher({ database, notifier, now }, config.statusBatchMs),
+    logArrivals: new LogArrivals(),
+    verifiedCredentials: new VerifiedCredentials(),
+  };
+}
