@@ -1,6 +1,7 @@
 import { bumpedIndex, type Database, type Tx } from './db/database.ts';
 import type { AppDeps } from './deps.ts';
 import type { ChangedNodes } from './notifier.ts';
+import { wakeTargets } from './db/wake.ts';
 import type { Cluster } from './swarm/clusters.ts';
 
 export interface AppEnv {
@@ -9,23 +10,19 @@ export interface AppEnv {
 
 /**
  * Runs one write transaction for a cluster, then wakes whoever waits on that cluster's index.
- * Every public write goes through here: one transaction per decision. A writer that knows whose
- * assignments it changed says so in `nodes`, asked once the transaction has committed, and only
- * those nodes' long-polls wake; without it (or when it answers undefined) every waiter wakes.
+ * Every public write goes through here: one transaction per decision. Only the long-polls of the
+ * nodes the writes recorded (db/wake.ts) wake; a transaction that recorded none wakes every waiter.
  */
-export async function writeCluster<T>(
-  deps: AppDeps,
-  clusterId: string,
-  fn: (tx: Tx) => Promise<T>,
-  nodes?: () => ChangedNodes,
-): Promise<T> {
+export async function writeCluster<T>(deps: AppDeps, clusterId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
   let index: number | undefined;
+  let nodes: ChangedNodes;
   const result = await deps.database.write(async (tx) => {
     const value = await fn(tx);
     index = bumpedIndex(tx, clusterId);
+    nodes = wakeTargets(tx);
     return value;
   });
-  if (index !== undefined) deps.notifier.publish(clusterId, index, nodes?.());
+  if (index !== undefined) deps.notifier.publish(clusterId, index, nodes);
   return result;
 }
 

@@ -1,11 +1,11 @@
 import type Dockerode from 'dockerode';
 import type { Assignment } from '../../protocol/agent-api.ts';
+import type { ContainerSpec, HealthConfig, Mount } from '../../protocol/task-spec.ts';
 import { INIT_LABEL, NODE_LABEL, SERVICE_ID_LABEL, SERVICE_NAME_LABEL, SLOT_LABEL, TASK_LABEL } from './labels.ts';
 
 const SECOND_NS = 1_000_000_000;
 export const DEFAULT_STOP_GRACE_MS = 10_000;
 
-type ContainerSpec = Record<string, any>;
 const containerSpecOf = (a: Assignment): ContainerSpec => a.spec?.ContainerSpec ?? {};
 
 /** Docker's task name: `service.slot.task`, or `service.node.task` for global services (slot 0). */
@@ -65,22 +65,28 @@ function hostPorts(a: Assignment) {
   return { exposed, bindings };
 }
 
-function healthcheck(spec: ContainerSpec) {
+function healthcheck(spec: ContainerSpec): HealthConfig | undefined {
   const h = spec.Healthcheck;
   if (!h || !Array.isArray(h.Test) || h.Test.length === 0) return undefined;
-  const out: Record<string, unknown> = { Test: h.Test };
+  const out: HealthConfig = { Test: h.Test };
   for (const k of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries'] as const) if (typeof h[k] === 'number') out[k] = h[k];
   return out;
 }
 
 /** Swarm's `IP host` extra-host entries become the engine's `host:IP`. */
-function extraHosts(hosts: unknown): string[] | undefined {
+function extraHosts(hosts: string[] | undefined): string[] | undefined {
   if (!Array.isArray(hosts)) return undefined;
-  return hosts.map((h: string) => {
+  return hosts.map((h) => {
     const [ip, ...names] = String(h).trim().split(/\s+/);
     return names.map((n) => `${n}:${ip}`);
   }).flat();
 }
+
+/**
+ * A swarm mount is the engine's mount (both are Docker's mount.Mount), passed through as the user
+ * wrote it; dockerode's typing of it is narrower than Docker's (no npipe or cluster type).
+ */
+const engineMounts = (mounts: Mount[] | undefined) => mounts as Dockerode.MountSettings[] | undefined;
 
 /** Turns a task's ContainerSpec into the engine's container-create request. */
 export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode.ContainerCreateOptions {
@@ -101,7 +107,7 @@ export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode
     StopSignal: spec.StopSignal || undefined,
     StopTimeout: Math.ceil(stopGraceMs(a) / 1000),
     ExposedPorts: exposed,
-    Healthcheck: healthcheck(spec) as Dockerode.ContainerCreateOptions['Healthcheck'],
+    Healthcheck: healthcheck(spec),
     HostConfig: {
       Init: wantsInit(spec),
       // The control plane decides restarts (a replacement is a new task); the engine never restarts.
@@ -110,7 +116,7 @@ export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode
       NanoCpus: limits.NanoCPUs || undefined,
       Memory: limits.MemoryBytes || undefined,
       PidsLimit: limits.Pids || undefined,
-      Mounts: spec.Mounts,
+      Mounts: engineMounts(spec.Mounts),
       ReadonlyRootfs: spec.ReadOnly === true,
       ExtraHosts: extraHosts(spec.Hosts),
       Dns: dns.Nameservers,

@@ -12,7 +12,7 @@ async function ingressServices(db: Reader, clusterId: string) {
     .from(services)
     .where(eq(services.clusterId, clusterId));
   return rows
-    .map((s) => ({ ...s, ports: (s.ports as unknown as PortConfig[]).filter((p) => p.PublishMode === 'ingress') }))
+    .map((s) => ({ ...s, ports: s.ports.filter((p) => p.PublishMode === 'ingress') }))
     .filter((s) => s.ports.length > 0);
 }
 
@@ -83,8 +83,8 @@ export async function nodeAssignments(
     slot: t.slot,
     desiredState: t.desiredState,
     state: t.state,
-    spec: t.spec as ServiceSpec,
-    ports: (t.ports ?? []) as unknown as AssignmentsResponse['tasks'][number]['ports'],
+    spec: t.spec,
+    ports: t.ports ?? [],
   }));
 
   const ingress = await ingressServices(db, clusterId);

@@ -9,7 +9,8 @@ import { assignmentsIndex, nodeAssignments } from './assignments.ts';
 import { agentLogRoutes } from './logs.ts';
 import { admitNode, validateNodeInfo } from './join.ts';
 import { type AgentEnv, clusterKeys, nodeAuth } from './node-auth.ts';
-import type { JoinResponse, StatusRequest } from '../../protocol/agent-api.ts';
+import type { JoinResponse } from '../../protocol/agent-api.ts';
+import { isTaskReport } from './status-batcher.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
 import type { Cluster } from '../swarm/clusters.ts';
 
@@ -94,11 +95,8 @@ export const agentApi = new Hono<AgentEnv>()
   })
   .post('/status', nodeAuth(), async (c) => {
     const { deps, cluster, node } = c.var;
-    const body = (await readJsonObject(c)) as unknown as StatusRequest;
-    const reports = body.reports ?? [];
-    if (!Array.isArray(reports) || reports.some((r) => !r || typeof r.taskId !== 'string' || typeof r.state !== 'string')) {
-      throw invalid('reports must be an array of {taskId, state, timestamp}');
-    }
+    const reports = (await readJsonObject(c)).reports ?? [];
+    if (!Array.isArray(reports) || !reports.every(isTaskReport)) throw invalid('reports must be an array of {taskId, state, timestamp}');
     return jsonOk(await deps.statusBatcher.report(cluster.id, node.id, reports));
   })
   .route('/', agentLogRoutes);

@@ -5,23 +5,38 @@ import { ApiError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { NodeInfo } from '../../protocol/agent-api.ts';
 
-const isCount = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-const isText = (v: unknown, max = 255) => typeof v === 'string' && v.length > 0 && v.length <= max;
-const isStringMap = (v: unknown) =>
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isText = (v: unknown, max = 255): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+const isStringMap = (v: unknown): v is Record<string, string> | undefined =>
   v === undefined || (!!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'));
+function text(field: string, v: unknown): string {
+  if (!isText(v)) throw invalid(`node.${field} must be a non-empty string`);
+  return v;
+}
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object';
 
 /** Checks what an agent says about its host before any of it is stored. */
 export function validateNodeInfo(node: unknown): NodeInfo {
-  if (!node || typeof node !== 'object') throw invalid('node description is required');
-  const n = node as Record<string, unknown>;
-  if (!isText(n.hostname, 253)) throw invalid('node.hostname must be a non-empty string');
-  if (!isCount(n.nanoCpus) || !isCount(n.memoryBytes)) throw invalid('node.nanoCpus and node.memoryBytes must be non-negative integers');
-  for (const k of ['os', 'arch', 'engineVersion', 'addr'] as const) if (!isText(n[k])) throw invalid(`node.${k} must be a non-empty string`);
-  if (n.wireguardPublicKey !== undefined && !/^[A-Za-z0-9+/]{43}=$/.test(String(n.wireguardPublicKey))) {
+  if (!isObject(node)) throw invalid('node description is required');
+  const { hostname, nanoCpus, memoryBytes, os, arch, engineVersion, addr, wireguardPublicKey, labels, engineLabels } = node;
+  if (!isText(hostname, 253)) throw invalid('node.hostname must be a non-empty string');
+  if (!isCount(nanoCpus) || !isCount(memoryBytes)) throw invalid('node.nanoCpus and node.memoryBytes must be non-negative integers');
+  if (wireguardPublicKey !== undefined && !(typeof wireguardPublicKey === 'string' && /^[A-Za-z0-9+/]{43}=$/.test(wireguardPublicKey))) {
     throw invalid('node.wireguardPublicKey must be a base64 X25519 public key');
   }
-  if (!isStringMap(n.labels) || !isStringMap(n.engineLabels)) throw invalid('node.labels must map strings to strings');
-  return n as unknown as NodeInfo;
+  if (!isStringMap(labels) || !isStringMap(engineLabels)) throw invalid('node.labels must map strings to strings');
+  return {
+    hostname,
+    nanoCpus,
+    memoryBytes,
+    os: text('os', os),
+    arch: text('arch', arch),
+    engineVersion: text('engineVersion', engineVersion),
+    addr: text('addr', addr),
+    wireguardPublicKey,
+    labels,
+    engineLabels,
+  };
 }
 
 /**

@@ -2,7 +2,7 @@ import { and, eq, inArray } from 'drizzle-orm';
 import type { AppDeps } from '../deps.ts';
 import { bumpIndex } from '../db/database.ts';
 import { isTerminal, nodes, services, stateRank, tasks, type TaskState } from '../db/schema/index.ts';
-import { publishesIngress } from '../orchestrator/orchestrate.ts';
+import { publishesIngress } from '../swarm/ingress-ports.ts';
 import type { StatusResponse, TaskReport } from '../../protocol/agent-api.ts';
 
 
@@ -15,14 +15,17 @@ interface Pending {
 }
 
 const isObject = (v: unknown) => v === undefined || v === null || (typeof v === 'object' && !Array.isArray(v));
+/** A report's identity; its other fields are checked per report (malformed) when the batch is applied. */
+export const isTaskReport = (r: unknown): r is TaskReport =>
+  !!r && typeof r === 'object' && 'taskId' in r && typeof r.taskId === 'string' && 'state' in r && typeof r.state === 'string';
+
 const isText = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.length <= 4096);
 
 /**
  * What is wrong with the fields of a report the control plane would store, or undefined. Checked
  * per report, so one agent's malformed report cannot fail the batch it shares with other agents.
  */
-function malformed(report: TaskReport): string | undefined {
-  const r = report as unknown as Record<string, unknown>;
+function malformed(r: TaskReport): string | undefined {
   if (r.timestamp !== undefined && !(typeof r.timestamp === 'number' && Number.isFinite(r.timestamp) && r.timestamp >= 0)) {
     return 'timestamp must be milliseconds since the epoch';
   }

@@ -15,9 +15,9 @@ export function parseFilters(raw: string | undefined, allowed: readonly string[]
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid('invalid filters: expected a JSON object');
   for (const [key, value] of Object.entries(parsed)) {
     if (!allowed.includes(key)) throw invalid(`Invalid filter '${key}'`);
-    const values = Array.isArray(value) ? value : value && typeof value === 'object' ? Object.keys(value) : null;
-    if (!values || values.some((v) => typeof v !== 'string')) throw invalid(`invalid filter '${key}': expected a set of strings`);
-    filters.set(key, values as string[]);
+    const values: unknown[] | null = Array.isArray(value) ? value : value && typeof value === 'object' ? Object.keys(value) : null;
+    if (!values || !values.every((v) => typeof v === 'string')) throw invalid(`invalid filter '${key}': expected a set of strings`);
+    filters.set(key, values);
   }
   return filters;
 }

@@ -37,15 +37,15 @@ export const nodeRoutes = new Hono<AppEnv>()
     const rows = await deps.database.db.select().from(nodes).where(eq(nodes.clusterId, cluster.id));
     const all = [manager, ...rows.map(toDockerNode)];
     const result = all.filter((n) => {
-      const role = (n.Spec as { Role?: string }).Role ?? '';
-      const name = (n.Spec as { Name?: string }).Name;
+      const role = n.Spec.Role ?? '';
+      const name = n.Spec.Name;
       return (
         matchesAny(filters.get('id'), (v) => n.ID.startsWith(v)) &&
         matchesAny(filters.get('name'), (v) => n.Description.Hostname.startsWith(v) || name === v) &&
         matchesAny(filters.get('role'), (v) => v === role) &&
         matchesAny(filters.get('membership'), (v) => v === 'accepted') &&
         matchesLabels(filters.get('label'), n.Description.Engine.Labels) &&
-        matchesLabels(filters.get('node.label'), (n.Spec as { Labels?: Record<string, string> }).Labels)
+        matchesLabels(filters.get('node.label'), n.Spec.Labels)
       );
     });
     return jsonOk(result);

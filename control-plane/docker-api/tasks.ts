@@ -42,14 +42,14 @@ export const taskRoutes = new Hono<AppEnv>()
         matchesAny(filters.get('node'), (v) => t.nodeId !== null && t.nodeId.startsWith(v)) &&
         matchesAny(filters.get('desired-state'), (v) => v === t.desiredState || (v === 'accepted' && t.desiredState === 'running')) &&
         matchesAny(upToDate, () => service !== undefined && service.specHash === t.specHash) &&
-        matchesLabels(filters.get('label'), (service?.spec as ServiceSpec | undefined)?.Labels)
+        matchesLabels(filters.get('label'), service?.spec.Labels)
       );
     });
-    return jsonOk(result.map((t) => toDockerTask(t, (byId.get(t.serviceId)?.spec as ServiceSpec | undefined)?.Labels)));
+    return jsonOk(result.map((t) => toDockerTask(t, byId.get(t.serviceId)?.spec.Labels)));
   })
   .get('/tasks/:ref', async (c) => {
     const { cluster, deps } = c.var;
     const t = await findTask(deps.database.db, cluster.id, c.req.param('ref'));
     const service = await deps.database.db.query.services.findFirst({ where: eq(services.id, t.serviceId) });
-    return jsonOk(toDockerTask(t, (service?.spec as ServiceSpec | undefined)?.Labels));
+    return jsonOk(toDockerTask(t, service?.spec.Labels));
   });

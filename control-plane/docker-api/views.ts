@@ -1,4 +1,6 @@
+import type { NodeSpec } from '../db/schema/index.ts';
 import type { Cluster } from '../swarm/clusters.ts';
+import type { ServiceSpec } from '../swarm/service-spec.ts';
 import type { NodeRow, ServiceRow, TaskRow } from '../orchestrator/cluster-state.ts';
 
 /** Docker timestamps are RFC 3339; the CLI parses millisecond precision fine. */
@@ -25,6 +27,8 @@ export function toDockerNode(n: NodeRow) {
   };
 }
 
+const MANAGER_SPEC: NodeSpec = { Labels: {}, Role: 'manager', Availability: 'drain' };
+
 /**
  * The control plane itself, shown as the swarm's one manager so `docker node ls` and
  * `docker swarm join-token` make sense. It runs no tasks: its availability is drain.
@@ -33,7 +37,7 @@ export function toManagerNode(cluster: Cluster, addr: string, leaderHost: string
   const host = addr.replace(/:\d+$/, '');
   return {
     ...objectMeta({ ...cluster, id: cluster.managerNodeId }),
-    Spec: { Labels: {}, Role: 'manager', Availability: 'drain' },
+    Spec: MANAGER_SPEC,
     Description: {
       Hostname: 'control-plane',
       Platform: { Architecture: 'x86_64', OS: 'linux' },
@@ -45,13 +49,13 @@ export function toManagerNode(cluster: Cluster, addr: string, leaderHost: string
   };
 }
 
-export function toDockerService(s: ServiceRow, spec: Record<string, unknown>, status?: { running: number; desired: number; completed: number }) {
+export function toDockerService(s: ServiceRow, spec: ServiceSpec, status?: { running: number; desired: number; completed: number }) {
   return {
     ...objectMeta(s),
     Spec: spec,
     ...(s.previousSpec ? { PreviousSpec: s.previousSpec } : {}),
     Endpoint: {
-      Spec: (s.spec as { EndpointSpec?: unknown }).EndpointSpec ?? { Mode: 'vip' },
+      Spec: s.spec.EndpointSpec ?? { Mode: 'vip' },
       ...(s.endpointPorts.length ? { Ports: s.endpointPorts } : {}),
     },
     ...(s.updateStatus ? { UpdateStatus: s.updateStatus } : {}),

@@ -2,7 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
 import { HOLDING_STATES, nodes, services, tasks } from '../db/schema/index.ts';
 import type { SchedNode, TaskDemand } from '../scheduler/filters.ts';
-import type { ServiceSpec } from '../swarm/service-spec.ts';
+import type { TaskSpec } from '../swarm/service-spec.ts';
 
 export type NodeRow = typeof nodes.$inferSelect;
 export type ServiceRow = typeof services.$inferSelect;
@@ -49,21 +49,21 @@ export async function loadClusterState(tx: Reader, clusterId: string, serviceId?
  * The task specs behind the given (service, spec hash) pairs, one stored task each: tasks of a
  * service's current spec are built from its TaskTemplate, so only older specs are read back.
  */
-export async function taskSpecs(tx: Reader, pairs: Array<{ serviceId: string; specHash: string }>): Promise<Map<string, ServiceSpec>> {
-  const out = new Map<string, ServiceSpec>();
+export async function taskSpecs(tx: Reader, pairs: Array<{ serviceId: string; specHash: string }>): Promise<Map<string, TaskSpec>> {
+  const out = new Map<string, TaskSpec>();
   for (const { serviceId, specHash } of pairs) {
     const [row] = await tx
       .select({ spec: tasks.spec })
       .from(tasks)
       .where(and(eq(tasks.serviceId, serviceId), eq(tasks.specHash, specHash)))
       .limit(1);
-    if (row) out.set(`${serviceId}/${specHash}`, row.spec as ServiceSpec);
+    if (row) out.set(`${serviceId}/${specHash}`, row.spec);
   }
   return out;
 }
 
 export function nodeView(n: NodeRow) {
-  const labels = ((n.spec as { Labels?: Record<string, string> }).Labels ?? {}) as Record<string, string>;
+  const labels = n.spec.Labels ?? {};
   return {
     id: n.id,
     hostname: n.hostname,

@@ -4,7 +4,8 @@ import { clusters, HOLDING_STATES, isTerminal, nodes, services, tasks } from '..
 import type { TaskDemand } from '../scheduler/filters.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import { placeTasks, type PendingTask } from '../scheduler/place.ts';
-import { constraintsOf, hostPortsOf, maxReplicasOf, type PortConfig, reservationsOf, restartPolicyOf, type ServiceSpec, specHashOf } from '../swarm/service-spec.ts';
+import { publishesIngress } from '../swarm/ingress-ports.ts';
+import { constraintsOf, hostPortsOf, maxReplicasOf, reservationsOf, restartPolicyOf, type ServiceSpec, specHashOf } from '../swarm/service-spec.ts';
 import { newId } from '../ids.ts';
 import { type ClusterState, loadClusterState, nodeView, schedulingNodes, type ServiceRow, type TaskSummary, taskSpecs } from './cluster-state.ts';
 import { isLive, reconcileService } from './reconcile.ts';
@@ -51,9 +52,6 @@ class Touched {
     this.nodes?.add(nodeId);
   }
 }
-
-/** Whether a service publishes ingress ports: every node's answer carries its running tasks. */
-export const publishesIngress = (s: { endpointPorts: unknown }) => ((s.endpointPorts ?? []) as PortConfig[]).some((p) => p.PublishMode === 'ingress');
 
 const CHUNK = 400; // keeps `IN (...)` lists under SQLite's variable limit
 
@@ -107,7 +105,7 @@ export async function orchestrateCluster(
     }
     if (plan.rollback && service.previousSpec) {
       // The failed update's own FailureAction: back to the previous spec, as `docker service rollback` would.
-      const previous = service.previousSpec as ServiceSpec;
+      const previous = service.previousSpec;
       await tx
         .update(services)
         .set({ spec: previous, previousSpec: service.spec, specHash: specHashOf(previous), updateStatus: plan.updateStatus, version: await nextIndex(), updatedAt: now })
@@ -155,7 +153,7 @@ export async function orchestrateCluster(
         insert into tasks (id, cluster_id, service_id, slot, node_id, spec, spec_hash, desired_state, state, message,
           status_at, version, created_at, updated_at)
         select json_extract(value, '$[0]'), ${clusterId}, ${service.id}, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-          ${JSON.stringify((service.spec as ServiceSpec).TaskTemplate ?? {})}, ${service.specHash}, 'running', 'pending',
+          ${JSON.stringify(service.spec.TaskTemplate ?? {})}, ${service.specHash}, 'running', 'pending',
           'pending task scheduling', ${now}, ${version}, ${now}, ${now}
         from json_each(${JSON.stringify(slots)})`);
       for (const [id, slot, nodeId] of slots) {
@@ -181,7 +179,7 @@ export async function orchestrateCluster(
   // Deleting old tasks raises no node's assignments index: no one to wake for it.
   if (opts.historyPerSlot !== undefined) {
     // `docker swarm update --task-history-limit N` sets it per cluster; the config is the default.
-    const limit = (cluster?.spec as { Orchestration?: { TaskHistoryRetentionLimit?: number } } | undefined)?.Orchestration?.TaskHistoryRetentionLimit;
+    const limit = cluster?.spec.Orchestration?.TaskHistoryRetentionLimit;
     await trimHistory(tx, state, typeof limit === 'number' && limit >= 0 ? limit : opts.historyPerSlot);
   }
   return { index, observedIndex: index ?? cluster?.changeIndex ?? 0, wakeAt, placed, nodes: touched.nodes };
@@ -207,9 +205,9 @@ async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, 
  * start-first update does). Older than that, the current spec is the best guess.
  */
 function endpointSpecFor(service: ServiceRow, taskSpecHash: string): ServiceSpec {
-  const previous = service.previousSpec as ServiceSpec | null;
+  const previous = service.previousSpec;
   if (service.specHash !== taskSpecHash && previous && specHashOf(previous) === taskSpecHash) return previous;
-  return service.spec as ServiceSpec;
+  return service.spec;
 }
 
 /** Places every pending task it can, in one pass; explains the rest on the task (Status.Err). */
@@ -234,7 +232,7 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
     let demand = demands.get(key);
     if (!demand) {
       const service = serviceById.get(t.serviceId);
-      const spec = (service?.specHash === t.specHash ? (service.spec as ServiceSpec).TaskTemplate : olderSpecs.get(key)) ?? {};
+      const spec = (service?.specHash === t.specHash ? service.spec.TaskTemplate : olderSpecs.get(key)) ?? {};
       const r = reservationsOf(spec);
       demand = {
         serviceId: t.serviceId,
@@ -296,7 +294,7 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
  */
 async function trimHistory(tx: Tx, state: ClusterState, keep: number) {
   const bySlot = new Map<string, TaskSummary[]>();
-  const keepFor = new Map(state.services.map((s) => [s.id, Math.max(keep, restartPolicyOf(s.spec as ServiceSpec).maxAttempts + 1)]));
+  const keepFor = new Map(state.services.map((s) => [s.id, Math.max(keep, restartPolicyOf(s.spec).maxAttempts + 1)]));
   const reachable = new Set(state.nodes.filter((n) => n.state !== 'down').map((n) => n.id));
   const doomed: string[] = [];
   for (const t of state.tasks) {

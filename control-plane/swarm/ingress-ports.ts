@@ -5,6 +5,9 @@ const RANGE = { first: 30000, last: 32767 }; // Docker's dynamic ingress range
 
 const key = (p: PortConfig) => `${p.Protocol}/${p.PublishedPort}`;
 
+/** Whether a service publishes ingress ports: every node's routing mesh then balances over its running tasks. */
+export const publishesIngress = (s: { endpointPorts: PortConfig[] }) => s.endpointPorts.some((p) => p.PublishMode === 'ingress');
+
 /**
  * The ports a service publishes (its `Endpoint.Ports`): each ingress port is unique in the cluster,
  * since every node's routing mesh listens on it; one asked for as 0 gets a free port from Docker's

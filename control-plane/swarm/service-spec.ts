@@ -1,8 +1,42 @@
 /**
- * Reading Docker's ServiceSpec: the spec is stored whole, exactly as posted, and these helpers
- * read the parts orchestration needs, with Docker's defaults applied.
+ * Docker's ServiceSpec and the helpers that read it: the spec is stored whole, exactly as posted
+ * (the index signatures keep the fields nothing here reads), and these helpers read the parts
+ * orchestration needs, with Docker's defaults applied.
  */
-export type ServiceSpec = Record<string, any>;
+import type { Nanoseconds, PortConfig, TaskSpec } from '../../protocol/task-spec.ts';
+
+export type { PortConfig, TaskSpec };
+
+export interface UpdateConfig {
+  Parallelism?: number;
+  Delay?: Nanoseconds;
+  FailureAction?: 'pause' | 'continue' | 'rollback';
+  Monitor?: Nanoseconds;
+  MaxFailureRatio?: number;
+  Order?: 'stop-first' | 'start-first';
+}
+
+export interface ServiceMode {
+  Replicated?: { Replicas?: number };
+  Global?: Record<string, never>;
+  [mode: string]: unknown;
+}
+
+export interface EndpointSpec {
+  Mode?: 'vip' | 'dnsrr';
+  Ports?: Array<Partial<PortConfig>>;
+}
+
+export interface ServiceSpec {
+  Name: string;
+  Labels?: Record<string, string>;
+  TaskTemplate: TaskSpec;
+  Mode?: ServiceMode;
+  UpdateConfig?: UpdateConfig;
+  RollbackConfig?: UpdateConfig;
+  EndpointSpec?: EndpointSpec;
+  [field: string]: unknown;
+}
 
 const SECOND = 1_000_000_000; // Docker durations are nanoseconds
 
@@ -66,29 +100,21 @@ export interface Reservations {
   memoryBytes: number;
 }
 
-export function reservationsOf(taskSpec: ServiceSpec): Reservations {
+export function reservationsOf(taskSpec: TaskSpec): Reservations {
   const r = taskSpec.Resources?.Reservations ?? {};
   return { nanoCpus: r.NanoCPUs ?? 0, memoryBytes: r.MemoryBytes ?? 0 };
 }
 
-export function constraintsOf(taskSpec: ServiceSpec): string[] {
+export function constraintsOf(taskSpec: TaskSpec): string[] {
   return taskSpec.Placement?.Constraints ?? [];
 }
 
-export function maxReplicasOf(taskSpec: ServiceSpec): number {
+export function maxReplicasOf(taskSpec: TaskSpec): number {
   return taskSpec.Placement?.MaxReplicas ?? 0;
 }
 
-export interface PortConfig {
-  Protocol: 'tcp' | 'udp' | 'sctp';
-  TargetPort: number;
-  PublishedPort: number;
-  PublishMode: 'ingress' | 'host';
-  Name?: string;
-}
-
 export function portsOf(spec: ServiceSpec): PortConfig[] {
-  return (spec.EndpointSpec?.Ports ?? []).map((p: Partial<PortConfig>) => ({
+  return (spec.EndpointSpec?.Ports ?? []).map((p) => ({
     ...p,
     Protocol: p.Protocol ?? 'tcp',
     TargetPort: p.TargetPort ?? 0,
@@ -108,10 +134,10 @@ export function hostPortsOf(spec: ServiceSpec): string[] {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.keys(value as object)
-      .sort()
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`);
     return `{${entries.join(',')}}`;
   }
   return JSON.stringify(value);
@@ -132,7 +158,7 @@ export function specHashOf(spec: ServiceSpec): string {
 
 /** The defaults `GET /services/{id}?insertDefaults=true` fills in, as dockerd does. */
 export function withDefaults(spec: ServiceSpec): ServiceSpec {
-  const updateDefaults = { Parallelism: 1, FailureAction: 'pause', Monitor: 5 * SECOND, MaxFailureRatio: 0, Order: 'stop-first' };
+  const updateDefaults: UpdateConfig = { Parallelism: 1, FailureAction: 'pause', Monitor: 5 * SECOND, MaxFailureRatio: 0, Order: 'stop-first' };
   return {
     ...spec,
     TaskTemplate: {

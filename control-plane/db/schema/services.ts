@@ -1,4 +1,5 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { PortConfig, ServiceSpec } from '../../swarm/service-spec.ts';
 import { clusters } from './clusters.ts';
 
 export interface UpdateStatus {
@@ -17,12 +18,12 @@ export const services = sqliteTable(
       .notNull()
       .references(() => clusters.id, { onDelete: 'cascade' }),
     name: text().notNull(),
-    spec: text({ mode: 'json' }).notNull().$type<Record<string, unknown>>(),
-    previousSpec: text({ mode: 'json' }).$type<Record<string, unknown>>(),
+    spec: text({ mode: 'json' }).notNull().$type<ServiceSpec>(),
+    previousSpec: text({ mode: 'json' }).$type<ServiceSpec>(),
     /** Hash of what a task is built from; a task whose hash differs is out of date. */
     specHash: text().notNull(),
     /** Published ports with the ingress ports the control plane allocated. */
-    endpointPorts: text({ mode: 'json' }).notNull().$type<Array<Record<string, unknown>>>(),
+    endpointPorts: text({ mode: 'json' }).notNull().$type<PortConfig[]>(),
     updateStatus: text({ mode: 'json' }).$type<UpdateStatus>(),
     version: integer().notNull(),
     createdAt: integer().notNull(),

@@ -1,0 +1,127 @@
+/**
+ * Creating, updating and removing services: each one decision in the caller's transaction, which
+ * also records whose long-polls the change concerns (db/wake.ts).
+ */
+import { and, eq, inArray, ne, sql } from 'drizzle-orm';
+import { bumpIndex, type Reader, type Tx } from '../db/database.ts';
+import { clusters, services, tasks, type UpdateStatus } from '../db/schema/index.ts';
+import { wakeEveryone, wakeNodes } from '../db/wake.ts';
+import { conflict, invalid } from '../errors.ts';
+import { newId } from '../ids.ts';
+import { orchestrateCluster } from '../orchestrator/orchestrate.ts';
+import type { ServiceRow } from '../orchestrator/cluster-state.ts';
+import { allocateEndpointPorts } from './ingress-ports.ts';
+import { canonicalJson, isGlobal, type PortConfig, replicasOf, type ServiceSpec, specHashOf } from './service-spec.ts';
+
+/** Ingress ports held by the cluster's other services: "tcp/8080" → the name of the service holding it. */
+async function portsTaken(tx: Tx, clusterId: string, exceptServiceId: string) {
+  const rows = await tx
+    .select({ name: services.name, ports: services.endpointPorts })
+    .from(services)
+    .where(and(eq(services.clusterId, clusterId), ne(services.id, exceptServiceId)));
+  const taken = new Map<string, string>();
+  for (const row of rows) for (const p of row.ports) if (p.PublishMode === 'ingress') taken.set(`${p.Protocol}/${p.PublishedPort}`, row.name);
+  return taken;
+}
+
+const ingressOf = (ports: PortConfig[]) => canonicalJson(ports.filter((p) => p.PublishMode === 'ingress'));
+
+/** Every node's routing mesh listens on the cluster's ingress ports: a change concerns them all. */
+async function touchIngress(tx: Tx, clusterId: string, before: PortConfig[], after: PortConfig[], index: number) {
+  if (ingressOf(before) === ingressOf(after)) return;
+  await tx.update(clusters).set({ ingressIndex: index }).where(eq(clusters.id, clusterId));
+  wakeEveryone(tx);
+}
+
+/**
+ * Makes the service's tasks in the same transaction, so that `docker service ps` shows them the
+ * moment create or update returns, as dockerd does. The pass is not fenced by the lease: it only
+ * creates and stops tasks of this one service, which any instance may do, and places none; the
+ * leader's next pass schedules them.
+ */
+async function reconcileNow(tx: Tx, clusterId: string, serviceId: string, now: number) {
+  const pass = await orchestrateCluster(tx, clusterId, now, { serviceId, schedule: false });
+  if (pass.nodes) wakeNodes(tx, pass.nodes);
+  else wakeEveryone(tx);
+}
+
+export async function createService(tx: Tx, clusterId: string, spec: ServiceSpec, now: number): Promise<string> {
+  const name = spec.Name || `service-${newId().slice(0, 8)}`;
+  spec.Name = name;
+  const existing = await tx.query.services.findFirst({ where: and(eq(services.clusterId, clusterId), eq(services.name, name)) });
+  if (existing) throw conflict(`service ${name} already exists`);
+  const id = newId();
+  const endpointPorts = allocateEndpointPorts(spec, await portsTaken(tx, clusterId, id), []);
+  const version = await bumpIndex(tx, clusterId);
+  await tx.insert(services).values({ id, clusterId, name, spec, specHash: specHashOf(spec), endpointPorts, version, createdAt: now, updatedAt: now });
+  // A replicated service's tasks are on no node until the leader places them (and that pass wakes
+  // their nodes); global tasks name their nodes at once.
+  wakeNodes(tx, []);
+  await touchIngress(tx, clusterId, [], endpointPorts, version);
+  await reconcileNow(tx, clusterId, id, now);
+  return id;
+}
+
+export type ServiceChange = { rollback: true } | { rollback: false; spec: ServiceSpec };
+
+/** `docker service update` (a new spec) or `docker service rollback` (back to the previous one). */
+export async function updateService(tx: Tx, service: ServiceRow, change: ServiceChange, now: number): Promise<void> {
+  const startedAt = new Date(now).toISOString();
+  let spec: ServiceSpec;
+  let updateStatus: UpdateStatus | null;
+  if (change.rollback) {
+    if (!service.previousSpec) throw invalid(`service ${service.name} does not have a previous spec to roll back to`);
+    spec = service.previousSpec;
+    updateStatus = { State: 'rollback_started', StartedAt: startedAt, Message: 'manually requested rollback' };
+  } else {
+    spec = change.spec;
+    if (spec.Name !== service.name) throw invalid(`renaming a service is not supported (${service.name} → ${String(spec.Name)})`);
+    // A template change starts a rolling update; a scale-only change clears an old status.
+    updateStatus = specHashOf(spec) !== service.specHash ? { State: 'updating', StartedAt: startedAt, Message: 'update in progress' } : null;
+  }
+  const endpointPorts = allocateEndpointPorts(spec, await portsTaken(tx, service.clusterId, service.id), service.endpointPorts);
+  const index = await bumpIndex(tx, service.clusterId);
+  await tx
+    .update(services)
+    .set({ spec, previousSpec: service.spec, specHash: specHashOf(spec), endpointPorts, updateStatus, version: index, updatedAt: now })
+    .where(eq(services.id, service.id));
+  await touchIngress(tx, service.clusterId, service.endpointPorts, endpointPorts, index);
+  await reconcileNow(tx, service.clusterId, service.id, now);
+}
+
+/** `docker service rm`: agents stop the containers; the tasks go once they have stopped. */
+export async function removeService(tx: Tx, service: ServiceRow, now: number): Promise<void> {
+  const index = await bumpIndex(tx, service.clusterId);
+  await tx.delete(services).where(eq(services.id, service.id));
+  const removed = await tx
+    .update(tasks)
+    .set({ desiredState: 'remove', version: index, updatedAt: now })
+    .where(and(eq(tasks.serviceId, service.id), inArray(tasks.desiredState, ['running', 'ready'])))
+    .returning({ nodeId: tasks.nodeId });
+  wakeNodes(tx, removed.map((t) => t.nodeId));
+  await touchIngress(tx, service.clusterId, service.endpointPorts, [], index);
+}
+
+export interface ServiceCounts {
+  running: number;
+  desired: number;
+  completed: number;
+}
+
+/** Running/desired/completed tasks per service, in one query, for `docker service ls` (`?status=true`). */
+export async function serviceCounts(db: Reader, clusterId: string): Promise<(s: ServiceRow) => ServiceCounts> {
+  const counts = await db.all<{ service_id: string; running: number; live: number; completed: number }>(sql`
+    select t.service_id,
+      sum(case when t.state = 'running' and t.desired_state = 'running' and n.state = 'ready' then 1 else 0 end) as running,
+      sum(case when t.desired_state = 'running' then 1 else 0 end) as live,
+      sum(case when t.state = 'complete' then 1 else 0 end) as completed
+    from tasks t left join nodes n on n.id = t.node_id
+    where t.cluster_id = ${clusterId}
+    group by t.service_id`);
+  const byId = new Map(counts.map((r) => [r.service_id, r]));
+  return (s) => {
+    const r = byId.get(s.id);
+    const desired = isGlobal(s.spec) ? (r?.live ?? 0) : replicasOf(s.spec);
+    return { running: r?.running ?? 0, desired, completed: r?.completed ?? 0 };
+  };
+}
