@@ -11,7 +11,6 @@ import { LogRelay } from './logs.ts';
 import { StatusReporter } from './reporter.ts';
 import type { NodeIdentity, StateDir } from './state.ts';
 
-const LONG_POLL_WAIT_MS = 30_000;
 
 const isRevoked = (err: unknown) => err instanceof ControlPlaneError && err.revoked;
 const isExpired = (err: unknown) => err instanceof ControlPlaneError && err.status === 401 && !err.revoked;
@@ -151,7 +150,7 @@ export class SwarmAgent {
     while (!signal.aborted) {
       const asked = Date.now();
       try {
-        const res = await this.client.assignments(index, index ? LONG_POLL_WAIT_MS : 0, signal);
+        const res = await this.client.assignments(index, index ? this.opts.config.longPollWaitMs : 0, signal);
         if (backoff.failures) log.info('control plane reachable again');
         backoff.reset();
         if (res.index !== index || !index) log.debug('assignments', { index: res.index, tasks: res.tasks.length });

@@ -26,7 +26,8 @@ Options (or the SWARM_AGENT_* variable in brackets):
   --hostname NAME          node hostname (SWARM_AGENT_HOSTNAME)
   --label k=v              node label, repeatable (SWARM_AGENT_LABELS=k=v,k2=v2)
   --log-format text|json   (SWARM_AGENT_LOG_FORMAT)
-  --debug                  log debug lines (SWARM_AGENT_DEBUG=1)`;
+  --debug                  log debug lines (SWARM_AGENT_DEBUG=1)
+Tuning: SWARM_AGENT_LONG_POLL_WAIT_MS (30000), how long one wait for assignments may last.`;
 
 function parseCommandLine(argv: string[]) {
   const { values, positionals } = parseArgs({

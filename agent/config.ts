@@ -11,6 +11,8 @@ export interface AgentConfig {
   labels: Record<string, string>;
   logFormat: LogFormat;
   debug: boolean;
+  /** How long one assignments long-poll may wait (the control plane caps it too). */
+  longPollWaitMs: number;
 }
 
 export class UsageError extends Error {
@@ -37,6 +39,13 @@ export function parseLabels(values: string[]): Record<string, string> {
   return labels;
 }
 
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new UsageError(`invalid ${name} '${raw}': expected a positive number of milliseconds`);
+  return Number(raw);
+}
+
 /** Flags the CLI parsed (repeatable ones as arrays) merged over the environment, with defaults. */
 export function loadAgentConfig(flags: Record<string, string | string[] | boolean | undefined>, env: Env = process.env): AgentConfig {
   const str = (flag: string, envName: string): string | undefined => {
@@ -57,5 +66,6 @@ export function loadAgentConfig(flags: Record<string, string | string[] | boolea
     labels: parseLabels(labelValues),
     logFormat,
     debug: flags.debug === true || env.SWARM_AGENT_DEBUG === '1',
+    longPollWaitMs: positiveInt(env, 'SWARM_AGENT_LONG_POLL_WAIT_MS', 30_000),
   };
 }

@@ -24,7 +24,7 @@ async function main() {
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     publicUrl ||= `http://${host}:${info.port}`;
     const url = new URL(publicUrl);
-    log.info('control plane listening', { instance: config.instanceId, address: `${info.address}:${info.port}`, database: config.libsqlUrl.replace(/\?.*/, '') });
+    log.info(`control plane ${config.instanceId} listening on ${info.address}:${info.port}, database ${config.libsqlUrl.replace(/\?.*/, '')}`);
     if (created) log.info('first start: created the default tenant, cluster and API key');
     // The two lines a user pastes into a shell: plain, on stdout, whatever the log format.
     console.log('point the docker CLI at it with:');
@@ -51,6 +51,7 @@ async function main() {
   process.on('SIGINT', shutdown);
 }
 
+// Before the config is read there is no logger to use: a failed start is one plain line on stderr.
 main().catch((err) => {
   // drizzle wraps driver errors ("Failed query: ..."); the cause says what is actually wrong.
   const cause = (err as { cause?: Error }).cause;

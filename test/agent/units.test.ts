@@ -7,6 +7,8 @@ import { type ContainerObservation, FatalTaskError, type TaskController } from '
 import { stepTask, type TaskView } from '../../agent/executor/step.ts';
 import { controlPlaneUrl, decodeJoinToken } from '../../agent/join-token.ts';
 import { generateWireguardKeys, wireguardPublicKey } from '../../agent/state.ts';
+import { ControlPlaneError } from '../../agent/client.ts';
+import { loadAgentConfig } from '../../agent/config.ts';
 import { fakeJoinToken } from './agent-process.ts';
 
 function assignment(over: Partial<Assignment> = {}, containerSpec: Record<string, unknown> = {}): Assignment {
@@ -187,5 +189,27 @@ describe('logger', () => {
     createLogger({ format: 'json', write: (l) => lines.push(l) }).warn('x', { err: new Error('boom') });
     expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO joined cluster node=n1 msg="two words"$/);
     expect(JSON.parse(lines[1]!)).toMatchObject({ level: 'warn', msg: 'x', err: 'boom' });
+  });
+});
+
+describe('control plane error replies', () => {
+  it('branches on the protocol code, not on the message text', () => {
+    const revoked = ControlPlaneError.fromReply(401, JSON.stringify({ message: 'whatever the words', code: 'credential_revoked' }));
+    expect(revoked).toMatchObject({ status: 401, message: 'whatever the words', code: 'credential_revoked', revoked: true });
+    // The old test on the text ("revoked") must not decide it any more.
+    const expired = ControlPlaneError.fromReply(401, JSON.stringify({ message: 'node credential revoked? no: expired node credential', code: 'unauthorized' }));
+    expect(expired.revoked).toBe(false);
+    const unknownCode = ControlPlaneError.fromReply(401, JSON.stringify({ message: 'x', code: 'no-such-code' }));
+    expect(unknownCode.code).toBeUndefined();
+    const notJson = ControlPlaneError.fromReply(502, '<html>bad gateway</html>');
+    expect(notJson).toMatchObject({ status: 502, message: '<html>bad gateway</html>', retryable: true, revoked: false });
+  });
+});
+
+describe('agent configuration', () => {
+  it('takes the long-poll wait from the environment, and refuses a bad one', () => {
+    expect(loadAgentConfig({}, { SWARM_AGENT_LONG_POLL_WAIT_MS: '5000' }).longPollWaitMs).toBe(5000);
+    expect(loadAgentConfig({}, {}).longPollWaitMs).toBe(30_000);
+    expect(() => loadAgentConfig({}, { SWARM_AGENT_LONG_POLL_WAIT_MS: '0' })).toThrow(/SWARM_AGENT_LONG_POLL_WAIT_MS/);
   });
 });

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../control-plane/config.ts';
+
+describe('loadConfig', () => {
+  it('reads every tunable from the environment, with the documented defaults', () => {
+    const defaults = loadConfig({});
+    expect(defaults).toMatchObject({
+      port: 2399,
+      rejoinGraceMs: 30 * 24 * 3600_000,
+      joinTokenRetentionMs: 24 * 3600_000,
+      housekeepingMs: 600_000,
+      notifierPollMs: 250,
+      logRelay: { requestTtlMs: 90_000, renewEveryMs: 30_000, chunkTtlMs: 120_000, pollMs: 250, taskScanMs: 2_000, idleTimeoutMs: 10_000 },
+      log: { format: 'text', debug: false, commits: false },
+    });
+    const tuned = loadConfig({ LOG_IDLE_TIMEOUT_MS: '1500', LOG_FORMAT: 'json', LOG_COMMITS: '1', REJOIN_GRACE_MS: '60000' });
+    expect(tuned.logRelay.idleTimeoutMs).toBe(1500);
+    expect(tuned.log).toEqual({ format: 'json', debug: false, commits: true });
+    expect(tuned.rejoinGraceMs).toBe(60_000);
+  });
+
+  it('refuses a value it cannot use, naming the variable', () => {
+    expect(() => loadConfig({ LOG_FORMAT: 'xml' })).toThrow(/LOG_FORMAT must be text or json/);
+    expect(() => loadConfig({ LOG_COMMITS: 'maybe' })).toThrow(/LOG_COMMITS/);
+    expect(() => loadConfig({ LOG_POLL_MS: '-1' })).toThrow(/LOG_POLL_MS must be a non-negative integer/);
+  });
+});
