@@ -8,7 +8,7 @@ import { Hono, type Context } from 'hono';
 import { type AppEnv, writeCluster } from '../app-env.ts';
 import type { AppDeps } from '../deps.ts';
 import { decodeLogFrames, encodeLogFrame, splitAgentPayload, STDERR, STDOUT } from '../../protocol/log-frames.ts';
-import { dropExpiredLogs } from '../agent-api/logs.ts';
+import { dropExpiredLogs } from '../log-relay/index.ts';
 import { bumpIndex, type Tx } from '../db/database.ts';
 import { logChunks, logRequests, nodes, tasks, type TaskState } from '../db/schema/index.ts';
 import { invalid } from '../errors.ts';
