@@ -7,18 +7,19 @@ import type { AppEnv } from '../app-env.ts';
 import { type LogScope, parseLogOptions, relayLogs } from '../log-relay/index.ts';
 import { findService, findTask } from './lookup.ts';
 
-type WriteHead = (status: number, headers?: Record<string, unknown>) => unknown;
-
 /**
  * dockerd sends log streams without a Content-Type, but @hono/node-server gives every body
  * without one "text/plain". On Node (its bindings carry the ServerResponse) the header is taken
  * out as the head is written; other runtimes add none.
  */
 function withoutDefaultContentType(c: Context<AppEnv>): void {
-  const outgoing = (c.env as { outgoing?: { writeHead: WriteHead } } | undefined)?.outgoing;
-  if (!outgoing || typeof outgoing.writeHead !== 'function') return;
+  const env: unknown = c.env;
+  if (typeof env !== 'object' || env === null || !('outgoing' in env)) return;
+  const outgoing = env.outgoing;
+  if (typeof outgoing !== 'object' || outgoing === null || !('writeHead' in outgoing)) return;
   const writeHead = outgoing.writeHead;
-  outgoing.writeHead = function (this: unknown, status, headers) {
+  if (typeof writeHead !== 'function') return;
+  outgoing.writeHead = function (this: unknown, status: number, headers?: Record<string, unknown>) {
     if (headers && typeof headers === 'object') for (const key of Object.keys(headers)) if (key.toLowerCase() === 'content-type') delete headers[key];
     return writeHead.call(this, status, headers);
   };
