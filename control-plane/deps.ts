@@ -1,5 +1,5 @@
 import { createLogger, type Logger } from '../protocol/log.ts';
-import { LogArrivals } from './agent-api/logs.ts';
+import { LogArrivals } from './log-relay/index.ts';
 import { VerifiedCredentials } from './agent-api/node-auth.ts';
 import { StatusBatcher } from './agent-api/status-batcher.ts';
 import type { Config } from './config.ts';

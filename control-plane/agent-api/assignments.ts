@@ -2,7 +2,7 @@ import { and, eq, inArray, notInArray, or, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
 import { nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
-import { logRequestsIndex, nodeLogRequests } from './logs.ts';
+import { logRequestsIndex, nodeLogRequests } from '../log-relay/index.ts';
 import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
 
 /** Services publishing ingress ports: every node's routing mesh needs their running tasks. */

@@ -1,7 +1,7 @@
 import { and, eq, isNotNull, lt, or } from 'drizzle-orm';
 import type { Tx } from '../db/database.ts';
 import { joinTokens } from '../db/schema/index.ts';
-import { dropExpiredLogs } from '../agent-api/logs.ts';
+import { dropExpiredLogs } from '../log-relay/index.ts';
 
 /**
  * Deletes what no decision needs any more: join tokens long expired, revoked or spent, and log
