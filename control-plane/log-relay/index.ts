@@ -38,6 +38,6 @@ export async function relayLogs(
   const stream = new LogStream(deps, clusterId, serviceId, requests, opts, signal, followsService);
   return new ReadableStream<Uint8Array>({
     pull: (sink) => stream.pull(sink),
-    cancel: () => stream.close('client gone'),
+    cancel: () => stream.close(),
   });
 }

@@ -24,7 +24,6 @@ function details(nodeId: string, serviceId: string, taskId: string): string {
 type Sink = ReadableStreamDefaultController<Uint8Array>;
 
 /** Only an error is worth a log line: the others are how streams end. */
-type EndReason = 'complete' | 'timeout' | 'client gone' | 'error';
 
 /**
  * One client's log stream: reads its requests' chunks in order, formats them as dockerd does,
@@ -79,14 +78,14 @@ export class LogStream {
           return sink.enqueue(out);
         }
         if (unfinished) {
-          if (unfinished.length === 0) return await this.end(sink, 'complete');
+          if (unfinished.length === 0) return await this.end(sink);
           if (unfinished.length < this.pendingNodes) {
             this.pendingNodes = unfinished.length;
             this.lastProgress = now;
           }
           if (now - this.lastProgress >= relay.idleTimeoutMs) {
             sink.enqueue(concat(unfinished.map((r) => this.missingNotice(r))));
-            return await this.end(sink, 'timeout');
+            return await this.end(sink);
           }
         }
         if (now - this.lastRenewal >= relay.renewEveryMs) {
@@ -96,15 +95,16 @@ export class LogStream {
         if (this.opts.follow && this.followsService && now - this.lastTaskScan >= relay.taskScanMs) await this.askForNewTasks(now);
         await this.deps.logArrivals.wait(this.ids, relay.pollMs, this.signal);
       }
-      await this.end(sink, 'client gone');
+      await this.end(sink);
     } catch (err) {
-      await this.close('error').catch(() => undefined);
+      this.deps.log.error('log stream failed; closing its log requests', { service: this.serviceId, error: err });
+      await this.close().catch(() => undefined);
       sink.error(err);
     }
   }
 
-  private async end(sink: Sink, reason: EndReason) {
-    await this.close(reason);
+  private async end(sink: Sink) {
+    await this.close();
     try {
       sink.close();
     } catch {
@@ -150,11 +150,10 @@ export class LogStream {
   }
 
   /** Lets the nodes go: at the end, or when the client leaves mid-way (the stream's cancel). */
-  async close(reason: EndReason): Promise<void> {
+  async close(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
     if (this.requests.length === 0) return;
     await closeRequests(this.deps, this.clusterId, this.ids);
-    if (reason === 'error') this.deps.log.error('log stream failed; its log requests are closed', { service: this.serviceId });
   }
 }
