@@ -7,6 +7,7 @@ import { ApiError, conflict, invalid } from '../errors.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
 import { findNode } from './lookup.ts';
+import { boolParam } from './query.ts';
 import { toDockerNode, toManagerNode } from './views.ts';
 
 const NODE_FILTERS = ['id', 'name', 'role', 'membership', 'label', 'node.label'] as const;
@@ -84,7 +85,7 @@ export const nodeRoutes = new Hono<AppEnv>()
     const { cluster, deps } = c.var;
     const ref = c.req.param('ref');
     if (ref === cluster.managerNodeId) throw invalid('the control plane\'s manager entry cannot be removed');
-    const force = c.req.query('force') === 'true' || c.req.query('force') === '1';
+    const force = boolParam(c, 'force');
     await writeCluster(deps, cluster.id, async (tx) => {
       const node = await findNode(tx, cluster.id, ref);
       if (node.state !== 'down' && !force) {

@@ -7,6 +7,7 @@ import { isGlobal, withDefaults } from '../swarm/service-spec.ts';
 import { createService, removeService, serviceCounts, updateService } from '../swarm/services.ts';
 import { validateServiceSpec } from '../swarm/validate-service.ts';
 import { jsonOk, readJsonObject, versionParam } from './body.ts';
+import { boolParam } from './query.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
 import { findService } from './lookup.ts';
 import { toDockerService } from './views.ts';
@@ -24,13 +25,13 @@ export const serviceRoutes = new Hono<AppEnv>()
         matchesAny(filters.get('mode'), (v) => v === (isGlobal(s.spec) ? 'global' : 'replicated')) &&
         matchesLabels(filters.get('label'), s.spec.Labels),
     );
-    const status = c.req.query('status') === 'true' || c.req.query('status') === '1' ? await serviceCounts(deps.database.db, cluster.id) : undefined;
+    const status = boolParam(c, 'status') ? await serviceCounts(deps.database.db, cluster.id) : undefined;
     return jsonOk(rows.map((s) => toDockerService(s, s.spec, status?.(s))));
   })
   .get('/services/:ref', async (c) => {
     const { cluster, deps } = c.var;
     const s = await findService(deps.database.db, cluster.id, c.req.param('ref'));
-    const spec = c.req.query('insertDefaults') === 'true' ? withDefaults(s.spec) : s.spec;
+    const spec = boolParam(c, 'insertDefaults') ? withDefaults(s.spec) : s.spec;
     return jsonOk(toDockerService(s, spec));
   })
   .post('/services/create', async (c) => {

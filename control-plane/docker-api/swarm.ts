@@ -8,6 +8,7 @@ import { ApiError, conflict, invalid } from '../errors.ts';
 import { currentJoinTokens, initializeSwarm, rotateJoinToken } from '../swarm/clusters.ts';
 import { validateSwarmSpec } from '../swarm/validate-swarm.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
+import { boolParam } from './query.ts';
 import { swarmObject } from './system.ts';
 
 /** `--advertise-addr 10.0.0.5[:port]` becomes the URL agents are told to use. */
@@ -61,7 +62,7 @@ export const swarm = new Hono<AppEnv>()
       }
       for (const role of ['worker', 'manager'] as const) {
         const flag = role === 'worker' ? 'rotateWorkerToken' : 'rotateManagerToken';
-        if (c.req.query(flag) === 'true') await rotateJoinToken(tx, cluster.id, role, now, deps.config.joinTokenTtlMs);
+        if (boolParam(c, flag)) await rotateJoinToken(tx, cluster.id, role, now, deps.config.joinTokenTtlMs);
       }
       const index = await bumpIndex(tx, cluster.id);
       await tx.update(clusters).set({ spec, version: index, updatedAt: now }).where(eq(clusters.id, cluster.id));

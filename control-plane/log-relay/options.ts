@@ -1,4 +1,5 @@
 import { invalid } from '../errors.ts';
+import { isTrue } from '../docker-api/query.ts';
 
 /** Docker's log query options, checked as dockerd checks them. */
 export interface LogOptions {
@@ -11,7 +12,6 @@ export interface LogOptions {
   stderr: boolean;
 }
 
-const flag = (v: string | undefined) => v === '1' || v === 'true';
 
 /** `query` reads one query parameter; this module knows no HTTP framework. */
 export function parseLogOptions(query: (name: string) => string | undefined): LogOptions {
@@ -21,13 +21,13 @@ export function parseLogOptions(query: (name: string) => string | undefined): Lo
   const since = sinceRaw === '' ? null : Number(sinceRaw);
   if (since !== null && !Number.isFinite(since)) throw invalid(`invalid since '${sinceRaw}': expected a Unix timestamp`);
   const opts = {
-    follow: flag(query('follow')),
+    follow: isTrue(query('follow')),
     tail: tailRaw === 'all' || tailRaw === '' ? null : Number(tailRaw),
-    timestamps: flag(query('timestamps')),
-    details: flag(query('details')),
+    timestamps: isTrue(query('timestamps')),
+    details: isTrue(query('details')),
     since: since && since > 0 ? since : null,
-    stdout: flag(query('stdout')),
-    stderr: flag(query('stderr')),
+    stdout: isTrue(query('stdout')),
+    stderr: isTrue(query('stderr')),
   };
   if (!opts.stdout && !opts.stderr) throw invalid('Bad parameters: you must choose at least one stream');
   return opts;

@@ -2,7 +2,8 @@ import { invalid } from '../errors.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import type { ServiceSpec } from './service-spec.ts';
 
-const DNS_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+/** swarmkit's service name rule: `docker stack deploy` names services `<stack>_<service>`. */
+const SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
 
 type Path = string;
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -83,9 +84,10 @@ function ofKind(v: unknown, path: Path, kind: Kind): void {
  */
 export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec {
   if (spec.Name !== undefined && spec.Name !== '') {
-    if (typeof spec.Name !== 'string' || !DNS_LABEL.test(spec.Name)) {
-      throw invalid(`invalid service name ${JSON.stringify(spec.Name)}: name must be valid as a DNS name component (letters, digits and '-', at most 63)`);
+    if (typeof spec.Name !== 'string' || !SERVICE_NAME.test(spec.Name)) {
+      throw invalid(`invalid service name ${JSON.stringify(spec.Name)}: name must be valid as a DNS name component (letters and digits, joined by '-' or '_')`);
     }
+    if (spec.Name.length > 63) throw invalid(`invalid service name ${JSON.stringify(spec.Name)}: name must be 63 characters or fewer`);
   }
   stringMap(spec.Labels, 'Labels');
 
@@ -126,6 +128,7 @@ export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec 
   for (const k of ['Delay', 'MaxAttempts', 'Window'] as const) count(restart?.[k], `RestartPolicy.${k}`);
 
   const mode = object(spec.Mode, 'Mode');
+  let replicated: Record<string, unknown> | undefined;
   if (mode) {
     const kinds = Object.keys(mode).filter((k) => mode[k] !== undefined && mode[k] !== null);
     if (kinds.some((k) => k === 'ReplicatedJob' || k === 'GlobalJob')) throw invalid('job modes (replicated-job, global-job) are not supported yet');
@@ -133,9 +136,12 @@ export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec 
       throw invalid('Mode must have exactly one of Replicated or Global');
     }
     object(mode.Global, 'Mode.Global');
-    const replicated = object(mode.Replicated, 'Mode.Replicated');
+    replicated = object(mode.Replicated, 'Mode.Replicated');
     if (replicated) count(replicated.Replicas, 'Mode.Replicated.Replicas', 100_000);
   }
+  // dockerd stores a service without a mode, or without a replica count, as one replica
+  // (daemon/cluster/convert: ServiceSpecToGRPC), and the CLI needs the count to show the service.
+  if (!mode?.Global && replicated?.Replicas === undefined) spec.Mode = { ...mode, Replicated: { ...replicated, Replicas: 1 } };
   for (const key of ['UpdateConfig', 'RollbackConfig'] as const) {
     const u = object(spec[key], key);
     count(u?.Parallelism, `${key}.Parallelism`);

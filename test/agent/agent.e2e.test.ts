@@ -88,6 +88,27 @@ describe('swarm-agent end to end', () => {
     await exactlyRunning(name, 3, 5_000);
   });
 
+  it('service create without --replicas, attached: one replica, converged, exit 0, service ls 1/1', async () => {
+    const name = `s${RUN}-solo`;
+    const res = await cluster.createService(name, ['local/busybox:1', 'sleep', '3600'], { detach: false });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout + res.stderr).toMatch(/converged/);
+    await exactlyRunning(name, 1, 5_000);
+    const ls = await docker(['service', 'ls', '--filter', `name=${name}`, '--format', '{{.Mode}} {{.Replicas}}'], cluster.env);
+    expect(ls.stdout.trim()).toBe('replicated 1/1');
+    // Both the spec and the previous spec carry the count, so a rollback reads as a mode the CLI knows.
+    expect((await docker(['service', 'update', '--detach', '--env-add', 'A=1', name], cluster.env)).code).toBe(0);
+    const rollback = await docker(['service', 'rollback', '--detach', name], cluster.env);
+    expect(rollback, rollback.stderr).toMatchObject({ code: 0 });
+  });
+
+  it('runs a service named as docker stack deploy names them (stack_service)', async () => {
+    const name = `app${RUN}_web`;
+    await cluster.createService(name, ['--replicas', '2', 'local/busybox:1', 'sleep', '3600']);
+    const running = await exactlyRunning(name, 2);
+    expect(running.map((c) => c.Names[0]).sort()).toEqual([expect.stringMatching(new RegExp(`^/${name}\\.1\\.`)), expect.stringMatching(new RegExp(`^/${name}\\.2\\.`))]);
+  });
+
   it('scales 3 → 5 → 1 with exactly that many containers', async () => {
     const name = `s${RUN}-scale`;
     await cluster.createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600']);

@@ -85,10 +85,12 @@ describe('values Docker refuses', () => {
   it('an empty image → 400 "image reference must be provided"', () =>
     expectRefusedWithoutChange(t, create(withTemplate({}, { Image: '' })), 400, /^ContainerSpec: image reference must be provided$/));
   it('a missing image → 400', () => expectRefusedWithoutChange(t, create(withTemplate({}, { Image: undefined })), 400, /image reference must be provided/));
-  for (const name of ['-web', 'web_1', 'web.1', 'a'.repeat(64), 'web service', 'wéb']) {
+  for (const name of ['-web', '_web', 'web-', 'web_', 'web.1', 'web service', 'wéb']) {
     it(`an invalid name ${JSON.stringify(name)} → 400`, () =>
       expectRefusedWithoutChange(t, create(serviceSpec(name)), 400, /^invalid service name .*: name must be valid as a DNS name component/));
   }
+  it('a name longer than 63 characters → 400', () =>
+    expectRefusedWithoutChange(t, create(serviceSpec('a'.repeat(64))), 400, /^invalid service name .*: name must be 63 characters or fewer$/));
   it('a name that is not a string → 400', () => expectRefusedWithoutChange(t, create({ ...serviceSpec('x'), Name: 42 }), 400, /invalid service name 42/));
   it('a duplicate name → 409 "already exists"', () => expectRefusedWithoutChange(t, create(serviceSpec('web', 1)), 409, /^service web already exists$/));
 });

@@ -61,9 +61,9 @@ describe('refused writes', () => {
   });
 
   it('an invalid name → the DNS-name rule', async () => {
-    const r = await s.cli('service', 'create', '--detach', '--name', 'bad_name', 'local/busybox:1');
+    const r = await s.cli('service', 'create', '--detach', '--name', 'bad.name', 'local/busybox:1');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('Error response from daemon: invalid service name "bad_name": name must be valid as a DNS name component');
+    expect(r.stderr).toContain('Error response from daemon: invalid service name "bad.name": name must be valid as a DNS name component');
   });
 
   it('a port already published by another service', async () => {
