@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
 import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable } from './client.ts';
 import type { AgentConfig } from './config.ts';
-import { engineMessage } from './docker.ts';
+import { engineMessage, isControlPlane } from './docker.ts';
 import type { Logger } from '../protocol/log.ts';
 import { describeNode } from './node-info.ts';
 import type { NodeIdentity, StateDir } from './state.ts';
@@ -22,6 +22,12 @@ export class AgentExit extends Error {
 /** Asks the engine who it is; an unreachable engine ends `join` with a message saying where we looked. */
 export async function describeThisNode(docker: Dockerode, config: AgentConfig, state: StateDir) {
   const keys = state.wireguardKeys();
+  if (await isControlPlane(config.dockerHost)) {
+    throw new AgentExit(
+      `${config.dockerHost} is a swarmlet control plane, not a Docker engine: the agent runs tasks on this host's own engine. ` +
+        'Unset DOCKER_HOST for the agent (it is the docker CLI\'s) or pass --docker-host unix:///var/run/docker.sock',
+    );
+  }
   try {
     return await describeNode(docker, config, keys.publicKey);
   } catch (err) {

@@ -31,6 +31,12 @@ async function main() {
     console.log(`export DOCKER_CONFIG=${dockerConfigDir}`);
     console.log(`export DOCKER_HOST=tcp://${url.hostname}:${info.port}`);
   });
+  // A port in use (or not ours to take) is the user's to fix: say which, in one line, and stop.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EADDRINUSE' ? 'is already in use' : err.code === 'EACCES' ? 'needs privileges this process lacks' : `failed: ${err.message}`;
+    log.error(`control plane cannot listen: ${config.host}:${config.port} ${why}; set PORT (or HOST) to another`);
+    process.exit(1);
+  });
   // Long-polls hold requests open for up to the wait; keep Node from cutting them.
   server.setTimeout?.(0);
 

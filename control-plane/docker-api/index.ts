@@ -5,7 +5,8 @@ import { errorResponse } from '../errors.ts';
 import { nodeRoutes } from './nodes.ts';
 import { serviceRoutes } from './services.ts';
 import { swarm } from './swarm.ts';
-import { API_VERSION, system } from './system.ts';
+import { API_VERSION, DOCKER_HEADERS, system } from './system.ts';
+import { infoRoutes } from './info.ts';
 import { taskRoutes } from './tasks.ts';
 import { serviceLogRoutes } from './logs.ts';
 import { joinTokenRoutes } from './join-tokens.ts';
@@ -30,11 +31,17 @@ function tooNew(request: Request): Response | undefined {
 
 /** The Docker Engine API's swarm subset, every route behind an API key. */
 export const dockerApi = new Hono<AppEnv>()
+  // On every answer, refusals included, as dockerd does.
+  .use('*', async (c, next) => {
+    await next();
+    for (const [name, value] of Object.entries(DOCKER_HEADERS)) c.res.headers.set(name, value);
+  })
   // The key first: without one the CLI's /_ping fails, it falls back to its own newest API
   // version, and a version error there would hide the real problem.
   .use('*', apiKeyAuth())
   .use('*', async (c, next) => tooNew(c.req.raw) ?? next())
   .route('/', system)
+  .route('/', infoRoutes)
   .route('/', swarm)
   .use('/swarmlet/*', requireSwarm())
   .route('/', joinTokenRoutes)

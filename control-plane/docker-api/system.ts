@@ -1,17 +1,20 @@
-import { count, eq } from 'drizzle-orm';
 import { Hono } from 'hono';
-import { type AppEnv, clusterAddr } from '../app-env.ts';
-import { nodes } from '../db/schema/index.ts';
+import type { AppEnv } from '../app-env.ts';
 import { jsonOk } from './body.ts';
 import { ENGINE_VERSION, objectMeta } from './views.ts';
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.24';
 
-const PING_HEADERS = {
+/** What dockerd puts on every response; clients read the API version and OS from them. */
+export const DOCKER_HEADERS = {
   'Api-Version': API_VERSION,
-  Ostype: 'linux',
   'Docker-Experimental': 'false',
+  Ostype: 'linux',
+  Server: `Docker/${ENGINE_VERSION} (linux)`,
+};
+
+const PING_HEADERS = {
   'Cache-Control': 'no-cache, no-store, must-revalidate',
   Pragma: 'no-cache',
   'Content-Type': 'text/plain; charset=utf-8',
@@ -54,36 +57,7 @@ export const system = new Hono<AppEnv>()
       BuildTime: '',
     }),
   )
-  .get('/info', async (c) => {
-    const { cluster, deps } = c.var;
-    const active = cluster.initializedAt !== null;
-    const [row] = await deps.database.db.select({ n: count() }).from(nodes).where(eq(nodes.clusterId, cluster.id));
-    const addr = clusterAddr(deps, cluster);
-    const lease = await deps.leaseHolder();
-    return jsonOk({
-      ID: cluster.id,
-      Name: 'control-plane',
-      ServerVersion: ENGINE_VERSION,
-      OperatingSystem: 'swarmlet control plane',
-      OSType: 'linux',
-      Architecture: 'x86_64',
-      Containers: 0,
-      Images: 0,
-      Labels: lease ? [`swarmlet.leader=${lease.holder}`, `swarmlet.leader-epoch=${lease.epoch}`] : [],
-      Swarm: active
-        ? {
-            NodeID: cluster.managerNodeId,
-            NodeAddr: addr.replace(/:\d+$/, ''),
-            LocalNodeState: 'active',
-            ControlAvailable: true,
-            Error: '',
-            RemoteManagers: [{ NodeID: cluster.managerNodeId, Addr: addr }],
-            Nodes: (row?.n ?? 0) + 1,
-            Managers: 1,
-            Cluster: swarmObject(cluster),
-          }
-        : { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
-    });
-  })
+  // Disk use is the engines' business, on the hosts; the control plane itself holds none of it.
+  .get('/system/df', () => jsonOk({ LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] }))
   // Images are never pulled here; an empty digest tells the CLI to keep the reference as typed.
   .get('/distribution/*', () => jsonOk({ Descriptor: { mediaType: '', digest: '', size: 0 }, Platforms: [] }));

@@ -14,8 +14,8 @@ function stateDir() {
   return dir;
 }
 
-async function runToExit(args: string[]) {
-  const agent = spawnAgent(args);
+async function runToExit(args: string[], env: Record<string, string> = {}) {
+  const agent = spawnAgent(args, env);
   const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000));
   const exit = await Promise.race([agent.exited, timeout]);
   if (exit === 'timeout') await agent.stop('SIGKILL');
@@ -50,6 +50,23 @@ describe('swarm-agent CLI', () => {
       const { exit, output } = await runToExit(['join', '--token', token, `127.0.0.1:${cp.port}`, '--state-dir', stateDir(), '--docker-host', ENGINE]);
       expect(exit).toEqual({ code: 1, signal: null });
       expect(output).toMatch(/the control plane refused to join: invalid join token/);
+    } finally {
+      await cp.stop();
+    }
+  });
+
+  it('with DOCKER_HOST exported for the CLI: --docker-host wins, and without it the control plane is named for what it is', async () => {
+    const cp = await startControlPlane();
+    try {
+      const token = fakeJoinToken({ url: cp.url, cid: 'nope', role: 'worker', jti: 'j' });
+      const env = { DOCKER_HOST: cp.dockerEnv.DOCKER_HOST, DOCKER_CONFIG: cp.dockerEnv.DOCKER_CONFIG };
+      // The flag's engine answers, so the join gets as far as the control plane (which refuses the forged token).
+      const withFlag = await runToExit(['join', token, '--state-dir', stateDir(), '--docker-host', ENGINE], env);
+      expect(withFlag.output).toMatch(/the control plane refused to join: invalid join token/);
+      const withoutFlag = await runToExit(['join', token, '--state-dir', stateDir()], env);
+      expect(withoutFlag.exit).toEqual({ code: 1, signal: null });
+      expect(withoutFlag.output).toContain(`${cp.dockerEnv.DOCKER_HOST} is a swarmlet control plane, not a Docker engine`);
+      expect(withoutFlag.output).toContain('--docker-host unix:///var/run/docker.sock');
     } finally {
       await cp.stop();
     }

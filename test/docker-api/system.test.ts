@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../harness/app.ts';
+import { createTestApp, joinInProcess, type TestApp } from '../harness/app.ts';
 import { expectDockerError, json } from './helpers.ts';
 
 let t: TestApp;
@@ -114,5 +114,44 @@ describe('paths', () => {
       expect(await res.json()).toEqual({ message: 'page not found' });
     }
     await expectDockerError(await t.request('PUT', '/v1.41/services/create', {}), 404, /^page not found$/);
+  });
+});
+
+describe('what every answer carries, and the cluster as one engine', () => {
+  it('puts Api-Version, Server, Ostype and Docker-Experimental on every response, refusals included', async () => {
+    const answers = [
+      await t.request('GET', '/v1.41/services'),
+      await t.request('GET', '/v1.41/services/nosuch'),
+      await t.request('GET', '/v1.41/info', undefined, { Authorization: 'Bearer wrong' }),
+      await t.request('GET', '/v1.41/no-such-route'),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([200, 404, 401, 404]);
+    for (const res of answers) {
+      expect(res.headers.get('api-version')).toBe('1.41');
+      expect(res.headers.get('ostype')).toBe('linux');
+      expect(res.headers.get('docker-experimental')).toBe('false');
+      expect(res.headers.get('server')).toMatch(/^Docker\/\S+ \(linux\)$/);
+    }
+  });
+
+  it('/info totals the live nodes: NCPU, MemTotal, Nodes; and carries dockerd\'s fields', async () => {
+    const fresh = await createTestApp();
+    try {
+      const empty = await json(await fresh.request('GET', '/v1.41/info'));
+      expect(empty).toMatchObject({ NCPU: 0, MemTotal: 0, ServerVersion: expect.any(String), Name: 'control-plane', OSType: 'linux', Containers: 0 });
+      await joinInProcess(fresh, { hostname: 'h1', nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 });
+      await joinInProcess(fresh, { hostname: 'h2', nanoCpus: 2e9, memoryBytes: 2 * 2 ** 30 });
+      const info = await json(await fresh.request('GET', '/v1.41/info'));
+      expect(info).toMatchObject({ NCPU: 6, MemTotal: 10 * 2 ** 30, Swarm: { Nodes: 3, Managers: 1 } });
+      for (const field of ['ID', 'Containers', 'ContainersRunning', 'Images', 'Driver', 'Plugins', 'KernelVersion', 'OperatingSystem', 'Architecture', 'Runtimes', 'SecurityOptions', 'LiveRestoreEnabled']) {
+        expect(info, field).toHaveProperty(field);
+      }
+    } finally {
+      fresh.close();
+    }
+  });
+
+  it('/system/df answers with empty usage instead of 404', async () => {
+    expect(await json(await t.request('GET', '/v1.41/system/df'))).toEqual({ LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] });
   });
 });

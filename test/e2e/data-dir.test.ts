@@ -1,8 +1,10 @@
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneProcess, startControlPlane } from '../harness/control-plane-process.ts';
 import { docker } from '../harness/docker-cli.ts';
+import { spawnTs } from '../harness/process-output.ts';
 
 /** The data directory holds secrets: the signing keys in the database and the CLI's API key. */
 describe('data directory', () => {
@@ -33,5 +35,24 @@ describe('data directory', () => {
     const oldKey = JSON.parse(oldConfig).HttpHeaders.Authorization;
     const res = await fetch(`${cp.url}/info`, { headers: { Authorization: oldKey } });
     expect(res.status).toBe(200);
+  });
+});
+
+describe('a port already in use', () => {
+  it('ends the control plane with one clear line, not a stack trace', async () => {
+    const busy = await startControlPlane();
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'swarmlet-busy-'));
+      const second = spawnTs('control-plane/server.ts', [], { PORT: String(busy.port), HOST: '127.0.0.1', DATA_DIR: dir }, 'second control plane', 30_000);
+      const { code } = await second.exited;
+      const out = second.output();
+      expect(code).toBe(1);
+      expect(out).toContain(`control plane cannot listen: 127.0.0.1:${busy.port} is already in use; set PORT (or HOST) to another`);
+      expect(out).not.toMatch(/\n\s+at /);
+      rmSync(dir, { recursive: true, force: true });
+    } finally {
+      await busy.stop();
+      rmSync(busy.dataDir, { recursive: true, force: true });
+    }
   });
 });
