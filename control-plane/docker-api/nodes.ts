@@ -8,6 +8,7 @@ import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
 import { findNode } from './lookup.ts';
 import { boolParam } from './query.ts';
+import { withDockerKeys } from '../swarm/spec-keys.ts';
 import { toDockerNode, toManagerNode } from './views.ts';
 
 const NODE_FILTERS = ['id', 'name', 'role', 'membership', 'label', 'node.label'] as const;
@@ -16,7 +17,8 @@ const isStringMap = (v: unknown): v is Record<string, string> =>
   !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 const isAvailability = (v: unknown): v is NodeAvailability => v === 'active' || v === 'pause' || v === 'drain';
 
-function validateNodeSpec(spec: Record<string, unknown>, currentRole: 'worker' | 'manager'): NodeSpec {
+function validateNodeSpec(posted: Record<string, unknown>, currentRole: 'worker' | 'manager'): NodeSpec {
+  const spec = withDockerKeys('NodeSpec', posted);
   const availability = spec.Availability;
   if (!isAvailability(availability)) {
     throw invalid(`invalid Availability ${JSON.stringify(availability)}: expected active, pause or drain`);

@@ -1,6 +1,7 @@
 import { invalid } from '../errors.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import type { ServiceSpec } from './service-spec.ts';
+import { withDockerKeys } from './spec-keys.ts';
 
 /** swarmkit's service name rule: `docker stack deploy` names services `<stack>_<service>`. */
 const SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
@@ -82,7 +83,8 @@ function ofKind(v: unknown, path: Path, kind: Kind): void {
  * fields included), so only the fields this control plane acts on, and those the CLI decodes
  * into typed Go fields, are type-checked here.
  */
-export function validateServiceSpec(spec: Record<string, unknown>): ServiceSpec {
+export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpec {
+  const spec = withDockerKeys('ServiceSpec', posted);
   if (spec.Name !== undefined && spec.Name !== '') {
     if (typeof spec.Name !== 'string' || !SERVICE_NAME.test(spec.Name)) {
       throw invalid(`invalid service name ${JSON.stringify(spec.Name)}: name must be valid as a DNS name component (letters and digits, joined by '-' or '_')`);

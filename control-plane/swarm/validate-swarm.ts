@@ -1,3 +1,4 @@
+import { withDockerKeys } from './spec-keys.ts';
 import { invalid } from '../errors.ts';
 
 /** SwarmSpec's numeric fields by section; the CLI decodes them into Go integers. */
@@ -14,7 +15,8 @@ const SWARM_SPEC_NUMBERS: Record<string, string[]> = {
  * The swarm spec is stored whole and read back by every `docker info` and `docker swarm
  * join-token`: a field of the wrong type would make the CLI fail to decode it from then on.
  */
-export function validateSwarmSpec(spec: Record<string, unknown>): Record<string, unknown> {
+export function validateSwarmSpec(posted: Record<string, unknown>): Record<string, unknown> {
+  const spec = withDockerKeys('SwarmSpec', posted);
   const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
   if (spec.Name !== undefined && typeof spec.Name !== 'string') throw invalid('Name must be a string');
   if (spec.Labels !== undefined && spec.Labels !== null && (!isObject(spec.Labels) || Object.values(spec.Labels).some((v) => typeof v !== 'string'))) {

@@ -242,3 +242,31 @@ describe('DELETE /services/{id}', () => {
     await expectRefusedWithoutChange(t, () => t.request('DELETE', '/v1.41/services/web'), 404, /^service web not found$/);
   });
 });
+
+describe('spec keys in any case, as Go decodes them', () => {
+  it('a spec an SDK writes in lower camel case creates the same service as the CLI\'s', async () => {
+    const res = await t.request('POST', '/v1.41/services/create', {
+      name: 'lower',
+      taskTemplate: { containerSpec: { image: 'local/busybox:1', args: ['sleep', '1000'] }, forceUpdate: 0 },
+      mode: { replicated: { replicas: 2 } },
+      updateConfig: { order: 'start-first', parallelism: 2 },
+    });
+    const { ID } = await json(res, 201);
+    const s = await json(await t.request('GET', `/v1.41/services/${ID}`));
+    expect(s.Spec).toMatchObject({
+      Name: 'lower',
+      TaskTemplate: { ContainerSpec: { Image: 'local/busybox:1', Args: ['sleep', '1000'] } },
+      Mode: { Replicated: { Replicas: 2 } },
+      UpdateConfig: { Order: 'start-first', Parallelism: 2 },
+    });
+    const tasks = await json<any[]>(await t.request('GET', `/v1.41/tasks?filters=${enc({ service: ['lower'] })}`));
+    expect(tasks.filter((x) => x.DesiredState === 'running')).toHaveLength(2);
+  });
+
+  it('a swarm update takes its keys in any case too', async () => {
+    const swarm = await json(await t.request('GET', '/v1.41/swarm'));
+    const res = await t.request('POST', `/v1.41/swarm/update?version=${swarm.Version.Index}`, { ...swarm.Spec, Orchestration: undefined, orchestration: { taskHistoryRetentionLimit: 2 } });
+    expect(res.status).toBe(200);
+    expect((await json(await t.request('GET', '/v1.41/swarm'))).Spec.Orchestration.TaskHistoryRetentionLimit).toBe(2);
+  });
+});
