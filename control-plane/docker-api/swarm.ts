@@ -6,6 +6,7 @@ import { bumpIndex } from '../db/database.ts';
 import { clusters } from '../db/schema/index.ts';
 import { ApiError, conflict, invalid } from '../errors.ts';
 import { currentJoinTokens, initializeSwarm, rotateJoinToken } from '../swarm/clusters.ts';
+import { parseSwarmInit } from '../swarm/swarm-init.ts';
 import { validateSwarmSpec } from '../swarm/validate-swarm.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { boolParam } from './query.ts';
@@ -27,12 +28,13 @@ export const swarm = new Hono<AppEnv>()
     if (cluster.initializedAt !== null) {
       throw new ApiError('unavailable', 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.');
     }
-    const url = advertiseUrl(body.AdvertiseAddr, deps.publicUrl());
+    const init = parseSwarmInit(body, cluster.spec);
+    const url = advertiseUrl(init.advertiseAddr, deps.publicUrl());
     const now = deps.now();
     await writeCluster(deps, cluster.id, async (tx) => {
       const fresh = await tx.query.clusters.findFirst({ where: eq(clusters.id, cluster.id) });
       if (fresh?.initializedAt !== null) throw new ApiError('unavailable', 'This node is already part of a swarm.');
-      await initializeSwarm(tx, fresh, now, deps.config.joinTokenTtlMs, url);
+      await initializeSwarm(tx, fresh, now, deps.config.joinTokenTtlMs, { advertiseUrl: url, spec: init.spec, dataPath: init.dataPath });
     });
     return jsonOk(cluster.managerNodeId);
   })

@@ -27,9 +27,7 @@ export function swarmObject(cluster: AppEnv['Variables']['cluster']) {
     Spec: cluster.spec,
     TLSInfo: {},
     RootRotationInProgress: false,
-    DefaultAddrPool: ['10.0.0.0/8'],
-    SubnetSize: 24,
-    DataPathPort: 51820,
+    ...cluster.dataPath,
   };
 }
 

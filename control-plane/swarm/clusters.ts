@@ -1,6 +1,6 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { bumpIndex, type Database, type Reader, type Tx } from '../db/database.ts';
-import { apiKeys, clusters, joinTokens, tenants } from '../db/schema/index.ts';
+import { apiKeys, clusters, type DataPathSettings, joinTokens, type SwarmSpec, tenants } from '../db/schema/index.ts';
 import { ApiError } from '../errors.ts';
 import { newId, newSecret, sha256Hex } from '../ids.ts';
 import { createSigningKey, signJoinToken } from '../auth/tokens.ts';
@@ -9,7 +9,7 @@ export type Cluster = typeof clusters.$inferSelect;
 export type Role = 'worker' | 'manager';
 
 /** Docker's SwarmSpec defaults, as `docker swarm init` would store them. */
-export function defaultSwarmSpec(name: string): Record<string, unknown> {
+export function defaultSwarmSpec(name: string): SwarmSpec {
   return {
     Name: name,
     Labels: {},
@@ -77,12 +77,26 @@ export async function addApiKey(database: Database, clusterId: string, name: str
 }
 
 /** Marks the swarm active and issues its first worker and manager join tokens. */
-export async function initializeSwarm(tx: Tx, cluster: Cluster, now: number, tokenTtlMs: number, advertiseUrl?: string) {
+/** What `docker swarm init` may set; left out, the cluster keeps what it has. */
+export interface InitOptions {
+  advertiseUrl?: string;
+  spec?: SwarmSpec;
+  dataPath?: DataPathSettings;
+}
+
+export async function initializeSwarm(tx: Tx, cluster: Cluster, now: number, tokenTtlMs: number, init: InitOptions = {}) {
   for (const role of ['worker', 'manager'] as const) await issueJoinToken(tx, cluster.id, role, now, tokenTtlMs, true);
   const index = await bumpIndex(tx, cluster.id);
   const [row] = await tx
     .update(clusters)
-    .set({ initializedAt: now, version: index, updatedAt: now, advertiseUrl: advertiseUrl ?? cluster.advertiseUrl })
+    .set({
+      initializedAt: now,
+      version: index,
+      updatedAt: now,
+      advertiseUrl: init.advertiseUrl ?? cluster.advertiseUrl,
+      spec: init.spec ?? cluster.spec,
+      dataPath: init.dataPath ?? cluster.dataPath,
+    })
     .where(eq(clusters.id, cluster.id))
     .returning();
   return row!;

@@ -24,14 +24,14 @@ function canonical(value: unknown, node: string | KeyNode | null): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     const known = keys[key.toLowerCase()];
-    // An exact match wins over a case-insensitive one, as in Go.
-    const name = known && !(known[0] in value && known[0] !== key) ? known[0] : key;
-    out[name] = known ? canonical(v, known[1]) : v;
+    // Two spellings of one field: the later key wins, as Go's decoder fills the field twice.
+    if (known) out[known[0]] = canonical(v, known[1]);
+    else out[key] = v;
   }
   return out;
 }
 
-/** A posted ServiceSpec, SwarmSpec or NodeSpec with its keys spelled as Docker spells them. */
-export function withDockerKeys(root: 'ServiceSpec' | 'SwarmSpec' | 'NodeSpec', value: Record<string, unknown>): Record<string, unknown> {
+/** A posted ServiceSpec, SwarmSpec, InitRequest or NodeSpec with its keys spelled as Docker spells them. */
+export function withDockerKeys(root: 'ServiceSpec' | 'SwarmSpec' | 'SwarmInitRequest' | 'NodeSpec', value: Record<string, unknown>): Record<string, unknown> {
   return canonical(value, KEYS.roots[root] ?? null) as Record<string, unknown>;
 }

@@ -1,4 +1,5 @@
 import { withDockerKeys } from './spec-keys.ts';
+import type { SwarmSpec } from '../db/schema/index.ts';
 import { invalid } from '../errors.ts';
 
 /** SwarmSpec's numeric fields by section; the CLI decodes them into Go integers. */
@@ -15,7 +16,7 @@ const SWARM_SPEC_NUMBERS: Record<string, string[]> = {
  * The swarm spec is stored whole and read back by every `docker info` and `docker swarm
  * join-token`: a field of the wrong type would make the CLI fail to decode it from then on.
  */
-export function validateSwarmSpec(posted: Record<string, unknown>): Record<string, unknown> {
+export function validateSwarmSpec(posted: Record<string, unknown>): SwarmSpec {
   const spec = withDockerKeys('SwarmSpec', posted);
   const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
   if (spec.Name !== undefined && typeof spec.Name !== 'string') throw invalid('Name must be a string');
@@ -33,7 +34,8 @@ export function validateSwarmSpec(posted: Record<string, unknown>): Record<strin
       }
     }
   }
-  const autoLock = (spec.EncryptionConfig as Record<string, unknown> | undefined)?.AutoLockManagers;
+  const autoLock = isObject(spec.EncryptionConfig) ? spec.EncryptionConfig.AutoLockManagers : undefined;
   if (autoLock !== undefined && typeof autoLock !== 'boolean') throw invalid('EncryptionConfig.AutoLockManagers must be true or false');
-  return spec;
+  // Checked above: the sections are objects and their numbers non-negative integers.
+  return spec as SwarmSpec;
 }

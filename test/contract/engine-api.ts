@@ -41,12 +41,19 @@ const refName = (ref: string) => ref.replace('#/definitions/', '');
  */
 const GO_SPELLING: Record<string, string> = { HealthCheck: 'Healthcheck' };
 
+/** A request body defined inline in a path (swarm init's InitRequest), as a schema of its own. */
+export function requestBody(api: EngineApi, path: string, method: string): Schema {
+  const param = api.paths[path]?.[method]?.parameters?.find((p) => p.in === 'body');
+  if (!param) throw new Error(`no body parameter for ${method.toUpperCase()} ${path}`);
+  return param.schema as Schema;
+}
+
 /**
  * The JSON keys of the given definitions and everything they contain, as the Go structs behind
  * them decode them: lowercased key → [Docker's spelling, what is inside]. Free-form maps (Labels,
  * Options) have no key table: their keys are the user's.
  */
-export function keyTable(api: EngineApi, roots: string[]): KeyTable {
+export function keyTable(api: EngineApi, roots: Record<string, Schema>): KeyTable {
   const defs: Record<string, KeyNode> = {};
   const visit = (schema: Schema | undefined): string | KeyNode | null => {
     if (!schema) return null;
@@ -75,9 +82,13 @@ export function keyTable(api: EngineApi, roots: string[]): KeyTable {
     return node;
   };
   const rootRefs: Record<string, string> = {};
-  for (const root of roots) {
-    visit({ $ref: `#/definitions/${root}` });
-    rootRefs[root] = root;
+  for (const [name, schema] of Object.entries(roots)) {
+    if (schema.$ref) visit(schema);
+    else {
+      const node = visit(schema);
+      if (node && typeof node === 'object') defs[name] = node;
+    }
+    rootRefs[name] = schema.$ref ? refName(schema.$ref) : name;
   }
   return { roots: rootRefs, defs };
 }

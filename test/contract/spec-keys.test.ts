@@ -3,18 +3,26 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withDockerKeys } from '../../control-plane/swarm/spec-keys.ts';
 import { SPEC_KEYS } from '../../control-plane/swarm/spec-keys-table.ts';
-import { keyTable, loadEngineApi } from './engine-api.ts';
+import { keyTable, loadEngineApi, requestBody } from './engine-api.ts';
 
 const TABLE_FILE = resolve(import.meta.dirname, '../../control-plane/swarm/spec-keys-table.ts');
 const HEADER = `/** Generated from the Engine API definitions by test/contract/spec-keys.test.ts (SPEC_KEYS_WRITE=1); do not edit. */
 import type { KeyTable } from './spec-keys.ts';
 
 export const SPEC_KEYS: KeyTable = `;
-const ROOTS = ['ServiceSpec', 'SwarmSpec', 'NodeSpec'];
+/** swarm.InitRequest has two fields the definitions leave out; the CLI sends both. */
+const GO_ONLY_INIT_FIELDS = { AutoLockManagers: { type: 'boolean' }, Availability: { type: 'string' } };
 
 describe('the spec key table', () => {
   it('is what the Engine API definitions (v1.47, a superset of what older clients send) say', () => {
-    const derived = keyTable(loadEngineApi('1.47'), ROOTS);
+    const api = loadEngineApi('1.47');
+    const init = requestBody(api, '/swarm/init', 'post');
+    const derived = keyTable(api, {
+      ServiceSpec: { $ref: '#/definitions/ServiceSpec' },
+      SwarmSpec: { $ref: '#/definitions/SwarmSpec' },
+      SwarmInitRequest: { ...init, properties: { ...init.properties, ...GO_ONLY_INIT_FIELDS } },
+      NodeSpec: { $ref: '#/definitions/NodeSpec' },
+    });
     // SPEC_KEYS_WRITE=1 regenerates it after the definitions change.
     if (process.env.SPEC_KEYS_WRITE) writeFileSync(TABLE_FILE, `${HEADER}${JSON.stringify(derived)};\n`);
     expect(SPEC_KEYS).toEqual(derived);
@@ -43,8 +51,9 @@ describe('the spec key table', () => {
     });
   });
 
-  it('prefers an exact key over a case-insensitive one, as Go does', () => {
-    expect(withDockerKeys('ServiceSpec', { Name: 'exact', name: 'folded' })).toEqual({ Name: 'exact', name: 'folded' });
+  it('takes the later of two spellings of one field, as Go does', () => {
+    expect(withDockerKeys('ServiceSpec', { Name: 'first', name: 'later' })).toEqual({ Name: 'later' });
+    expect(withDockerKeys('ServiceSpec', { name: 'first', Name: 'later' })).toEqual({ Name: 'later' });
     expect(withDockerKeys('NodeSpec', { availability: 'drain', labels: { Zone: 'a' } })).toEqual({ Availability: 'drain', Labels: { Zone: 'a' } });
   });
 });

@@ -188,3 +188,55 @@ describe('an initialised swarm', () => {
     }
   });
 });
+
+describe('docker swarm init options', () => {
+  let t: TestApp;
+  beforeEach(async () => {
+    t = await createTestApp({ initialize: false });
+  });
+  afterEach(() => t.close());
+
+  const init = (body: unknown) => t.request('POST', '/v1.41/swarm/init', body);
+
+  it("the CLI's default request keeps every default (zero values are not settings)", async () => {
+    expect((await init(INIT_REQUEST)).status).toBe(200);
+    const swarm = await json(await t.request('GET', '/v1.41/swarm'));
+    expect(swarm.Spec).toMatchObject({ Labels: {}, Orchestration: { TaskHistoryRetentionLimit: 5 }, Raft: { ElectionTick: 10, HeartbeatTick: 1 }, Dispatcher: { HeartbeatPeriod: 5e9 } });
+    expect(swarm).toMatchObject({ DefaultAddrPool: ['10.0.0.0/8'], SubnetSize: 24, DataPathPort: 51820 });
+  });
+
+  it('honours Spec, DefaultAddrPool, SubnetSize and DataPathPort, and keys in any case', async () => {
+    const res = await init({
+      ...INIT_REQUEST,
+      Spec: { ...INIT_REQUEST.Spec, Labels: { team: 'a' }, Orchestration: { TaskHistoryRetentionLimit: 2 } },
+      defaultAddrPool: ['10.20.0.0/16'],
+      subnetSize: 26,
+      dataPathPort: 7000,
+    });
+    expect(res.status).toBe(200);
+    const swarm = await json(await t.request('GET', '/v1.41/swarm'));
+    expect(swarm.Spec).toMatchObject({ Labels: { team: 'a' }, Orchestration: { TaskHistoryRetentionLimit: 2 }, Raft: { ElectionTick: 10 } });
+    expect(swarm).toMatchObject({ DefaultAddrPool: ['10.20.0.0/16'], SubnetSize: 26, DataPathPort: 7000 });
+    expect((await json(await t.request('GET', '/v1.41/info'))).Swarm.Cluster.DataPathPort).toBe(7000);
+  });
+
+  const refusals: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['--autolock', { AutoLockManagers: true }, /^--autolock is not supported/],
+    ['autolock in the spec', { Spec: { EncryptionConfig: { AutoLockManagers: true } } }, /^--autolock is not supported/],
+    ['--force-new-cluster', { ForceNewCluster: true }, /^--force-new-cluster is not supported/],
+    ['--listen-addr', { ListenAddr: '10.0.0.5:2377' }, /^--listen-addr is not supported here: the control plane listens where HOST and PORT say/],
+    ['--data-path-addr', { DataPathAddr: '10.0.0.5' }, /^--data-path-addr is set per host/],
+    ['a privileged data path port', { DataPathPort: 80 }, /^invalid DataPathPort 80: expected 1024 to 49151/],
+    ['a subnet size past /29', { SubnetSize: 30 }, /^invalid SubnetSize 30/],
+    ['a pool that is not a CIDR', { DefaultAddrPool: ['10.0.0.0'] }, /^invalid DefaultAddrPool entry "10\.0\.0\.0"/],
+    ['a pool smaller than one subnet', { DefaultAddrPool: ['10.0.0.0/28'], SubnetSize: 24 }, /^DefaultAddrPool entry 10\.0\.0\.0\/28 is smaller than a \/24 subnet/],
+    ['an external CA', { Spec: { CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: 'https://ca' }] } } }, /^external or custom CAs are not supported/],
+    ['a negative task history', { Spec: { Orchestration: { TaskHistoryRetentionLimit: -1 } } }, /^Orchestration\.TaskHistoryRetentionLimit must be a non-negative integer/],
+  ];
+  for (const [what, change, message] of refusals) {
+    it(`refuses ${what} with a clear message, and stays uninitialised`, async () => {
+      await expectRefusedWithoutChange(t, () => init({ ...INIT_REQUEST, ...change }), 400, message);
+      expect((await t.request('GET', '/v1.41/swarm')).status).toBe(503);
+    });
+  }
+});

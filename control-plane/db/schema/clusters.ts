@@ -9,6 +9,15 @@ export interface SwarmSpec {
   [field: string]: unknown;
 }
 
+/** Where overlay networks take their subnets, and the mesh's UDP port: `docker swarm init`'s network options. */
+export interface DataPathSettings {
+  DefaultAddrPool: string[];
+  SubnetSize: number;
+  DataPathPort: number;
+}
+
+export const DEFAULT_DATA_PATH: DataPathSettings = { DefaultAddrPool: ['10.0.0.0/8'], SubnetSize: 24, DataPathPort: 51820 };
+
 /**
  * A swarm. `changeIndex` is the cluster-wide monotonic index (Docker's Version.Index); every
  * committed change bumps it once. `version` is the index of the swarm object's own last change.
@@ -27,6 +36,7 @@ export const clusters = sqliteTable(
     spec: text({ mode: 'json' }).notNull().$type<SwarmSpec>(),
     /** Set by `docker swarm init`; until then the swarm endpoints answer "not a swarm manager". */
     initializedAt: integer(),
+    dataPath: text({ mode: 'json' }).notNull().$type<DataPathSettings>().default(DEFAULT_DATA_PATH),
     /** URL agents use to reach the control plane; carried in join tokens. */
     advertiseUrl: text(),
     /** Ed25519 key pair (JWK) that signs this cluster's join tokens and node credentials. */

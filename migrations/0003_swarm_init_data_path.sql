@@ -1,0 +1,1 @@
+ALTER TABLE `clusters` ADD `data_path` text DEFAULT '{"DefaultAddrPool":["10.0.0.0/8"],"SubnetSize":24,"DataPathPort":51820}' NOT NULL;
