@@ -32,8 +32,10 @@ export interface Config {
   adminToken: string | undefined;
   /** Task history kept per slot (Docker's TaskHistoryRetentionLimit). */
   taskHistoryPerSlot: number;
-  /** How often the leader drops expired tokens and log rows. */
+  /** How often the leader drops expired tokens, log rows and events. */
   housekeepingMs: number;
+  /** How far back `docker events --since` reaches. */
+  eventsRetentionMs: number;
   /** How long agents' status reports are gathered into one transaction; 0 = one per request (Workers). */
   statusBatchMs: number;
   logRelay: LogRelayConfig;
@@ -103,6 +105,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken: env.ADMIN_TOKEN || undefined,
     taskHistoryPerSlot: intFrom(env, 'TASK_HISTORY_PER_SLOT', 5),
     housekeepingMs: intFrom(env, 'HOUSEKEEPING_MS', 10 * 60_000),
+    eventsRetentionMs: intFrom(env, 'EVENTS_RETENTION_MS', HOUR),
     statusBatchMs: intFrom(env, 'STATUS_BATCH_MS', 25),
     logRelay: {
       requestTtlMs: intFrom(env, 'LOG_REQUEST_TTL_MS', 90_000),

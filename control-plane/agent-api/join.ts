@@ -3,6 +3,8 @@ import { bumpIndex, type Tx } from '../db/database.ts';
 import { joinTokens, nodes } from '../db/schema/index.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { changed, recordEvent } from '../events/record.ts';
+import { nodeName } from '../swarm/nodes.ts';
 import type { NodeInfo } from '../../protocol/agent-api.ts';
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -92,6 +94,7 @@ export async function admitNode(
       })
       .where(eq(nodes.id, existing.id))
       .returning();
+    await recordEvent(tx, clusterId, now, { type: 'node', action: 'update', actorId: existing.id, attributes: { name: nodeName(row!), ...changed('state', existing.state, 'ready') } });
     return row!;
   }
   const [row] = await tx
@@ -111,5 +114,6 @@ export async function admitNode(
       updatedAt: now,
     })
     .returning();
+  await recordEvent(tx, clusterId, now, { type: 'node', action: 'create', actorId: row!.id, attributes: { name: nodeName(row!) } });
   return row!;
 }

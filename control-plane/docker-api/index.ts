@@ -7,6 +7,7 @@ import { serviceRoutes } from './services.ts';
 import { swarm } from './swarm.ts';
 import { API_VERSION, DOCKER_HEADERS, system } from './system.ts';
 import { infoRoutes } from './info.ts';
+import { eventRoutes } from './events.ts';
 import { taskRoutes } from './tasks.ts';
 import { serviceLogRoutes } from './logs.ts';
 import { joinTokenRoutes } from './join-tokens.ts';
@@ -45,6 +46,7 @@ export const dockerApi = new Hono<AppEnv>()
   .route('/', swarm)
   .use('/swarmlet/*', requireSwarm())
   .route('/', joinTokenRoutes)
+  .route('/', eventRoutes)
   .use('/nodes/*', requireSwarm())
   .use('/nodes', requireSwarm())
   .use('/services/*', requireSwarm())

@@ -1,9 +1,9 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { type AppEnv, clusterAddr, writeCluster } from '../app-env.ts';
-import { bumpIndex } from '../db/database.ts';
-import { type NodeAvailability, type NodeSpec, nodes, tasks } from '../db/schema/index.ts';
-import { ApiError, conflict, invalid } from '../errors.ts';
+import { type NodeAvailability, type NodeSpec, nodes } from '../db/schema/index.ts';
+import { conflict, invalid } from '../errors.ts';
+import { removeNode, updateNode } from '../swarm/nodes.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
 import { findNode } from './lookup.ts';
@@ -74,12 +74,7 @@ export const nodeRoutes = new Hono<AppEnv>()
       if (node.version !== version) {
         throw conflict(`update out of sequence: node ${node.hostname} is at version ${node.version}, the update was based on ${version}; read it again and retry`);
       }
-      const spec = validateNodeSpec(body, node.role);
-      const index = await bumpIndex(tx, cluster.id);
-      await tx
-        .update(nodes)
-        .set({ spec, availability: spec.Availability, version: index, updatedAt: now })
-        .where(eq(nodes.id, node.id));
+      await updateNode(tx, node, validateNodeSpec(body, node.role), now);
     });
     return emptyOk();
   })
@@ -88,23 +83,6 @@ export const nodeRoutes = new Hono<AppEnv>()
     const ref = c.req.param('ref');
     if (ref === cluster.managerNodeId) throw invalid('the control plane\'s manager entry cannot be removed');
     const force = boolParam(c, 'force');
-    await writeCluster(deps, cluster.id, async (tx) => {
-      const node = await findNode(tx, cluster.id, ref);
-      if (node.state !== 'down' && !force) {
-        throw new ApiError('precondition', `node ${node.hostname} is not down and can't be removed; stop its agent first or use --force`);
-      }
-      const index = await bumpIndex(tx, cluster.id);
-      // Its credentials die with the row; its tasks are orphaned and replaced by the next pass.
-      await tx.delete(nodes).where(eq(nodes.id, node.id));
-      await tx
-        .update(tasks)
-        .set({
-          desiredState: 'shutdown',
-          state: sql`case when ${tasks.state} in ('complete','shutdown','failed','rejected') then ${tasks.state} else 'orphaned' end`,
-          version: index,
-          updatedAt: deps.now(),
-        })
-        .where(and(eq(tasks.nodeId, node.id), inArray(tasks.desiredState, ['running', 'ready'])));
-    });
+    await writeCluster(deps, cluster.id, async (tx) => removeNode(tx, await findNode(tx, cluster.id, ref), force, deps.now()));
     return emptyOk();
   });

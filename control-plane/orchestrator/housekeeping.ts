@@ -1,16 +1,23 @@
 import { and, eq, isNotNull, lt, or } from 'drizzle-orm';
 import type { Tx } from '../db/database.ts';
 import { joinTokens } from '../db/schema/index.ts';
+import type { Config } from '../config.ts';
+import { dropExpiredEvents } from '../events/record.ts';
 import { dropExpiredLogs } from '../log-relay/index.ts';
 
 /**
- * Deletes what no decision needs any more: join tokens long expired, revoked or spent, and log
- * requests and chunks past their expiry. Runs in the leader's fenced transactions, a few times an
- * hour, so these tables stay the size of what is live.
+ * Deletes what no decision needs any more: join tokens long expired, revoked or spent (kept a while
+ * to explain a refused join), log requests and chunks past their expiry, and events older than
+ * `--since` reaches. Runs in the leader's fenced transactions, a few times an hour, so these tables
+ * stay the size of what is live.
  */
-/** `tokenRetentionMs`: how long a spent, revoked or expired join token's row is kept (to explain a refused join). */
-export async function dropExpiredRows(tx: Tx, clusterId: string, now: number, tokenRetentionMs: number): Promise<void> {
-  const before = now - tokenRetentionMs;
+export async function dropExpiredRows(
+  tx: Tx,
+  clusterId: string,
+  now: number,
+  retention: Pick<Config, 'joinTokenRetentionMs' | 'eventsRetentionMs'>,
+): Promise<void> {
+  const before = now - retention.joinTokenRetentionMs;
   await tx
     .delete(joinTokens)
     .where(
@@ -21,4 +28,5 @@ export async function dropExpiredRows(tx: Tx, clusterId: string, now: number, to
       ),
     );
   await dropExpiredLogs(tx, clusterId, now);
+  await dropExpiredEvents(tx, clusterId, now - retention.eventsRetentionMs);
 }

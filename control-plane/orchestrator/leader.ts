@@ -9,7 +9,7 @@ export function orchestrateAsLeader(deps: Pick<AppDeps, 'database' | 'config'>, 
   const { config } = deps;
   return deps.database.write(async (tx) => {
     await assertLease(tx, lease.holder, lease.epoch);
-    if (housekeeping) await dropExpiredRows(tx, clusterId, now, config.joinTokenRetentionMs);
+    if (housekeeping) await dropExpiredRows(tx, clusterId, now, config);
     return orchestrateCluster(tx, clusterId, now, {
       schedule: true,
       heartbeatGraceMs: config.heartbeat.periodMs * config.heartbeat.misses,

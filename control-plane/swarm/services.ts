@@ -10,6 +10,7 @@ import { conflict, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { orchestrateCluster } from '../orchestrator/orchestrate.ts';
 import type { ServiceRow } from '../orchestrator/cluster-state.ts';
+import { changed, recordEvent, type SwarmEvent } from '../events/record.ts';
 import { allocateEndpointPorts } from './ingress-ports.ts';
 import { canonicalJson, isGlobal, type PortConfig, replicasOf, type ServiceSpec, specHashOf } from './service-spec.ts';
 
@@ -45,6 +46,23 @@ async function reconcileNow(tx: Tx, clusterId: string, serviceId: string, now: n
   else wakeEveryone(tx);
 }
 
+/** dockerd's service update event: the name, and the image, replica count and update state when they changed. */
+function serviceUpdated(before: ServiceRow, spec: ServiceSpec, updateStatus: UpdateStatus | null): SwarmEvent {
+  const image = (s: ServiceSpec) => s.TaskTemplate.ContainerSpec?.Image;
+  const replicas = (s: ServiceSpec) => (isGlobal(s) ? undefined : replicasOf(s));
+  return {
+    type: 'service',
+    action: 'update',
+    actorId: before.id,
+    attributes: {
+      name: before.name,
+      ...changed('image', image(before.spec), image(spec)),
+      ...changed('replicas', replicas(before.spec), replicas(spec)),
+      ...changed('updatestate', before.updateStatus?.State, updateStatus?.State),
+    },
+  };
+}
+
 export async function createService(tx: Tx, clusterId: string, spec: ServiceSpec, now: number): Promise<string> {
   const name = spec.Name || `service-${newId().slice(0, 8)}`;
   spec.Name = name;
@@ -54,6 +72,7 @@ export async function createService(tx: Tx, clusterId: string, spec: ServiceSpec
   const endpointPorts = allocateEndpointPorts(spec, await portsTaken(tx, clusterId, id), []);
   const version = await bumpIndex(tx, clusterId);
   await tx.insert(services).values({ id, clusterId, name, spec, specHash: specHashOf(spec), endpointPorts, version, createdAt: now, updatedAt: now });
+  await recordEvent(tx, clusterId, now, { type: 'service', action: 'create', actorId: id, attributes: { name } });
   // A replicated service's tasks are on no node until the leader places them (and that pass wakes
   // their nodes); global tasks name their nodes at once.
   wakeNodes(tx, []);
@@ -85,6 +104,7 @@ export async function updateService(tx: Tx, service: ServiceRow, change: Service
     .update(services)
     .set({ spec, previousSpec: service.spec, specHash: specHashOf(spec), endpointPorts, updateStatus, version: index, updatedAt: now })
     .where(eq(services.id, service.id));
+  await recordEvent(tx, service.clusterId, now, serviceUpdated(service, spec, updateStatus));
   await touchIngress(tx, service.clusterId, service.endpointPorts, endpointPorts, index);
   await reconcileNow(tx, service.clusterId, service.id, now);
 }
@@ -93,6 +113,7 @@ export async function updateService(tx: Tx, service: ServiceRow, change: Service
 export async function removeService(tx: Tx, service: ServiceRow, now: number): Promise<void> {
   const index = await bumpIndex(tx, service.clusterId);
   await tx.delete(services).where(eq(services.id, service.id));
+  await recordEvent(tx, service.clusterId, now, { type: 'service', action: 'remove', actorId: service.id, attributes: { name: service.name } });
   const removed = await tx
     .update(tasks)
     .set({ desiredState: 'remove', version: index, updatedAt: now })

@@ -26,7 +26,7 @@ describe('housekeeping', () => {
       return { expired, spent, fresh, justRevoked };
     });
     const before = await database.db.select().from(joinTokens).where(eq(joinTokens.clusterId, t.clusterId));
-    await database.write((tx) => dropExpiredRows(tx, t.clusterId, now, t.config.joinTokenRetentionMs));
+    await database.write((tx) => dropExpiredRows(tx, t.clusterId, now, t.config));
     const after = await database.db.select().from(joinTokens).where(eq(joinTokens.clusterId, t.clusterId));
     const left = new Set(after.map((r) => r.jti));
 

@@ -7,3 +7,4 @@ export * from './services.ts';
 export * from './tasks.ts';
 export * from './leases.ts';
 export * from './logs.ts';
+export * from './events.ts';
