@@ -98,11 +98,7 @@ export async function orchestrateCluster(
     if (plan.wakeAt) wakeAt = Math.min(wakeAt ?? Infinity, plan.wakeAt);
     toStop.push(...plan.shutdown.map((s) => s.taskId));
     if (plan.create.length) toCreate.push({ service, slots: plan.create.map((slot) => [newId(), slot.slot, slot.nodeId]) });
-    if (plan.rollback && !service.previousSpec) {
-      // Nothing to go back to: hold the update where it is instead.
-      plan.updateStatus = { ...plan.updateStatus!, State: 'paused', Message: plan.updateStatus!.Message.replace('rolled back', 'paused') };
-      plan.rollback = false;
-    }
+    // The reconciler rolls back only when there is a previous spec to go back to.
     if (plan.rollback && service.previousSpec) {
       // The failed update's own FailureAction: back to the previous spec, as `docker service rollback` would.
       const previous = service.previousSpec;
