@@ -1,5 +1,6 @@
 import { eq, inArray, sql } from 'drizzle-orm';
 import { bumpIndex, type Tx } from '../db/database.ts';
+import { wakeEveryone, wakeNodes } from '../db/wake.ts';
 import { clusters, HOLDING_STATES, isTerminal, nodes, services, tasks } from '../db/schema/index.ts';
 import type { TaskDemand } from '../scheduler/filters.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
@@ -28,29 +29,16 @@ export interface OrchestrationResult {
   observedIndex: number;
   wakeAt: number | undefined;
   placed: number;
-  /**
-   * The nodes whose assignments this pass may have changed, for the notifier to wake only their
-   * long-polls; undefined when it may have changed every node's (a task of a service publishing
-   * ingress ports is a routing-mesh backend on every node).
-   */
-  nodes: Set<string> | undefined;
 }
 
-/** Whose assignments a pass changes, collected as it writes (see OrchestrationResult.nodes). */
-class Touched {
-  nodes: Set<string> | undefined = new Set();
-  constructor(private readonly ingress: ReadonlySet<string>) {}
-
-  /** A task of this service on this node (or on none yet) was written. */
-  task(serviceId: string, nodeId: string | null) {
-    if (this.ingress.has(serviceId)) this.nodes = undefined;
-    else if (nodeId) this.nodes?.add(nodeId);
-  }
-
-  /** A node's own row changed (marked down): part of its own answer's index only. */
-  node(nodeId: string) {
-    this.nodes?.add(nodeId);
-  }
+/**
+ * Records on the transaction whom a task write concerns (db/wake.ts): the task's node, or every
+ * node for a task of a service publishing ingress ports, a routing-mesh backend on every node. A
+ * task on no node yet concerns no one's assignments.
+ */
+function wakeForTask(tx: Tx, ingress: ReadonlySet<string>, serviceId: string, nodeId: string | null) {
+  if (ingress.has(serviceId)) wakeEveryone(tx);
+  else wakeNodes(tx, [nodeId]);
 }
 
 const CHUNK = 400; // keeps `IN (...)` lists under SQLite's variable limit
@@ -78,9 +66,11 @@ export async function orchestrateCluster(
   const state = await loadClusterState(tx, clusterId, opts.serviceId);
   // Ingress services as this transaction sees them; a task of a removed one is no one's backend
   // any more and concerns its own node only.
-  const touched = new Touched(new Set(state.services.filter(publishesIngress).map((s) => s.id)));
+  const ingress = new Set(state.services.filter(publishesIngress).map((s) => s.id));
+  // The pass says whom its writes concern: one that changes no node's tasks wakes no one.
+  wakeNodes(tx, []);
 
-  if (opts.heartbeatGraceMs !== undefined) await markSilentNodesDown(tx, state, now - opts.heartbeatGraceMs, now, nextIndex, touched);
+  if (opts.heartbeatGraceMs !== undefined) await markSilentNodesDown(tx, state, now - opts.heartbeatGraceMs, now, nextIndex);
 
   const views = state.nodes.map(nodeView);
   const tasksByService = new Map<string, TaskSummary[]>();
@@ -136,7 +126,7 @@ export async function orchestrateCluster(
     const stopped = new Set(toStop);
     for (const t of state.tasks) {
       if (!stopped.has(t.id)) continue;
-      touched.task(t.serviceId, t.nodeId);
+      wakeForTask(tx, ingress, t.serviceId, t.nodeId);
       t.desiredState = 'shutdown';
       if (t.state === 'new' || t.state === 'pending') t.state = 'shutdown';
     }
@@ -154,7 +144,7 @@ export async function orchestrateCluster(
         from json_each(${JSON.stringify(slots)})`);
       for (const [id, slot, nodeId] of slots) {
         // A global task names its node at once: not in that node's answer yet, but in its index.
-        touched.task(service.id, nodeId);
+        wakeForTask(tx, ingress, service.id, nodeId);
         state.tasks.push({
           id,
           serviceId: service.id,
@@ -171,17 +161,17 @@ export async function orchestrateCluster(
     }
   }
 
-  const placed = opts.schedule ? await scheduleTasks(tx, state, now, nextIndex, touched) : 0;
+  const placed = opts.schedule ? await scheduleTasks(tx, state, now, nextIndex, ingress) : 0;
   // Deleting old tasks raises no node's assignments index: no one to wake for it.
   if (opts.historyPerSlot !== undefined) {
     // `docker swarm update --task-history-limit N` sets it per cluster; the config is the default.
     const limit = cluster?.spec.Orchestration?.TaskHistoryRetentionLimit;
     await trimHistory(tx, state, typeof limit === 'number' && limit >= 0 ? limit : opts.historyPerSlot);
   }
-  return { index, observedIndex: index ?? cluster?.changeIndex ?? 0, wakeAt, placed, nodes: touched.nodes };
+  return { index, observedIndex: index ?? cluster?.changeIndex ?? 0, wakeAt, placed };
 }
 
-async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, now: number, nextIndex: () => Promise<number>, touched: Touched) {
+async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, now: number, nextIndex: () => Promise<number>) {
   const silent = state.nodes.filter((n) => n.state !== 'down' && (n.lastHeartbeatAt ?? n.createdAt) < cutoff);
   if (!silent.length) return;
   const version = await nextIndex();
@@ -189,10 +179,9 @@ async function markSilentNodesDown(tx: Tx, state: ClusterState, cutoff: number, 
     .update(nodes)
     .set({ state: 'down', stateMessage: 'heartbeat failure', version, updatedAt: now })
     .where(inArray(nodes.id, silent.map((n) => n.id)));
-  for (const n of silent) {
-    n.state = 'down';
-    touched.node(n.id);
-  }
+  for (const n of silent) n.state = 'down';
+  // A node's own row changed: part of its own answer's index only.
+  wakeNodes(tx, silent.map((n) => n.id));
 }
 
 /**
@@ -207,7 +196,7 @@ function endpointSpecFor(service: ServiceRow, taskSpecHash: string): ServiceSpec
 }
 
 /** Places every pending task it can, in one pass; explains the rest on the task (Status.Err). */
-async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex: () => Promise<number>, touched: Touched) {
+async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex: () => Promise<number>, ingress: ReadonlySet<string>) {
   const serviceById = new Map(state.services.map((s) => [s.id, s]));
   const pendingRows = state.tasks
     .filter((t) => t.desiredState === 'running' && (t.state === 'pending' || t.state === 'new') && serviceById.has(t.serviceId))
@@ -261,9 +250,9 @@ async function scheduleTasks(tx: Tx, state: ClusterState, now: number, nextIndex
   }
   if (!assigned.length && !byReason.size) return 0;
   const version = await nextIndex();
-  for (const a of assigned) touched.task(rowById.get(a.taskId)!.serviceId, a.nodeId);
+  for (const a of assigned) wakeForTask(tx, ingress, rowById.get(a.taskId)!.serviceId, a.nodeId);
   // An unplaced global task already names its node; its new Status.Err raises that node's index.
-  for (const ids of byReason.values()) for (const id of ids) touched.task(rowById.get(id)!.serviceId, rowById.get(id)!.nodeId);
+  for (const ids of byReason.values()) for (const id of ids) wakeForTask(tx, ingress, rowById.get(id)!.serviceId, rowById.get(id)!.nodeId);
   // One statement per chunk of placements, each task to its own node.
   for (const part of chunks(assigned)) {
     const pairs = sql.join(
