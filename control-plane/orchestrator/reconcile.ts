@@ -1,7 +1,7 @@
 /**
  * The reconciler: a pure function from a service, its tasks, the nodes and the time to a plan (as
  * Nomad's). Every decision about the service is made here, in two parts: slot planning
- * (plan-slots.ts) and the rollout (plan-rollout.ts). Applying the plan is orchestrate.ts's job.
+ * (plan-slots.ts) and the rollout (plan-rollout.ts). Applying the plan is apply-plan.ts's job.
  */
 import type { DesiredState, TaskState, UpdateStatus } from '../db/schema/index.ts';
 import type { ConstraintTarget } from '../scheduler/constraints.ts';
