@@ -51,7 +51,7 @@ async function leaderSweep(deps: AppDeps, only?: string[]): Promise<void> {
     for (const clusterId of only ?? (await clusterIndexes(deps.database.db)).keys()) {
       // The cron's pass over every cluster also drops expired tokens and log rows.
       const result = await orchestrateAsLeader(deps, lease, clusterId, Date.now(), only === undefined);
-      if (result.index !== undefined) deps.notifier.publish(clusterId, result.index, result.nodes);
+      if (result.index !== undefined) deps.notifier.publish(clusterId, result.index, result.wake);
     }
   } catch (err) {
     // A lost lease or a failed pass is retried by the next write or the cron.

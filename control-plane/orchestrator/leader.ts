@@ -1,20 +1,28 @@
 import type { AppDeps } from '../deps.ts';
+import { wakeTargets } from '../db/wake.ts';
+import type { ChangedNodes } from '../notifier.ts';
 import { clusterIndexes, clustersWithSilentNodes } from './cluster-state.ts';
 import { acquireLease, assertLease, type Lease, LeaseLost, releaseLease } from './lease.ts';
 import { dropExpiredRows } from './housekeeping.ts';
-import { orchestrateCluster } from './orchestrate.ts';
+import { orchestrateCluster, type OrchestrationResult } from './orchestrate.ts';
+
+export interface LeaderPass extends OrchestrationResult {
+  /** Whose long-polls the pass's writes concern, as its transaction recorded them; undefined: everyone. */
+  wake: ChangedNodes;
+}
 
 /** One leader pass over a cluster: fenced by the lease epoch inside its own transaction. */
-export function orchestrateAsLeader(deps: Pick<AppDeps, 'database' | 'config'>, lease: Lease, clusterId: string, now: number, housekeeping = false) {
+export function orchestrateAsLeader(deps: Pick<AppDeps, 'database' | 'config'>, lease: Lease, clusterId: string, now: number, housekeeping = false): Promise<LeaderPass> {
   const { config } = deps;
   return deps.database.write(async (tx) => {
     await assertLease(tx, lease.holder, lease.epoch);
     if (housekeeping) await dropExpiredRows(tx, clusterId, now, config);
-    return orchestrateCluster(tx, clusterId, now, {
+    const result = await orchestrateCluster(tx, clusterId, now, {
       schedule: true,
       heartbeatGraceMs: config.heartbeat.periodMs * config.heartbeat.misses,
       historyPerSlot: config.taskHistoryPerSlot,
     });
+    return { ...result, wake: wakeTargets(tx) };
   });
 }
 
@@ -185,7 +193,7 @@ export class LeaderLoop {
         this.seen.set(clusterId, Math.max(this.seen.get(clusterId) ?? 0, result.index ?? result.observedIndex));
         if (result.index !== undefined) {
           // Only the long-polls of the nodes the pass touched wake (all of them when it cannot tell).
-          this.notifier.publish(clusterId, result.index, result.nodes);
+          this.notifier.publish(clusterId, result.index, result.wake);
           this.events.onCommit?.({ clusterId, index: result.index, epoch: lease.epoch, placed: result.placed });
         }
       } catch (err) {

@@ -38,12 +38,10 @@ async function touchIngress(tx: Tx, clusterId: string, before: PortConfig[], aft
  * Makes the service's tasks in the same transaction, so that `docker service ps` shows them the
  * moment create or update returns, as dockerd does. The pass is not fenced by the lease: it only
  * creates and stops tasks of this one service, which any instance may do, and places none; the
- * leader's next pass schedules them.
+ * leader's next pass schedules them. The pass records whose long-polls its tasks concern itself.
  */
 async function reconcileNow(tx: Tx, clusterId: string, serviceId: string, now: number) {
-  const pass = await orchestrateCluster(tx, clusterId, now, { serviceId, schedule: false });
-  if (pass.nodes) wakeNodes(tx, pass.nodes);
-  else wakeEveryone(tx);
+  await orchestrateCluster(tx, clusterId, now, { serviceId, schedule: false });
 }
 
 /** dockerd's service update event: the name, and the image, replica count and update state when they changed. */

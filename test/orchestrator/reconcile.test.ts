@@ -17,8 +17,8 @@ function spec(extra: Partial<ServiceSpec> = {}, template: Record<string, unknown
   };
 }
 
-function service(s: ServiceSpec, updateStatus: ServiceView['updateStatus'] = null): ServiceView {
-  return { id: 'svc', spec: s, specHash: specHashOf(s), updateStatus };
+function service(s: ServiceSpec, updateStatus: ServiceView['updateStatus'] = null, previousSpec: ServiceSpec | null = null): ServiceView {
+  return { id: 'svc', spec: s, specHash: specHashOf(s), previousSpec, updateStatus };
 }
 
 let seq = 0;
@@ -417,7 +417,7 @@ describe('reconcileService: an update whose new tasks fail', () => {
   });
 
   it('rolls back with FailureAction rollback', () => {
-    const svc = service(v2({ FailureAction: 'rollback' }), since(1000));
+    const svc = service(v2({ FailureAction: 'rollback' }), since(1000), v1);
     const plan = reconcileService(svc, afterOneFailure(svc), nodes, 2000);
     expect(plan.rollback).toBe(true);
     expect(plan.updateStatus?.State).toBe('rollback_started');
@@ -425,10 +425,20 @@ describe('reconcileService: an update whose new tasks fail', () => {
   });
 
   it('a rollback starts at once: no task of the failed spec is made, and the next pass comes now', () => {
-    const svc = service(v2({ FailureAction: 'rollback' }, ), since(1000));
+    const svc = service(v2({ FailureAction: 'rollback' }, ), since(1000), v1);
     const tasks = afterOneFailure(svc).map((t) => (t.slot === 1 ? { ...t, statusAt: 0 } : t)); // restart already due
     const plan = reconcileService({ ...svc, spec: { ...svc.spec, TaskTemplate: { ...svc.spec.TaskTemplate, RestartPolicy: { Delay: 0 } } } }, tasks, nodes, 2000);
     expect(plan.rollback).toBe(true);
+    expect(plan.create).toEqual([]);
+    expect(plan.wakeAt).toBe(2000);
+  });
+
+  it('pauses instead of rolling back when there is no previous spec to go back to', () => {
+    const svc = service(v2({ FailureAction: 'rollback' }), since(1000), null);
+    const tasks = afterOneFailure(svc);
+    const plan = reconcileService(svc, tasks, nodes, 2000);
+    expect(plan.rollback).toBeUndefined();
+    expect(plan.updateStatus).toEqual({ State: 'paused', StartedAt: new Date(2000).toISOString(), Message: `update paused due to failure or early termination of task ${tasks[0]!.id}` });
     expect(plan.create).toEqual([]);
     expect(plan.wakeAt).toBe(2000);
   });

@@ -1,0 +1,19 @@
+import { inArray } from 'drizzle-orm';
+import { nodes } from '../db/schema/index.ts';
+import type { Pass } from './pass.ts';
+
+/**
+ * Marks down the nodes whose heartbeats stopped before `cutoff`, first in the pass, so that the
+ * plans made next replace their tasks elsewhere.
+ */
+export async function markSilentNodesDown(pass: Pass, cutoff: number): Promise<void> {
+  const silent = pass.state.nodes.filter((n) => n.state !== 'down' && (n.lastHeartbeatAt ?? n.createdAt) < cutoff);
+  if (!silent.length) return;
+  const version = await pass.version();
+  await pass.tx
+    .update(nodes)
+    .set({ state: 'down', stateMessage: 'heartbeat failure', version, updatedAt: pass.now })
+    .where(inArray(nodes.id, silent.map((n) => n.id)));
+  for (const n of silent) n.state = 'down';
+  pass.nodesWritten(silent.map((n) => n.id));
+}

@@ -1,0 +1,136 @@
+/**
+ * Slot planning, the first half of a service's plan: which slots the service wants, which live
+ * tasks leave their slot and why, and which empty slots are filled now under the restart policy.
+ * What a rolling update does with the slots is plan-rollout.ts's part.
+ */
+import { isTerminal } from '../db/schema/index.ts';
+import { parseConstraint, satisfies } from '../scheduler/constraints.ts';
+import { constraintsOf, isGlobal, replicasOf, restartPolicyOf } from '../swarm/service-spec.ts';
+import type { NodeView, Plan, ServiceView, TaskView } from './reconcile.ts';
+import { restartDue } from './restart-policy.ts';
+
+/** Wanted in its slot: desired running (or ready), whatever the agent last reported. */
+export const isLive = (t: Pick<TaskView, 'desiredState'>) => t.desiredState === 'running' || t.desiredState === 'ready';
+
+export type SlotPlace = Plan['create'][number];
+
+/** A slot the service wants filled, and what is in it. */
+export interface Slot {
+  /** Where its next task goes: a replica number, or slot 0 on a global service's node. */
+  place: SlotPlace;
+  /** The live task that holds the slot (the newest, when there were several). */
+  current: TaskView | undefined;
+  /** Every task the slot has had, live or not: the restart policy counts from these. */
+  history: TaskView[];
+  /** For a slot without a live task: whether it is filled in this pass, and if not, why. */
+  empty?: 'filled' | 'old task stopping' | 'restart delayed' | 'not restarted';
+}
+
+export interface SlotPlan extends Pick<Plan, 'create' | 'shutdown' | 'wakeAt'> {
+  /** The wanted slots, replica order or node order. */
+  slots: Slot[];
+}
+
+/**
+ * Plans a service's slots. `order` is the update order in effect: under start-first, an old task
+ * stays beside its not-yet-running replacement instead of being stopped as a duplicate.
+ */
+export function planSlots(service: ServiceView, tasks: TaskView[], nodes: NodeView[], now: number, order: 'stop-first' | 'start-first'): SlotPlan {
+  const plan: SlotPlan = { create: [], shutdown: [], slots: [] };
+  const nodeById = new Map(nodes.map((n) => [n.id, n]));
+  const stop = (t: TaskView, message: string) => plan.shutdown.push({ taskId: t.id, message });
+
+  // Tasks that exited on their own, or whose node is gone, down or drained, leave their slot.
+  const live: TaskView[] = [];
+  for (const t of tasks) {
+    if (!isLive(t)) continue;
+    const node = t.nodeId ? nodeById.get(t.nodeId) : undefined;
+    if (isTerminal(t.state)) stop(t, `task ${t.state}`);
+    else if (t.nodeId && !node) stop(t, 'node removed');
+    else if (node?.state === 'down') stop(t, 'node down');
+    else if (node?.availability === 'drain') stop(t, 'node drained');
+    else live.push(t);
+  }
+
+  // Slot key: replica number, or node ID for global services.
+  const global = isGlobal(service.spec);
+  const keyOf = (t: Pick<TaskView, 'slot' | 'nodeId'>) => (global ? (t.nodeId ?? '') : String(t.slot));
+  const wanted = wantedSlots(service, tasks, live, nodes);
+
+  const inWantedSlot: TaskView[] = [];
+  for (const t of live) {
+    if (wanted.has(keyOf(t))) inWantedSlot.push(t);
+    else stop(t, global ? 'node no longer eligible' : 'scaled down');
+  }
+  const liveByKey = groupBy(inWantedSlot, keyOf);
+  // One live task per slot: keep the newest, stop the rest; except that a start-first update keeps
+  // the old task running until its replacement runs.
+  const startFirst = order === 'start-first';
+  for (const list of liveByKey.values()) {
+    list.sort((a, b) => b.createdAt - a.createdAt);
+    const newest = list[0]!;
+    const overlapping = startFirst && newest.specHash === service.specHash && newest.state !== 'running';
+    for (const extra of list.splice(1)) {
+      if (overlapping && extra.specHash !== service.specHash) continue;
+      stop(extra, startFirst ? 'replaced by an updated task' : 'duplicate task in slot');
+    }
+  }
+
+  const historyByKey = groupBy(tasks, keyOf);
+  const stopping = new Set(plan.shutdown.map((s) => s.taskId));
+  // Stop-first: an old task still stopping on a healthy node keeps its slot until it has stopped.
+  const stillStopping = (t: TaskView) => {
+    const node = t.nodeId ? nodeById.get(t.nodeId) : undefined;
+    return !isLive(t) && !stopping.has(t.id) && !isTerminal(t.state) && node?.state === 'ready' && node.availability !== 'drain' && t.specHash !== service.specHash;
+  };
+  const policy = restartPolicyOf(service.spec);
+  for (const [key, place] of wanted) {
+    const slot: Slot = { place, current: liveByKey.get(key)?.[0], history: historyByKey.get(key) ?? [] };
+    plan.slots.push(slot);
+    if (slot.current) continue;
+    if (slot.history.some(stillStopping)) {
+      slot.empty = 'old task stopping';
+      continue;
+    }
+    const due = restartDue(slot.history, policy, now);
+    if (due === 'never') slot.empty = 'not restarted';
+    else if (due > now) {
+      slot.empty = 'restart delayed';
+      plan.wakeAt = Math.min(plan.wakeAt ?? Infinity, due);
+    } else {
+      slot.empty = 'filled';
+      plan.create.push(place);
+    }
+  }
+  return plan;
+}
+
+/** The slots the service wants, by slot key: its replicas, or its eligible nodes when global. */
+function wantedSlots(service: ServiceView, tasks: TaskView[], live: TaskView[], nodes: NodeView[]): Map<string, SlotPlace> {
+  const wanted = new Map<string, SlotPlace>();
+  if (!isGlobal(service.spec)) {
+    for (let slot = 1; slot <= replicasOf(service.spec); slot++) wanted.set(String(slot), { slot, nodeId: null });
+    return wanted;
+  }
+  const constraints = constraintsOf(service.spec.TaskTemplate ?? {}).map(parseConstraint);
+  // A node holds the service while it runs one of its tasks, including one being replaced.
+  const occupied = new Set([...live, ...tasks.filter((t) => !isLive(t) && !isTerminal(t.state))].map((t) => t.nodeId));
+  for (const n of nodes) {
+    if (n.state !== 'ready' || n.availability === 'drain') continue;
+    // Paused nodes keep their tasks but take no new ones.
+    if (n.availability === 'pause' && !occupied.has(n.id)) continue;
+    if (!constraints.every((c) => satisfies(c, n))) continue;
+    wanted.set(n.id, { slot: 0, nodeId: n.id });
+  }
+  return wanted;
+}
+
+function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const list = groups.get(keyOf(item));
+    if (list) list.push(item);
+    else groups.set(keyOf(item), [item]);
+  }
+  return groups;
+}
