@@ -3,8 +3,8 @@ import { bumpIndex, type Tx } from '../db/database.ts';
 import { joinTokens, nodes } from '../db/schema/index.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { changed, recordEvent } from '../events/record.ts';
-import { nodeName } from '../swarm/nodes.ts';
+import { recordEvent } from '../events/record.ts';
+import { nodeName, nodeStateChanged } from '../events/swarm-objects.ts';
 import type { NodeInfo } from '../../protocol/agent-api.ts';
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -94,7 +94,7 @@ export async function admitNode(
       })
       .where(eq(nodes.id, existing.id))
       .returning();
-    await recordEvent(tx, clusterId, now, { type: 'node', action: 'update', actorId: existing.id, attributes: { name: nodeName(row!), ...changed('state', existing.state, 'ready') } });
+    await recordEvent(tx, clusterId, now, nodeStateChanged(row!, existing.state, 'ready'));
     return row!;
   }
   const [row] = await tx

@@ -10,6 +10,8 @@ import { specHashOf } from '../swarm/service-spec.ts';
 import type { ServiceRow, TaskSummary } from './cluster-state.ts';
 import { chunks, type Pass } from './pass.ts';
 import type { Plan } from './reconcile.ts';
+import { recordEvent } from '../events/record.ts';
+import { serviceUpdated } from '../events/swarm-objects.ts';
 
 export interface ServicePlan {
   service: ServiceRow;
@@ -24,6 +26,9 @@ export async function applyPlans(pass: Pass, plans: ServicePlan[], alsoStop: str
 }
 
 async function writeRollout(pass: Pass, service: ServiceRow, plan: Plan) {
+  if (plan.updateStatus === undefined && !plan.rollback) return;
+  const spec = plan.rollback && service.previousSpec ? service.previousSpec : service.spec;
+  await recordEvent(pass.tx, pass.clusterId, pass.now, serviceUpdated(service, spec, plan.updateStatus ?? null));
   // The reconciler rolls back only when there is a previous spec to go back to.
   if (plan.rollback && service.previousSpec) {
     // The failed update's own FailureAction: back to the previous spec, as `docker service rollback` would.

@@ -1,5 +1,7 @@
 import { inArray } from 'drizzle-orm';
 import { nodes } from '../db/schema/index.ts';
+import { recordEvent } from '../events/record.ts';
+import { nodeStateChanged } from '../events/swarm-objects.ts';
 import type { Pass } from './pass.ts';
 
 /**
@@ -14,6 +16,9 @@ export async function markSilentNodesDown(pass: Pass, cutoff: number): Promise<v
     .update(nodes)
     .set({ state: 'down', stateMessage: 'heartbeat failure', version, updatedAt: pass.now })
     .where(inArray(nodes.id, silent.map((n) => n.id)));
-  for (const n of silent) n.state = 'down';
+  for (const n of silent) {
+    await recordEvent(pass.tx, pass.clusterId, pass.now, nodeStateChanged(n, n.state, 'down'));
+    n.state = 'down';
+  }
   pass.nodesWritten(silent.map((n) => n.id));
 }

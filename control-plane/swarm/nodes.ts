@@ -4,10 +4,8 @@ import { bumpIndex, type Tx } from '../db/database.ts';
 import { type NodeSpec, nodes, tasks } from '../db/schema/index.ts';
 import { ApiError } from '../errors.ts';
 import { changed, recordEvent } from '../events/record.ts';
+import { nodeName } from '../events/swarm-objects.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
-
-/** A node's name in events and messages: its spec's name, else the hostname its agent reported (as dockerd). */
-export const nodeName = (n: NodeRow) => n.spec.Name || n.hostname;
 
 export async function updateNode(tx: Tx, node: NodeRow, spec: NodeSpec, now: number): Promise<void> {
   const index = await bumpIndex(tx, node.clusterId);

@@ -10,7 +10,8 @@ import { conflict, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { orchestrateCluster } from '../orchestrator/orchestrate.ts';
 import type { ServiceRow } from '../orchestrator/cluster-state.ts';
-import { changed, recordEvent, type SwarmEvent } from '../events/record.ts';
+import { recordEvent } from '../events/record.ts';
+import { serviceUpdated } from '../events/swarm-objects.ts';
 import { allocateEndpointPorts } from './ingress-ports.ts';
 import { canonicalJson, isGlobal, type PortConfig, replicasOf, type ServiceSpec, specHashOf } from './service-spec.ts';
 
@@ -42,23 +43,6 @@ async function touchIngress(tx: Tx, clusterId: string, before: PortConfig[], aft
  */
 async function reconcileNow(tx: Tx, clusterId: string, serviceId: string, now: number) {
   await orchestrateCluster(tx, clusterId, now, { serviceId, schedule: false });
-}
-
-/** dockerd's service update event: the name, and the image, replica count and update state when they changed. */
-function serviceUpdated(before: ServiceRow, spec: ServiceSpec, updateStatus: UpdateStatus | null): SwarmEvent {
-  const image = (s: ServiceSpec) => s.TaskTemplate.ContainerSpec?.Image;
-  const replicas = (s: ServiceSpec) => (isGlobal(s) ? undefined : replicasOf(s));
-  return {
-    type: 'service',
-    action: 'update',
-    actorId: before.id,
-    attributes: {
-      name: before.name,
-      ...changed('image', image(before.spec), image(spec)),
-      ...changed('replicas', replicas(before.spec), replicas(spec)),
-      ...changed('updatestate', before.updateStatus?.State, updateStatus?.State),
-    },
-  };
 }
 
 export async function createService(tx: Tx, clusterId: string, spec: ServiceSpec, now: number): Promise<string> {

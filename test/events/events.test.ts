@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropExpiredRows } from '../../control-plane/orchestrator/housekeeping.ts';
+import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
+import { eventually } from '../harness/docker-cli.ts';
 import { dockerTime } from '../../control-plane/docker-api/query.ts';
 import { createTestApp, joinInProcess, serviceSpec, type TestApp } from '../harness/app.ts';
 import { createService, enc, expectDockerError, json } from '../docker-api/helpers.ts';
@@ -100,5 +102,24 @@ describe('dockerTime: since and until as dockerd reads them', () => {
     expect(dockerTime('since', '', now)).toBeUndefined();
     expect(dockerTime('since', undefined, now)).toBeUndefined();
     expect(() => dockerTime('until', 'soon', now)).toThrow(/^invalid until 'soon'/);
+  });
+});
+
+describe('events of the leader\'s own changes', () => {
+  it('a node whose heartbeats stop is reported down: node update state.old=ready state.new=down', async () => {
+    const fast = await createTestApp({ env: { HEARTBEAT_PERIOD_MS: '100', HEARTBEAT_MISSES: '2' } });
+    const leader = new LeaderLoop(fast.deps);
+    try {
+      const since = Date.now() / 1000;
+      const { nodeId } = await joinInProcess(fast, { hostname: 'silent-host' });
+      leader.start();
+      await eventually(async () => (await json(await fast.request('GET', `/v1.41/nodes/${nodeId}`))).Status.State === 'down', 10_000, 50);
+      const res = await fast.request('GET', `/v1.41/events?since=${since}&until=${Date.now() / 1000 + 0.001}&filters=${enc({ type: ['node'], event: ['update'] })}`);
+      const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.map((e) => e.Actor)).toEqual([{ ID: nodeId, Attributes: { name: 'silent-host', 'state.old': 'ready', 'state.new': 'down' } }]);
+    } finally {
+      await leader.stop();
+      fast.close();
+    }
   });
 });
