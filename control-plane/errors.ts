@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { type ErrorCode, ProtocolError } from '../protocol/errors.ts';
+import { ERROR_CODES, type ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import type { Logger } from '../protocol/log.ts';
 
@@ -49,7 +49,7 @@ export function errorResponse(status: number, message: string, code?: ErrorCode)
   });
 }
 
-const codeOfStatus = (status: number): ErrorCode => (Object.entries(STATUS).find(([, s]) => s === status)?.[0] as ErrorCode | undefined) ?? (status >= 500 ? 'internal' : 'invalid');
+const codeOfStatus = (status: number): ErrorCode => ERROR_CODES.find((code) => STATUS[code] === status) ?? (status >= 500 ? 'internal' : 'invalid');
 
 /** The app's one error handler: every error becomes Docker's `{"message"}` with the right status. */
 export function errorHandler(log: Logger) {

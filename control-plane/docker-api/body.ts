@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
 import { invalid } from '../errors.ts';
 
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
 /** Parses a JSON request body, naming what is wrong with it rather than failing deep inside. */
 export async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
@@ -14,8 +16,8 @@ export async function readJson(c: Context): Promise<unknown> {
 
 export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
   const body = await readJson(c);
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('request body must be a JSON object');
-  return body as Record<string, unknown>;
+  if (!isObject(body)) throw invalid('request body must be a JSON object');
+  return body;
 }
 
 /** `?version=N` of Docker's optimistic concurrency; required on every update. */

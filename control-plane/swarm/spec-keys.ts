@@ -21,6 +21,10 @@ function canonical(value: unknown, node: string | KeyNode | null): unknown {
   if (!keys) return value;
   if (Array.isArray(value)) return value.map((v) => canonical(v, keys));
   if (!value || typeof value !== 'object') return value;
+  return canonicalObject(value, keys);
+}
+
+function canonicalObject(value: object, keys: KeyNode): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     const known = keys[key.toLowerCase()];
@@ -33,5 +37,6 @@ function canonical(value: unknown, node: string | KeyNode | null): unknown {
 
 /** A posted ServiceSpec, SwarmSpec, InitRequest or NodeSpec with its keys spelled as Docker spells them. */
 export function withDockerKeys(root: 'ServiceSpec' | 'SwarmSpec' | 'SwarmInitRequest' | 'NodeSpec', value: Record<string, unknown>): Record<string, unknown> {
-  return canonical(value, KEYS.roots[root] ?? null) as Record<string, unknown>;
+  const keys = KEYS.defs[KEYS.roots[root] ?? ''];
+  return keys ? canonicalObject(value, keys) : value;
 }

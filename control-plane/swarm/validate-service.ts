@@ -18,9 +18,10 @@ function object(v: unknown, path: Path, required = false): Record<string, unknow
   return v;
 }
 
-function stringArray(v: unknown, path: Path): void {
-  if (v === undefined || v === null) return;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`${path} must be an array of strings`);
+function stringArray(v: unknown, path: Path): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw invalid(`${path} must be an array of strings`);
+  return v;
 }
 
 function stringMap(v: unknown, path: Path): void {
@@ -71,7 +72,7 @@ const TEMPLATE_FIELDS: Record<string, Kind> = { Networks: 'array', LogDriver: 'o
 
 function ofKind(v: unknown, path: Path, kind: Kind): void {
   if (v === undefined || v === null) return;
-  if (kind === 'strings') return stringArray(v, path);
+  if (kind === 'strings') return void stringArray(v, path);
   if (kind === 'stringMap') return stringMap(v, path);
   if (kind === 'object') return void object(v, path);
   if (kind === 'count') return count(v, path);
@@ -116,8 +117,7 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
     count(r?.MemoryBytes, `Resources.${kind}.MemoryBytes`);
   }
   const placement = object(template.Placement, 'TaskTemplate.Placement');
-  stringArray(placement?.Constraints, 'Placement.Constraints');
-  for (const c of (placement?.Constraints as string[] | undefined) ?? []) {
+  for (const c of stringArray(placement?.Constraints, 'Placement.Constraints') ?? []) {
     try {
       parseConstraint(c);
     } catch (err) {
