@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../control-plane/config.ts';
 import { openDatabase } from '../../control-plane/db/open.ts';
 import { type AppDeps, buildDeps } from '../../control-plane/deps.ts';
 import { createCluster } from '../../control-plane/swarm/clusters.ts';
+import { contractViolations } from '../contract/schema.ts';
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;
@@ -40,13 +41,17 @@ export async function createTestApp(opts: { initialize?: boolean; env?: Record<s
     dir,
     apiKey,
     clusterId: cluster.id,
-    request(method, path, body, headers = {}) {
+    async request(method, path, body, headers = {}) {
       const init: RequestInit = {
         method,
         headers: { Authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
       };
       if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
-      return Promise.resolve(app.request(`http://cp.test${path}`, init));
+      const res = await app.request(`http://cp.test${path}`, init);
+      // Every Docker API answer a test sees is checked against the Engine API's definitions.
+      const violations = await contractViolations(method, path, res);
+      if (violations.length) throw new Error(`the answer breaks the Engine API contract:\n  ${violations.join('\n  ')}`);
+      return res;
     },
     close() {
       deps.notifier.close();
