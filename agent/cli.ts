@@ -7,8 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { SwarmAgent } from './agent.ts';
-import { type AgentConfig, loadAgentConfig, UsageError } from './config.ts';
-import { connectDocker } from './docker.ts';
+import { type AgentConfig, DEFAULT_ENGINE, loadAgentConfig, UsageError } from './config.ts';
+import { connectDocker, isControlPlane } from './docker.ts';
 import { AgentExit, joinCluster } from './join.ts';
 import { controlPlaneUrl, decodeJoinToken } from './join-token.ts';
 import { createLogger, type Logger } from '../protocol/log.ts';
@@ -72,10 +72,15 @@ async function main(argv: string[], log: (l: Logger) => void): Promise<number> {
   }
   if (command !== 'join' && command !== 'run') throw new UsageError(`unknown command '${command}'`);
 
-  const config = loadAgentConfig(values);
+  let config = loadAgentConfig(values);
   const logger = createLogger({ format: config.logFormat, debug: config.debug });
   log(logger);
   const state = prepareStateDir(config);
+  if (config.dockerHostFromDockerCliEnv && (await isControlPlane(config.dockerHost))) {
+    // The README's flow exports DOCKER_HOST=<control plane> for the docker CLI in the same shell.
+    logger.info('DOCKER_HOST names the swarmlet control plane (it is the docker CLI\'s); using this host\'s engine', { engine: DEFAULT_ENGINE });
+    config = { ...config, dockerHost: DEFAULT_ENGINE };
+  }
   const docker = connectDocker(config.dockerHost);
 
   let identity;

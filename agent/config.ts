@@ -6,6 +6,8 @@ export interface AgentConfig {
   stateDir: string;
   /** Docker engine address: unix:///path, tcp://host:port or a bare socket path. */
   dockerHost: string;
+  /** Taken from DOCKER_HOST, which users export for the docker CLI (and so may name the control plane). */
+  dockerHostFromDockerCliEnv: boolean;
   advertiseAddr: string;
   hostname: string;
   labels: Record<string, string>;
@@ -14,6 +16,8 @@ export interface AgentConfig {
   /** How long one assignments long-poll may wait (the control plane caps it too). */
   longPollWaitMs: number;
 }
+
+export const DEFAULT_ENGINE = 'unix:///var/run/docker.sock';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -60,7 +64,8 @@ export function loadAgentConfig(flags: Record<string, string | string[] | boolea
   const labelValues = Array.isArray(labelFlags) ? labelFlags : typeof labelFlags === 'string' ? [labelFlags] : (env.SWARM_AGENT_LABELS ?? '').split(',').filter(Boolean);
   return {
     stateDir: str('state-dir', 'SWARM_AGENT_STATE_DIR') ?? '/var/lib/swarm-agent',
-    dockerHost: str('docker-host', 'SWARM_AGENT_DOCKER_HOST') ?? env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
+    dockerHost: str('docker-host', 'SWARM_AGENT_DOCKER_HOST') ?? env.DOCKER_HOST ?? DEFAULT_ENGINE,
+    dockerHostFromDockerCliEnv: str('docker-host', 'SWARM_AGENT_DOCKER_HOST') === undefined && !!env.DOCKER_HOST,
     advertiseAddr: str('advertise-addr', 'SWARM_AGENT_ADVERTISE_ADDR') ?? defaultAdvertiseAddr(),
     hostname: str('hostname', 'SWARM_AGENT_HOSTNAME') ?? osHostname(),
     labels: parseLabels(labelValues),

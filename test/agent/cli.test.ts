@@ -55,7 +55,7 @@ describe('swarm-agent CLI', () => {
     }
   });
 
-  it('with DOCKER_HOST exported for the CLI: --docker-host wins, and without it the control plane is named for what it is', async () => {
+  it('with DOCKER_HOST exported for the CLI: the agent uses this host\'s engine; told the control plane is its engine, it says what that is', async () => {
     const cp = await startControlPlane();
     try {
       const token = fakeJoinToken({ url: cp.url, cid: 'nope', role: 'worker', jti: 'j' });
@@ -63,10 +63,15 @@ describe('swarm-agent CLI', () => {
       // The flag's engine answers, so the join gets as far as the control plane (which refuses the forged token).
       const withFlag = await runToExit(['join', token, '--state-dir', stateDir(), '--docker-host', ENGINE], env);
       expect(withFlag.output).toMatch(/the control plane refused to join: invalid join token/);
+      // Without the flag, as the README's one-shell flow runs it: DOCKER_HOST is the CLI's, the engine the default.
       const withoutFlag = await runToExit(['join', token, '--state-dir', stateDir()], env);
-      expect(withoutFlag.exit).toEqual({ code: 1, signal: null });
-      expect(withoutFlag.output).toContain(`${cp.dockerEnv.DOCKER_HOST} is a swarmlet control plane, not a Docker engine`);
-      expect(withoutFlag.output).toContain('--docker-host unix:///var/run/docker.sock');
+      expect(withoutFlag.output).toContain('DOCKER_HOST names the swarmlet control plane');
+      expect(withoutFlag.output).toMatch(/the control plane refused to join: invalid join token/);
+      // Named as the engine on purpose: refused, with the fix.
+      const misdirected = await runToExit(['join', token, '--state-dir', stateDir(), '--docker-host', cp.dockerEnv.DOCKER_HOST], env);
+      expect(misdirected.exit).toEqual({ code: 1, signal: null });
+      expect(misdirected.output).toContain(`${cp.dockerEnv.DOCKER_HOST} is a swarmlet control plane, not a Docker engine`);
+      expect(misdirected.output).toContain('--docker-host unix:///var/run/docker.sock');
     } finally {
       await cp.stop();
     }
