@@ -49,6 +49,8 @@ describe('docker events', () => {
   });
 
   it('--since and --until replay the past and end', async () => {
+    // The CLI sends whole seconds: `--until 0s` is the start of this second, as with dockerd.
+    await new Promise((r) => setTimeout(r, 1_100));
     const r = await docker(['events', '--since', '5m', '--until', '0s', '--filter', 'event=create'], a.dockerEnv, { timeoutMs: 15_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/service create [0-9a-z]{25} \(name=evt\)/);
