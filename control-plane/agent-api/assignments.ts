@@ -4,6 +4,7 @@ import { nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
 import { logRequestsIndex, nodeLogRequests } from '../log-relay/index.ts';
 import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
+import { expandTaskSpec, hasTemplates, type TemplateContext } from '../swarm/templates.ts';
 
 /** Services publishing ingress ports: every node's routing mesh needs their running tasks. */
 async function ingressServices(db: Reader, clusterId: string) {
@@ -42,6 +43,19 @@ export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: st
   return Math.max(row?.idx ?? 1, await logRequestsIndex(db, clusterId, nodeId));
 }
 
+function templateContext(
+  t: { id: string; serviceId: string; serviceName: string | null; serviceLabels: string | null; slot: number },
+  node: { id: string; hostname: string; description: { os: string; arch: string } },
+): TemplateContext {
+  const service = t.serviceName ?? '';
+  const slot = t.slot > 0 ? String(t.slot) : node.id;
+  return {
+    Service: { ID: t.serviceId, Name: service, Labels: t.serviceLabels ? JSON.parse(t.serviceLabels) : {} },
+    Node: { ID: node.id, Hostname: node.hostname, Platform: { OS: node.description.os, Architecture: node.description.arch } },
+    Task: { ID: t.id, Name: `${service}.${slot}.${t.id}`, Slot: slot },
+  };
+}
+
 /** The complete set of a node's tasks: what to run, and what to stop and remove. */
 export async function nodeAssignments(
   db: Reader,
@@ -63,6 +77,7 @@ export async function nodeAssignments(
       state: tasks.state,
       spec: tasks.spec,
       serviceName: services.name,
+      serviceLabels: sql<string | null>`json_extract(${services.spec}, '$.Labels')`,
       ports: services.endpointPorts,
     })
     .from(tasks)
@@ -76,6 +91,7 @@ export async function nodeAssignments(
         or(inArray(tasks.desiredState, ['running', 'ready']), notInArray(tasks.state, [...TERMINAL_STATES])),
       ),
     );
+  const node = rows.some((t) => hasTemplates(t.spec)) ? await db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) }) : undefined;
   const assignments = rows.map((t) => ({
     taskId: t.id,
     serviceId: t.serviceId,
@@ -83,7 +99,8 @@ export async function nodeAssignments(
     slot: t.slot,
     desiredState: t.desiredState,
     state: t.state,
-    spec: t.spec,
+    // Templates are filled in for this task on this node; the stored task keeps them as written.
+    spec: node && hasTemplates(t.spec) ? expandTaskSpec(t.spec, templateContext(t, node)) : t.spec,
     ports: t.ports ?? [],
   }));
 

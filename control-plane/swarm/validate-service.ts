@@ -2,6 +2,7 @@ import { invalid } from '../errors.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import type { ServiceSpec } from './service-spec.ts';
 import { withDockerKeys } from './spec-keys.ts';
+import { expandTaskSpec } from './templates.ts';
 
 /** swarmkit's service name rule: `docker stack deploy` names services `<stack>_<service>`. */
 const SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
@@ -176,5 +177,7 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
       }
     });
   }
+  // A template that could not be filled would fail every task of the service later: refuse it now.
+  expandTaskSpec(template);
   return spec as ServiceSpec;
 }

@@ -109,6 +109,15 @@ describe('swarm-agent end to end', () => {
     expect(running.map((c) => c.Names[0]).sort()).toEqual([expect.stringMatching(new RegExp(`^/${name}\\.1\\.`)), expect.stringMatching(new RegExp(`^/${name}\\.2\\.`))]);
   });
 
+  it('expands hostname and env templates per task, as dockerd\'s worker does', async () => {
+    const name = `s${RUN}-tmpl`;
+    await cluster.createService(name, ['--replicas', '2', '--hostname', '{{.Node.Hostname}}-{{.Task.Slot}}', '--env', 'WHO={{.Service.Name}}.{{.Task.Slot}}', 'local/busybox:1', 'sleep', '3600']);
+    const running = await exactlyRunning(name, 2);
+    const seen = await Promise.all(running.map(async (c) => (await engine.getContainer(c.Id).inspect()).Config));
+    expect(seen.map((cfg) => cfg.Hostname).sort()).toEqual([`${hostname}-1`, `${hostname}-2`]);
+    expect(seen.map((cfg) => cfg.Env.find((e: string) => e.startsWith('WHO='))).sort()).toEqual([`WHO=${name}.1`, `WHO=${name}.2`]);
+  });
+
   it('scales 3 → 5 → 1 with exactly that many containers', async () => {
     const name = `s${RUN}-scale`;
     await cluster.createService(name, ['--replicas', '3', 'local/busybox:1', 'sleep', '3600']);
