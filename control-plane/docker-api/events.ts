@@ -26,6 +26,13 @@ function eventFilter(filters: Filters): (e: EventMessage) => boolean {
   };
 }
 
+/**
+ * A stream must reach the client line by line. The Workers runtime gzips an application/json body
+ * for a client that accepts gzip (the CLI does), holding the events back in the compressor; an
+ * explicit identity encoding (and no-transform, for Cloudflare's edge) keeps them flowing.
+ */
+const STREAM_HEADERS = { 'Content-Type': 'application/json', 'Content-Encoding': 'identity', 'Cache-Control': 'no-transform' };
+
 /** `GET /events`: the cluster's swarm events, past (`since`) and live, until `until` or the client leaves. */
 export const eventRoutes = new Hono<AppEnv>().get('/events', (c) => {
   const { cluster, deps } = c.var;
@@ -35,5 +42,5 @@ export const eventRoutes = new Hono<AppEnv>().get('/events', (c) => {
   if (since !== undefined && until !== undefined && until < since) throw invalid(`invalid until: it is before since`);
   const include = eventFilter(parseFilters(c.req.query('filters'), EVENT_FILTERS));
   const body = eventStream(deps, cluster.id, { since, until, include }, c.req.raw.signal);
-  return new Response(body, { status: 200, headers: { 'Content-Type': 'application/json' } });
+  return new Response(body, { status: 200, headers: STREAM_HEADERS });
 });

@@ -204,6 +204,23 @@ describe('Cloudflare Worker in workerd on a remote libSQL server', () => {
     expect(tookMs).toBeLessThan(3_000);
   }, 60_000);
 
+  it('streams docker events from the Worker: a change written by another instance arrives', async () => {
+    const events = watchOutput(spawn('docker', ['events', '--filter', 'type=service'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }), 'docker events');
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      // Another instance's write: a service row's removal recorded as such, straight into the database.
+      const cluster = String((await database.client.execute('SELECT id FROM clusters')).rows[0]!.id);
+      await database.client.execute({
+        sql: `INSERT INTO events (cluster_id, type, action, actor_id, attributes, time) VALUES (?, 'service', 'remove', 'zzzzzzzzzzzzzzzzzzzzzzzzz', '{"name":"elsewhere"}', ?)`,
+        args: [cluster, Date.now()],
+      });
+      await database.client.execute({ sql: 'UPDATE clusters SET change_index = change_index + 1 WHERE id = ?', args: [cluster] });
+      await events.waitForOutput(/service remove zzzzzzzzzzzzzzzzzzzzzzzzz \(name=elsewhere\)/, 10_000);
+    } finally {
+      await events.stop();
+    }
+  }, 30_000);
+
   it('runs the cron trigger (scheduled) as a leader sweep that renews the lease', async () => {
     const expiresAt = async () => Number((await database.client.execute('SELECT expires_at FROM leases')).rows[0]!.expires_at);
     const before = await expiresAt();
