@@ -28,4 +28,4 @@ export const TERMINAL_STATES: readonly TaskState[] = ['complete', 'shutdown', 'f
 export const isTerminal = (state: TaskState): boolean => stateRank(state) >= stateRank('complete');
 
 /** States in which a task holds its node's resources and ports (swarmkit's view). */
-export const HOLDING_STATES: ReadonlySet<string> = new Set<TaskState>(['assigned', 'accepted', 'preparing', 'starting', 'running']);
+export const HOLDING_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['assigned', 'accepted', 'preparing', 'starting', 'running']);

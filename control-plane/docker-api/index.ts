@@ -8,6 +8,7 @@ import { swarm } from './swarm.ts';
 import { API_VERSION, DOCKER_HEADERS, system } from './system.ts';
 import { infoRoutes } from './info.ts';
 import { eventRoutes } from './events.ts';
+import { networkRoutes } from './networks.ts';
 import { taskRoutes } from './tasks.ts';
 import { serviceLogRoutes } from './logs.ts';
 import { joinTokenRoutes } from './join-tokens.ts';
@@ -53,7 +54,10 @@ export const dockerApi = new Hono<AppEnv>()
   .use('/services', requireSwarm())
   .use('/tasks/*', requireSwarm())
   .use('/tasks', requireSwarm())
+  .use('/networks/*', requireSwarm())
+  .use('/networks', requireSwarm())
   .route('/', nodeRoutes)
   .route('/', serviceRoutes)
   .route('/', serviceLogRoutes)
-  .route('/', taskRoutes);
+  .route('/', taskRoutes)
+  .route('/', networkRoutes);

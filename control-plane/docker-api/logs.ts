@@ -5,7 +5,7 @@
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../app-env.ts';
 import { type LogScope, parseLogOptions, relayLogs } from '../log-relay/index.ts';
-import { findService, findTask } from './lookup.ts';
+import { findService, findTask } from '../swarm/lookup.ts';
 
 /**
  * dockerd sends log streams without a Content-Type, but @hono/node-server gives every body

@@ -6,7 +6,7 @@ import { conflict, invalid } from '../errors.ts';
 import { removeNode, updateNode } from '../swarm/nodes.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
-import { findNode } from './lookup.ts';
+import { findNode } from '../swarm/lookup.ts';
 import { boolParam } from './query.ts';
 import { withDockerKeys } from '../swarm/spec-keys.ts';
 import { toDockerNode, toManagerNode } from './views.ts';

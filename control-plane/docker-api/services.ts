@@ -9,7 +9,7 @@ import { validateServiceSpec } from '../swarm/validate-service.ts';
 import { jsonOk, readJsonObject, versionParam } from './body.ts';
 import { boolParam } from './query.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
-import { findService } from './lookup.ts';
+import { findService } from '../swarm/lookup.ts';
 import { toDockerService } from './views.ts';
 
 const SERVICE_FILTERS = ['id', 'name', 'label', 'mode'] as const;

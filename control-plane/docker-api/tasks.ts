@@ -1,12 +1,18 @@
 import { eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env.ts';
-import { services, tasks } from '../db/schema/index.ts';
+import type { Reader } from '../db/database.ts';
+import { networks, services, tasks } from '../db/schema/index.ts';
 import type { ServiceSpec } from '../swarm/service-spec.ts';
 import { jsonOk } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
-import { findTask } from './lookup.ts';
+import { findTask } from '../swarm/lookup.ts';
 import { toDockerTask } from './views.ts';
+
+/** The cluster's networks, for the tasks' NetworksAttachments. */
+async function networksById(db: Reader, clusterId: string) {
+  return new Map((await db.select().from(networks).where(eq(networks.clusterId, clusterId))).map((n) => [n.id, n]));
+}
 
 const TASK_FILTERS = ['id', 'name', 'service', 'node', 'label', 'desired-state', '_up-to-date'] as const;
 
@@ -45,11 +51,12 @@ export const taskRoutes = new Hono<AppEnv>()
         matchesLabels(filters.get('label'), service?.spec.Labels)
       );
     });
-    return jsonOk(result.map((t) => toDockerTask(t, byId.get(t.serviceId)?.spec.Labels)));
+    const nets = await networksById(db, cluster.id);
+    return jsonOk(result.map((t) => toDockerTask(t, byId.get(t.serviceId)?.spec.Labels, nets)));
   })
   .get('/tasks/:ref', async (c) => {
     const { cluster, deps } = c.var;
     const t = await findTask(deps.database.db, cluster.id, c.req.param('ref'));
     const service = await deps.database.db.query.services.findFirst({ where: eq(services.id, t.serviceId) });
-    return jsonOk(toDockerTask(t, service?.spec.Labels));
+    return jsonOk(toDockerTask(t, service?.spec.Labels, await networksById(deps.database.db, cluster.id)));
   });

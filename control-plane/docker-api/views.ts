@@ -1,4 +1,4 @@
-import type { NodeSpec } from '../db/schema/index.ts';
+import type { NetworkRow, NodeSpec } from '../db/schema/index.ts';
 import type { Cluster } from '../swarm/clusters.ts';
 import type { ServiceSpec } from '../swarm/service-spec.ts';
 import type { NodeRow, ServiceRow, TaskRow } from '../orchestrator/cluster-state.ts';
@@ -63,7 +63,31 @@ export function toDockerService(s: ServiceRow, spec: ServiceSpec, status?: { run
   };
 }
 
-export function toDockerTask(t: TaskRow, serviceLabels: Record<string, string> | undefined) {
+/** A network as swarm objects show it (swarm.Network: what a task's NetworksAttachments carry). */
+export function toSwarmNetwork(n: NetworkRow) {
+  const ipam = { Driver: { Name: 'default' }, Configs: [{ Subnet: n.subnet, Gateway: n.gateway }] };
+  return {
+    ...objectMeta(n),
+    Spec: {
+      Name: n.name,
+      Labels: n.labels,
+      DriverConfiguration: { Name: 'overlay', Options: n.options },
+      Scope: 'swarm',
+      Internal: n.internal,
+      Attachable: n.attachable,
+      Ingress: n.ingress,
+      IPAMOptions: ipam,
+    },
+    DriverState: { Name: 'overlay', Options: n.options },
+    IPAMOptions: ipam,
+  };
+}
+
+export function toDockerTask(t: TaskRow, serviceLabels: Record<string, string> | undefined, networks: ReadonlyMap<string, NetworkRow>) {
+  const attachments = (t.networks ?? []).flatMap((a) => {
+    const network = networks.get(a.networkId);
+    return network ? [{ Network: toSwarmNetwork(network), Addresses: [a.address] }] : [];
+  });
   return {
     ...objectMeta(t),
     Labels: serviceLabels ?? {},
@@ -80,5 +104,6 @@ export function toDockerTask(t: TaskRow, serviceLabels: Record<string, string> |
       PortStatus: t.portStatus ?? {},
     },
     DesiredState: t.desiredState,
+    ...(attachments.length ? { NetworksAttachments: attachments } : {}),
   };
 }

@@ -9,6 +9,7 @@ import type { TaskDemand } from '../scheduler/filters.ts';
 import { type PendingTask, placeTasks } from '../scheduler/place.ts';
 import { constraintsOf, hostPortsOf, maxReplicasOf, reservationsOf, type ServiceSpec, specHashOf } from '../swarm/service-spec.ts';
 import { type ServiceRow, schedulingNodes, type TaskSummary, taskSpecs } from './cluster-state.ts';
+import { planAddresses, writeAddresses } from './addresses.ts';
 import { chunks, type Pass } from './pass.ts';
 
 /** Places every pending task it can, in one go; returns how many it placed. */
@@ -27,9 +28,13 @@ export async function assignPendingTasks(pass: Pass): Promise<number> {
     // A global task is made for its node and is checked against that node alone.
     nodeId: t.nodeId,
   }));
-  const { assigned, unplaced } = placeTasks(pending, schedulingNodes(state, demandOf));
+  const placement = placeTasks(pending, schedulingNodes(state, demandOf));
 
   const rowById = new Map(pendingRows.map((t) => [t.id, t]));
+  // A task goes to its node with its network addresses, or not at all (and says why).
+  const addresses = await planAddresses(pass, placement.assigned.map((a) => ({ taskId: a.taskId, service: serviceById.get(rowById.get(a.taskId)!.serviceId)! })));
+  const assigned = placement.assigned.filter((a) => !addresses.refused.has(a.taskId));
+  const unplaced = [...placement.unplaced, ...[...addresses.refused].map(([taskId, reason]) => ({ taskId, reason }))];
   const byReason = new Map<string, TaskSummary[]>();
   for (const u of unplaced) {
     const row = rowById.get(u.taskId);
@@ -55,6 +60,7 @@ export async function assignPendingTasks(pass: Pass): Promise<number> {
       from (values ${pairs}) as m
       where tasks.id = m.column1`);
   }
+  await writeAddresses(pass, addresses);
   for (const [reason, rows] of byReason) {
     for (const part of chunks(rows.map((t) => t.id))) {
       await pass.tx.update(tasks).set({ err: reason, statusAt: now, version, updatedAt: now }).where(inArray(tasks.id, part));

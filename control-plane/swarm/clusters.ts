@@ -4,6 +4,7 @@ import { apiKeys, clusters, type DataPathSettings, joinTokens, type SwarmSpec, t
 import { ApiError } from '../errors.ts';
 import { newId, newSecret, sha256Hex } from '../ids.ts';
 import { createSigningKey, signJoinToken } from '../auth/tokens.ts';
+import { createIngressNetwork } from './networks.ts';
 
 export type Cluster = typeof clusters.$inferSelect;
 export type Role = 'worker' | 'manager';
@@ -99,6 +100,7 @@ export async function initializeSwarm(tx: Tx, cluster: Cluster, now: number, tok
     })
     .where(eq(clusters.id, cluster.id))
     .returning();
+  await createIngressNetwork(tx, cluster.id, row!.dataPath, now);
   return row!;
 }
 

@@ -13,6 +13,7 @@ import type { ServiceRow } from '../orchestrator/cluster-state.ts';
 import { recordEvent } from '../events/record.ts';
 import { serviceUpdated } from '../events/swarm-objects.ts';
 import { allocateEndpointPorts } from './ingress-ports.ts';
+import { resolveServiceNetworks } from './networks.ts';
 import { canonicalJson, isGlobal, type PortConfig, replicasOf, type ServiceSpec, specHashOf } from './service-spec.ts';
 
 /** Ingress ports held by the cluster's other services: "tcp/8080" → the name of the service holding it. */
@@ -45,7 +46,8 @@ async function reconcileNow(tx: Tx, clusterId: string, serviceId: string, now: n
   await orchestrateCluster(tx, clusterId, now, { serviceId, schedule: false });
 }
 
-export async function createService(tx: Tx, clusterId: string, spec: ServiceSpec, now: number): Promise<string> {
+export async function createService(tx: Tx, clusterId: string, posted: ServiceSpec, now: number): Promise<string> {
+  const spec = await resolveServiceNetworks(tx, clusterId, posted);
   const name = spec.Name || `service-${newId().slice(0, 8)}`;
   spec.Name = name;
   const existing = await tx.query.services.findFirst({ where: and(eq(services.clusterId, clusterId), eq(services.name, name)) });
@@ -75,7 +77,7 @@ export async function updateService(tx: Tx, service: ServiceRow, change: Service
     spec = service.previousSpec;
     updateStatus = { State: 'rollback_started', StartedAt: startedAt, Message: 'manually requested rollback' };
   } else {
-    spec = change.spec;
+    spec = await resolveServiceNetworks(tx, service.clusterId, change.spec);
     if (spec.Name !== service.name) throw invalid(`renaming a service is not supported (${service.name} → ${String(spec.Name)})`);
     // A template change starts a rolling update; a scale-only change clears an old status.
     updateStatus = specHashOf(spec) !== service.specHash ? { State: 'updating', StartedAt: startedAt, Message: 'update in progress' } : null;

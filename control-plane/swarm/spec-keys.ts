@@ -36,7 +36,7 @@ function canonicalObject(value: object, keys: KeyNode): Record<string, unknown> 
 }
 
 /** A posted ServiceSpec, SwarmSpec, InitRequest or NodeSpec with its keys spelled as Docker spells them. */
-export function withDockerKeys(root: 'ServiceSpec' | 'SwarmSpec' | 'SwarmInitRequest' | 'NodeSpec', value: Record<string, unknown>): Record<string, unknown> {
+export function withDockerKeys(root: 'ServiceSpec' | 'SwarmSpec' | 'SwarmInitRequest' | 'NodeSpec' | 'NetworkCreateRequest', value: Record<string, unknown>): Record<string, unknown> {
   const keys = KEYS.defs[KEYS.roots[root] ?? ''];
   return keys ? canonicalObject(value, keys) : value;
 }

@@ -22,6 +22,7 @@ describe('the spec key table', () => {
       SwarmSpec: { $ref: '#/definitions/SwarmSpec' },
       SwarmInitRequest: { ...init, properties: { ...init.properties, ...GO_ONLY_INIT_FIELDS } },
       NodeSpec: { $ref: '#/definitions/NodeSpec' },
+      NetworkCreateRequest: requestBody(api, '/networks/create', 'post'),
     });
     // SPEC_KEYS_WRITE=1 regenerates it after the definitions change.
     if (process.env.SPEC_KEYS_WRITE) writeFileSync(TABLE_FILE, `${HEADER}${JSON.stringify(derived)};\n`);

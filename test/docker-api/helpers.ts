@@ -2,7 +2,7 @@ import type { ErrorCode } from '../../protocol/errors.ts';
 import { expect } from 'vitest';
 import type { TestApp } from '../harness/app.ts';
 
-const TABLES = ['tenants', 'clusters', 'api_keys', 'join_tokens', 'nodes', 'services', 'tasks', 'leases'] as const;
+const TABLES = ['tenants', 'clusters', 'api_keys', 'join_tokens', 'nodes', 'services', 'tasks', 'leases', 'networks', 'events'] as const;
 
 /**
  * Every row of every table, in a stable order: a request that was refused must leave this

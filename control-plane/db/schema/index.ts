@@ -8,3 +8,4 @@ export * from './tasks.ts';
 export * from './leases.ts';
 export * from './logs.ts';
 export * from './events.ts';
+export * from './networks.ts';

@@ -8,6 +8,12 @@ import type { DesiredState, TaskState } from '../../../protocol/task-states.ts';
 
 export * from '../../../protocol/task-states.ts';
 
+/** A task's address on one overlay network, with the subnet's prefix length (`10.0.1.5/24`). */
+export interface TaskNetwork {
+  networkId: string;
+  address: string;
+}
+
 /**
  * One-shot unit of work in a service's slot. Never moves between nodes; a replacement is a new task.
  * `state` is observed (written by agents, only forward), `desiredState` is the control plane's.
@@ -33,6 +39,8 @@ export const tasks = sqliteTable(
     /** ContainerStatus and PortStatus as reported by the agent. */
     containerStatus: text({ mode: 'json' }).$type<ContainerStatus>(),
     portStatus: text({ mode: 'json' }).$type<NonNullable<TaskReport['portStatus']>>(),
+    /** Its addresses on its service's overlay networks, given when it was assigned. */
+    networks: text({ mode: 'json' }).$type<TaskNetwork[]>(),
     statusAt: integer().notNull(),
     version: integer().notNull(),
     createdAt: integer().notNull(),

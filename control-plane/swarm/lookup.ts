@@ -1,6 +1,6 @@
 import { and, eq, like, or } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
-import { nodes, services, tasks } from '../db/schema/index.ts';
+import { type NetworkRow, networks, nodes, services, tasks } from '../db/schema/index.ts';
 import { ApiError, notFound } from '../errors.ts';
 import type { NodeRow, ServiceRow, TaskRow } from '../orchestrator/cluster-state.ts';
 
@@ -42,5 +42,15 @@ export async function findTask(db: Reader, clusterId: string, ref: string): Prom
   const exact = await db.select().from(tasks).where(and(eq(tasks.clusterId, clusterId), eq(tasks.id, ref)));
   return pick('task', ref, exact, () =>
     db.select().from(tasks).where(and(eq(tasks.clusterId, clusterId), like(tasks.id, `${ref}%`))).limit(2),
+  );
+}
+
+export async function findNetwork(db: Reader, clusterId: string, ref: string): Promise<NetworkRow> {
+  const exact = await db
+    .select()
+    .from(networks)
+    .where(and(eq(networks.clusterId, clusterId), or(eq(networks.id, ref), eq(networks.name, ref))));
+  return pick('network', ref, exact, () =>
+    db.select().from(networks).where(and(eq(networks.clusterId, clusterId), like(networks.id, `${ref}%`))).limit(2),
   );
 }
