@@ -6,7 +6,7 @@ import type { ServiceSpec } from '../swarm/service-spec.ts';
 import { jsonOk } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
 import { findTask } from './lookup.ts';
-import { toDockerTask } from './views.ts';
+import { dockerDesiredState, toDockerTask } from './views.ts';
 
 const TASK_FILTERS = ['id', 'name', 'service', 'node', 'label', 'desired-state', '_up-to-date'] as const;
 
@@ -40,7 +40,7 @@ export const taskRoutes = new Hono<AppEnv>()
         matchesAny(filters.get('id'), (v) => t.id.startsWith(v)) &&
         matchesAny(filters.get('name'), (v) => service !== undefined && `${service.name}.${t.slot || t.nodeId}` === v) &&
         matchesAny(filters.get('node'), (v) => t.nodeId !== null && t.nodeId.startsWith(v)) &&
-        matchesAny(filters.get('desired-state'), (v) => v === t.desiredState || (v === 'accepted' && t.desiredState === 'running')) &&
+        matchesAny(filters.get('desired-state'), (v) => v === dockerDesiredState(t) || (v === 'accepted' && dockerDesiredState(t) === 'running')) &&
         matchesAny(upToDate, () => service !== undefined && service.specHash === t.specHash) &&
         matchesLabels(filters.get('label'), service?.spec.Labels)
       );
