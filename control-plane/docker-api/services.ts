@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { type AppEnv, writeCluster } from '../app-env.ts';
 import { services } from '../db/schema/index.ts';
 import { conflict } from '../errors.ts';
-import { isGlobal, withDefaults } from '../swarm/service-spec.ts';
+import { modeNameOf, withDefaults } from '../swarm/service-spec.ts';
 import { createService, removeService, serviceCounts, updateService } from '../swarm/services.ts';
 import { validateServiceSpec } from '../swarm/validate-service.ts';
 import { jsonOk, readJsonObject, versionParam } from './body.ts';
@@ -22,7 +22,7 @@ export const serviceRoutes = new Hono<AppEnv>()
       (s) =>
         matchesAny(filters.get('id'), (v) => s.id.startsWith(v)) &&
         matchesAny(filters.get('name'), (v) => s.name.startsWith(v)) &&
-        matchesAny(filters.get('mode'), (v) => v === (isGlobal(s.spec) ? 'global' : 'replicated')) &&
+        matchesAny(filters.get('mode'), (v) => v === modeNameOf(s.spec)) &&
         matchesLabels(filters.get('label'), s.spec.Labels),
     );
     const status = boolParam(c, 'status') ? await serviceCounts(deps.database.db, cluster.id) : undefined;

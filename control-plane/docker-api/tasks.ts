@@ -7,7 +7,7 @@ import type { ServiceSpec } from '../swarm/service-spec.ts';
 import { jsonOk } from './body.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
 import { findTask } from '../swarm/lookup.ts';
-import { toDockerTask } from './views.ts';
+import { dockerDesiredState, toDockerTask } from './views.ts';
 
 /** The cluster's networks, for the tasks' NetworksAttachments. */
 async function networksById(db: Reader, clusterId: string) {
@@ -46,7 +46,7 @@ export const taskRoutes = new Hono<AppEnv>()
         matchesAny(filters.get('id'), (v) => t.id.startsWith(v)) &&
         matchesAny(filters.get('name'), (v) => service !== undefined && `${service.name}.${t.slot || t.nodeId}` === v) &&
         matchesAny(filters.get('node'), (v) => t.nodeId !== null && t.nodeId.startsWith(v)) &&
-        matchesAny(filters.get('desired-state'), (v) => v === t.desiredState || (v === 'accepted' && t.desiredState === 'running')) &&
+        matchesAny(filters.get('desired-state'), (v) => v === dockerDesiredState(t) || (v === 'accepted' && dockerDesiredState(t) === 'running')) &&
         matchesAny(upToDate, () => service !== undefined && service.specHash === t.specHash) &&
         matchesLabels(filters.get('label'), service?.spec.Labels)
       );

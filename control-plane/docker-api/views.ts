@@ -59,8 +59,19 @@ export function toDockerService(s: ServiceRow, spec: ServiceSpec, status?: { run
       ...(s.endpointPorts.length ? { Ports: s.endpointPorts } : {}),
     },
     ...(s.updateStatus ? { UpdateStatus: s.updateStatus } : {}),
+    ...(s.jobStatus ? { JobStatus: s.jobStatus } : {}),
     ...(status ? { ServiceStatus: { RunningTasks: status.running, DesiredTasks: status.desired, CompletedTasks: status.completed } } : {}),
   };
+}
+
+/**
+ * The desired state dockerd shows: a job's task is desired complete (swarmkit's Completed) while it
+ * is to run and once it has completed. It is stored as running, which is what its agent runs, and
+ * as shutdown once completed, so that its container is removed.
+ */
+export function dockerDesiredState(t: Pick<TaskRow, 'jobIteration' | 'desiredState' | 'state'>): string {
+  if (t.jobIteration === null) return t.desiredState;
+  return t.desiredState === 'running' || t.desiredState === 'ready' || t.state === 'complete' ? 'complete' : t.desiredState;
 }
 
 /** A network as swarm objects show it (swarm.Network: what a task's NetworksAttachments carry). */
@@ -103,7 +114,8 @@ export function toDockerTask(t: TaskRow, serviceLabels: Record<string, string> |
       ContainerStatus: t.containerStatus ?? {},
       PortStatus: t.portStatus ?? {},
     },
-    DesiredState: t.desiredState,
+    DesiredState: dockerDesiredState(t),
+    ...(t.jobIteration !== null ? { JobIteration: { Index: t.jobIteration } } : {}),
     ...(attachments.length ? { NetworksAttachments: attachments } : {}),
   };
 }

@@ -74,11 +74,13 @@ async function createTasks(pass: Pass, service: ServiceRow, create: Plan['create
   const { tx, now } = pass;
   const version = await pass.version();
   const slots = create.map((c): [id: string, slot: number, nodeId: string | null] => [newId(), c.slot, c.nodeId]);
+  // A job's task is desired running like any other (the agent runs it); its iteration makes it a job's.
+  const jobIteration = service.jobStatus?.JobIteration.Index ?? null;
   await tx.run(sql`
-    insert into tasks (id, cluster_id, service_id, slot, node_id, spec, spec_hash, desired_state, state, message,
+    insert into tasks (id, cluster_id, service_id, slot, node_id, spec, spec_hash, job_iteration, desired_state, state, message,
       status_at, version, created_at, updated_at)
     select json_extract(value, '$[0]'), ${pass.clusterId}, ${service.id}, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-      ${JSON.stringify(service.spec.TaskTemplate ?? {})}, ${service.specHash}, 'running', 'pending',
+      ${JSON.stringify(service.spec.TaskTemplate ?? {})}, ${service.specHash}, ${jobIteration}, 'running', 'pending',
       'pending task scheduling', ${now}, ${version}, ${now}, ${now}
     from json_each(${JSON.stringify(slots)})`);
   const made = slots.map(([id, slot, nodeId]): TaskSummary => ({
@@ -87,6 +89,7 @@ async function createTasks(pass: Pass, service: ServiceRow, create: Plan['create
     slot,
     nodeId,
     specHash: service.specHash,
+    jobIteration,
     desiredState: 'running',
     state: 'pending',
     err: null,

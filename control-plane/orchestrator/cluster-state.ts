@@ -15,6 +15,7 @@ const TASK_COLUMNS = {
   slot: tasks.slot,
   nodeId: tasks.nodeId,
   specHash: tasks.specHash,
+  jobIteration: tasks.jobIteration,
   desiredState: tasks.desiredState,
   state: tasks.state,
   err: tasks.err,

@@ -5,7 +5,7 @@
  */
 import { isTerminal } from '../db/schema/index.ts';
 import { parseConstraint, satisfies } from '../scheduler/constraints.ts';
-import { constraintsOf, isGlobal, replicasOf, restartPolicyOf } from '../swarm/service-spec.ts';
+import { constraintsOf, onePerNode, replicasOf, replicatedJobOf, restartPolicyOf } from '../swarm/service-spec.ts';
 import type { NodeView, Plan, ServiceView, TaskView } from './reconcile.ts';
 import { restartDue } from './restart-policy.ts';
 
@@ -16,7 +16,7 @@ export type SlotPlace = Plan['create'][number];
 
 /** A slot the service wants filled, and what is in it. */
 export interface Slot {
-  /** Where its next task goes: a replica number, or slot 0 on a global service's node. */
+  /** Where its next task goes: a replica number, or slot 0 on a global service's (or job's) node. */
   place: SlotPlace;
   /** The live task that holds the slot (the newest, when there were several). */
   current: TaskView | undefined;
@@ -52,8 +52,8 @@ export function planSlots(service: ServiceView, tasks: TaskView[], nodes: NodeVi
     else live.push(t);
   }
 
-  // Slot key: replica number, or node ID for global services.
-  const global = isGlobal(service.spec);
+  // Slot key: replica number, or node ID for global services and global jobs.
+  const global = onePerNode(service.spec);
   const keyOf = (t: Pick<TaskView, 'slot' | 'nodeId'>) => (global ? (t.nodeId ?? '') : String(t.slot));
   const wanted = wantedSlots(service, tasks, live, nodes);
 
@@ -105,11 +105,14 @@ export function planSlots(service: ServiceView, tasks: TaskView[], nodes: NodeVi
   return plan;
 }
 
-/** The slots the service wants, by slot key: its replicas, or its eligible nodes when global. */
+/** The slots the service wants, by slot key: its replicas (a job's completions), or its eligible nodes when global. */
 function wantedSlots(service: ServiceView, tasks: TaskView[], live: TaskView[], nodes: NodeView[]): Map<string, SlotPlace> {
   const wanted = new Map<string, SlotPlace>();
-  if (!isGlobal(service.spec)) {
-    for (let slot = 1; slot <= replicasOf(service.spec); slot++) wanted.set(String(slot), { slot, nodeId: null });
+  if (!onePerNode(service.spec)) {
+    // swarmkit numbers a replicated job's slots from 0, and the CLI's job progress counts them so.
+    const job = replicatedJobOf(service.spec);
+    const [first, count] = job ? [0, job.totalCompletions] : [1, replicasOf(service.spec)];
+    for (let slot = first; slot < first + count; slot++) wanted.set(String(slot), { slot, nodeId: null });
     return wanted;
   }
   const constraints = constraintsOf(service.spec.TaskTemplate ?? {}).map(parseConstraint);

@@ -1,11 +1,13 @@
 /**
  * The reconciler: a pure function from a service, its tasks, the nodes and the time to a plan (as
  * Nomad's). Every decision about the service is made here, in two parts: slot planning
- * (plan-slots.ts) and the rollout (plan-rollout.ts). Applying the plan is apply-plan.ts's job.
+ * (plan-slots.ts) and the rollout (plan-rollout.ts); a job's slots are planned by plan-jobs.ts
+ * instead, and it has no rollout. Applying the plan is apply-plan.ts's job.
  */
-import type { DesiredState, TaskState, UpdateStatus } from '../db/schema/index.ts';
+import type { DesiredState, JobStatus, TaskState, UpdateStatus } from '../db/schema/index.ts';
 import type { ConstraintTarget } from '../scheduler/constraints.ts';
-import type { ServiceSpec } from '../swarm/service-spec.ts';
+import { isJob, type ServiceSpec } from '../swarm/service-spec.ts';
+import { planJob } from './plan-jobs.ts';
 import { planRollout, rolloutOf } from './plan-rollout.ts';
 import { planSlots } from './plan-slots.ts';
 
@@ -18,6 +20,8 @@ export interface ServiceView {
   /** What a failed update with FailureAction rollback goes back to; without one it pauses. */
   previousSpec: ServiceSpec | null;
   updateStatus: UpdateStatus | null;
+  /** A job's current iteration; only job-mode services have one. */
+  jobStatus?: JobStatus | null;
 }
 
 export interface TaskView {
@@ -27,6 +31,8 @@ export interface TaskView {
   desiredState: DesiredState;
   state: TaskState;
   specHash: string;
+  /** The job iteration a job's task belongs to. */
+  jobIteration?: number | null;
   statusAt: number;
   createdAt: number;
 }
@@ -52,6 +58,7 @@ export interface Plan {
  * Pure, so it can be tested and re-run freely; the caller applies the plan in one transaction.
  */
 export function reconcileService(service: ServiceView, tasks: TaskView[], nodes: NodeView[], now: number): Plan {
+  if (isJob(service.spec)) return planJob(service, tasks, nodes, now);
   const rollout = rolloutOf(service);
   const slots = planSlots(service, tasks, nodes, now, rollout.order);
   return planRollout(service, rollout, tasks, slots, now);

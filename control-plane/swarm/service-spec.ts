@@ -19,6 +19,10 @@ export interface UpdateConfig {
 export interface ServiceMode {
   Replicated?: { Replicas?: number };
   Global?: Record<string, never>;
+  /** Runs MaxConcurrent tasks at a time until TotalCompletions have exited 0. */
+  ReplicatedJob?: { MaxConcurrent?: number; TotalCompletions?: number };
+  /** Runs one task to completion on each eligible node. */
+  GlobalJob?: Record<string, never>;
   [mode: string]: unknown;
 }
 
@@ -48,6 +52,38 @@ export function replicasOf(spec: ServiceSpec): number {
   return isGlobal(spec) ? 0 : Number(spec.Mode?.Replicated?.Replicas ?? 1);
 }
 
+/** Job modes run their tasks to completion, once per job iteration, instead of keeping them running. */
+export function isJob(spec: ServiceSpec): boolean {
+  return spec.Mode?.ReplicatedJob != null || spec.Mode?.GlobalJob != null;
+}
+
+/** Global services and global jobs have a slot per eligible node rather than numbered replicas. */
+export function onePerNode(spec: ServiceSpec): boolean {
+  return isGlobal(spec) || spec.Mode?.GlobalJob != null;
+}
+
+export type ModeName = 'replicated' | 'global' | 'replicated-job' | 'global-job';
+
+/** The mode by the names `docker service create --mode` takes. */
+export function modeNameOf(spec: ServiceSpec): ModeName {
+  if (spec.Mode?.ReplicatedJob != null) return 'replicated-job';
+  if (spec.Mode?.GlobalJob != null) return 'global-job';
+  return isGlobal(spec) ? 'global' : 'replicated';
+}
+
+export interface ReplicatedJob {
+  maxConcurrent: number;
+  totalCompletions: number;
+}
+
+/** A replicated job's counts, with dockerd's defaults: MaxConcurrent 1, TotalCompletions equal to MaxConcurrent. */
+export function replicatedJobOf(spec: ServiceSpec): ReplicatedJob | undefined {
+  const job = spec.Mode?.ReplicatedJob;
+  if (job == null) return undefined;
+  const maxConcurrent = Number(job.MaxConcurrent ?? 1);
+  return { maxConcurrent, totalCompletions: Number(job.TotalCompletions ?? maxConcurrent) };
+}
+
 export interface RestartPolicy {
   condition: 'none' | 'on-failure' | 'any';
   delayMs: number;
@@ -57,8 +93,10 @@ export interface RestartPolicy {
 
 export function restartPolicyOf(spec: ServiceSpec): RestartPolicy {
   const p = spec.TaskTemplate?.RestartPolicy ?? {};
+  const condition = p.Condition ?? 'any';
   return {
-    condition: p.Condition ?? 'any',
+    // A job's task that completed is done whatever the policy says (swarmkit's shouldRestart).
+    condition: condition === 'any' && isJob(spec) ? 'on-failure' : condition,
     delayMs: (p.Delay ?? 5 * SECOND) / 1e6,
     maxAttempts: p.MaxAttempts ?? 0,
     windowMs: (p.Window ?? 0) / 1e6,

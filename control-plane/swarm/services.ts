@@ -14,7 +14,7 @@ import { recordEvent } from '../events/record.ts';
 import { serviceUpdated } from '../events/swarm-objects.ts';
 import { allocateEndpointPorts } from './ingress-ports.ts';
 import { resolveServiceNetworks } from './networks.ts';
-import { canonicalJson, isGlobal, type PortConfig, replicasOf, type ServiceSpec, specHashOf } from './service-spec.ts';
+import { canonicalJson, isGlobal, isJob, modeNameOf, type PortConfig, replicasOf, replicatedJobOf, type ServiceSpec, specHashOf } from './service-spec.ts';
 
 /** Ingress ports held by the cluster's other services: "tcp/8080" → the name of the service holding it. */
 async function portsTaken(tx: Tx, clusterId: string, exceptServiceId: string) {
@@ -55,7 +55,8 @@ export async function createService(tx: Tx, clusterId: string, posted: ServiceSp
   const id = newId();
   const endpointPorts = allocateEndpointPorts(spec, await portsTaken(tx, clusterId, id), []);
   const version = await bumpIndex(tx, clusterId);
-  await tx.insert(services).values({ id, clusterId, name, spec, specHash: specHashOf(spec), endpointPorts, version, createdAt: now, updatedAt: now });
+  const jobStatus = isJob(spec) ? { JobIteration: { Index: 0 }, LastExecution: new Date(now).toISOString() } : null;
+  await tx.insert(services).values({ id, clusterId, name, spec, specHash: specHashOf(spec), endpointPorts, jobStatus, version, createdAt: now, updatedAt: now });
   await recordEvent(tx, clusterId, now, { type: 'service', action: 'create', actorId: id, attributes: { name } });
   // A replicated service's tasks are on no node until the leader places them (and that pass wakes
   // their nodes); global tasks name their nodes at once.
@@ -79,14 +80,21 @@ export async function updateService(tx: Tx, service: ServiceRow, change: Service
   } else {
     spec = await resolveServiceNetworks(tx, service.clusterId, change.spec);
     if (spec.Name !== service.name) throw invalid(`renaming a service is not supported (${service.name} → ${String(spec.Name)})`);
+    // A job's tasks are tied to its mode (slots, iterations), as in swarmkit; other changes of mode stay allowed.
+    if ((isJob(spec) || isJob(service.spec)) && modeNameOf(spec) !== modeNameOf(service.spec)) {
+      throw invalid(`service mode change is not allowed (${modeNameOf(service.spec)} → ${modeNameOf(spec)}): remove the service and create it again`);
+    }
     // A template change starts a rolling update; a scale-only change clears an old status.
     updateStatus = specHashOf(spec) !== service.specHash ? { State: 'updating', StartedAt: startedAt, Message: 'update in progress' } : null;
   }
+  // Every update of a job, a rollback too, runs it again as a new iteration rather than rolling it out.
+  const jobStatus = service.jobStatus && { JobIteration: { Index: service.jobStatus.JobIteration.Index + 1 }, LastExecution: startedAt };
+  if (jobStatus) updateStatus = null;
   const endpointPorts = allocateEndpointPorts(spec, await portsTaken(tx, service.clusterId, service.id), service.endpointPorts);
   const index = await bumpIndex(tx, service.clusterId);
   await tx
     .update(services)
-    .set({ spec, previousSpec: service.spec, specHash: specHashOf(spec), endpointPorts, updateStatus, version: index, updatedAt: now })
+    .set({ spec, previousSpec: service.spec, specHash: specHashOf(spec), endpointPorts, updateStatus, jobStatus, version: index, updatedAt: now })
     .where(eq(services.id, service.id));
   await recordEvent(tx, service.clusterId, now, serviceUpdated(service, spec, updateStatus));
   await touchIngress(tx, service.clusterId, service.endpointPorts, endpointPorts, index);
@@ -113,20 +121,29 @@ export interface ServiceCounts {
   completed: number;
 }
 
-/** Running/desired/completed tasks per service, in one query, for `docker service ls` (`?status=true`). */
+/**
+ * Running/desired/completed tasks per service, in one query, for `docker service ls` (`?status=true`).
+ * A job counts its current iteration's tasks only, and desires what swarmkit says: MaxConcurrent
+ * tasks for a replicated job, the tasks not yet completed for a global one.
+ */
 export async function serviceCounts(db: Reader, clusterId: string): Promise<(s: ServiceRow) => ServiceCounts> {
-  const counts = await db.all<{ service_id: string; running: number; live: number; completed: number }>(sql`
-    select t.service_id,
+  const counts = await db.all<{ service_id: string; job_iteration: number | null; running: number; live: number; unfinished: number; completed: number }>(sql`
+    select t.service_id, t.job_iteration,
       sum(case when t.state = 'running' and t.desired_state = 'running' and n.state = 'ready' then 1 else 0 end) as running,
       sum(case when t.desired_state = 'running' then 1 else 0 end) as live,
+      sum(case when t.desired_state = 'running' and t.state != 'complete' then 1 else 0 end) as unfinished,
       sum(case when t.state = 'complete' then 1 else 0 end) as completed
     from tasks t left join nodes n on n.id = t.node_id
     where t.cluster_id = ${clusterId}
-    group by t.service_id`);
-  const byId = new Map(counts.map((r) => [r.service_id, r]));
+    group by t.service_id, t.job_iteration`);
+  const byKey = new Map(counts.map((r) => [`${r.service_id}/${r.job_iteration ?? ''}`, r]));
   return (s) => {
-    const r = byId.get(s.id);
-    const desired = isGlobal(s.spec) ? (r?.live ?? 0) : replicasOf(s.spec);
+    const r = byKey.get(`${s.id}/${s.jobStatus?.JobIteration.Index ?? ''}`);
+    const job = replicatedJobOf(s.spec);
+    let desired: number;
+    if (job) desired = job.maxConcurrent;
+    else if (modeNameOf(s.spec) === 'global-job') desired = r?.unfinished ?? 0;
+    else desired = isGlobal(s.spec) ? (r?.live ?? 0) : replicasOf(s.spec);
     return { running: r?.running ?? 0, desired, completed: r?.completed ?? 0 };
   };
 }

@@ -8,6 +8,9 @@ import { expandTaskSpec } from './templates.ts';
 const SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
 
 type Path = string;
+const MODES = ['Replicated', 'Global', 'ReplicatedJob', 'GlobalJob'];
+/** "A or B", "A, B or C". */
+const words = (list: string[]) => (list.length > 1 ? `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}` : list.join(''));
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 function object(v: unknown, path: Path, required = false): Record<string, unknown> | undefined {
@@ -132,19 +135,34 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
 
   const mode = object(spec.Mode, 'Mode');
   let replicated: Record<string, unknown> | undefined;
+  let job = false;
   if (mode) {
     const kinds = Object.keys(mode).filter((k) => mode[k] !== undefined && mode[k] !== null);
-    if (kinds.some((k) => k === 'ReplicatedJob' || k === 'GlobalJob')) throw invalid('job modes (replicated-job, global-job) are not supported yet');
-    if (kinds.length !== 1 || !['Replicated', 'Global'].includes(kinds[0]!)) {
-      throw invalid('Mode must have exactly one of Replicated or Global');
+    if (kinds.length !== 1 || !MODES.includes(kinds[0]!)) {
+      throw invalid(`Mode must have exactly one of ${words(kinds.length > 1 && kinds.every((k) => MODES.includes(k)) ? kinds : MODES)}`);
     }
     object(mode.Global, 'Mode.Global');
+    object(mode.GlobalJob, 'Mode.GlobalJob');
     replicated = object(mode.Replicated, 'Mode.Replicated');
     if (replicated) count(replicated.Replicas, 'Mode.Replicated.Replicas', 100_000);
+    const replicatedJob = object(mode.ReplicatedJob, 'Mode.ReplicatedJob');
+    if (replicatedJob) {
+      count(replicatedJob.MaxConcurrent, 'Mode.ReplicatedJob.MaxConcurrent', 100_000);
+      count(replicatedJob.TotalCompletions, 'Mode.ReplicatedJob.TotalCompletions', 100_000);
+      // dockerd stores both counts (MaxConcurrent 1, TotalCompletions = MaxConcurrent when unset),
+      // and the CLI reads both to show the job.
+      const MaxConcurrent = replicatedJob.MaxConcurrent ?? 1;
+      spec.Mode = { ...mode, ReplicatedJob: { ...replicatedJob, MaxConcurrent, TotalCompletions: replicatedJob.TotalCompletions ?? MaxConcurrent } };
+    }
+    job = kinds[0] === 'ReplicatedJob' || kinds[0] === 'GlobalJob';
   }
   // dockerd stores a service without a mode, or without a replica count, as one replica
   // (daemon/cluster/convert: ServiceSpecToGRPC), and the CLI needs the count to show the service.
-  if (!mode?.Global && replicated?.Replicas === undefined) spec.Mode = { ...mode, Replicated: { ...replicated, Replicas: 1 } };
+  if (!mode?.Global && !job && replicated?.Replicas === undefined) spec.Mode = { ...mode, Replicated: { ...replicated, Replicas: 1 } };
+  // swarmkit refuses it too: a job is never rolled out, each update runs it again.
+  if (job && spec.UpdateConfig !== undefined && spec.UpdateConfig !== null) {
+    throw invalid('UpdateConfig is not supported for jobs: an update runs the job again rather than rolling it out');
+  }
   for (const key of ['UpdateConfig', 'RollbackConfig'] as const) {
     const u = object(spec[key], key);
     count(u?.Parallelism, `${key}.Parallelism`);

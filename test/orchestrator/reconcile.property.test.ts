@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { isTerminal, type TaskState, type UpdateStatus } from '../../control-plane/db/schema/index.ts';
-import { isLive, type NodeView, type Plan, reconcileService, type ServiceView, type TaskView } from '../../control-plane/orchestrator/reconcile.ts';
-import { isGlobal, replicasOf, type ServiceSpec, specHashOf, type UpdateConfig, updateOrderOf } from '../../control-plane/swarm/service-spec.ts';
-import type { RestartPolicySpec } from '../../protocol/task-spec.ts';
-import { random } from '../scheduler/fixtures.ts';
+import { isLive, type Plan, type ServiceView, type TaskView } from '../../control-plane/orchestrator/reconcile.ts';
+import { isJob, replicatedJobOf, updateOrderOf } from '../../control-plane/swarm/service-spec.ts';
+import { exitedOnItsOwn, isEmpty, newestIn, ofThisRun, plan, simulate, slotKey, takesNewTasks, wantedSlots, type World } from './reconcile-world.ts';
 
 /**
- * Properties of the reconciler over random services, tasks and nodes, from random states.
- *
- * A world is one service, its tasks and the nodes. Three things move it on: a pass (`plan`, then
- * `apply`, what apply-plan.ts writes), progress (`progress`, what the scheduler and the agents do
- * between passes) and time (to the instant a plan asks to be woken at). The properties:
+ * Properties of the reconciler over random services (of every mode), tasks and nodes, from random
+ * states; reconcile-world.ts makes the worlds and moves them on. The properties:
  *
  * (a) Fixed point. After a pass, the next plan at the same instant is empty (no creates, no
  *     stops, no status change) except where the pass itself moved the world on (listed in the
@@ -19,162 +14,10 @@ import { random } from '../scheduler/fixtures.ts';
  *     state neither changes, within a bound, and that state is the one the spec asks for.
  * (b) After every pass, no slot holds two live tasks outside a start-first overlap.
  * (c) No pass creates more tasks than the service wants slots, nor two in one slot.
+ * (d) Jobs: no pass starts a task in a slot whose task completed, nor a fresh slot beyond
+ *     MaxConcurrent, and after every pass no task of an earlier iteration is live.
  */
-interface World {
-  service: ServiceView;
-  tasks: TaskView[];
-  nodes: NodeView[];
-}
-
-const SECOND = 1_000_000_000; // Docker durations are nanoseconds
-const NOW = 1_000_000;
 const SEEDS = Array.from({ length: 1000 }, (_, i) => i + 1);
-
-type Rng = ReturnType<typeof random>;
-const ORDERS: Array<UpdateConfig['Order']> = ['stop-first', 'start-first'];
-const ACTIONS: Array<UpdateConfig['FailureAction']> = [undefined, 'pause', 'continue', 'rollback', 'rollback'];
-const CONDITIONS: Array<RestartPolicySpec['Condition']> = ['any', 'on-failure', 'none'];
-const STATUSES: Array<UpdateStatus['State'] | null> = [null, null, 'updating', 'updating', 'paused', 'rollback_started', 'rollback_paused', 'completed'];
-const STATES: TaskState[] = ['new', 'pending', 'pending', 'assigned', 'starting', 'running', 'running', 'running', 'complete', 'shutdown', 'failed', 'failed', 'rejected', 'orphaned'];
-
-function updateConfig(r: Rng): UpdateConfig | undefined {
-  if (r.chance(0.2)) return undefined;
-  return {
-    Parallelism: r.pick([0, 1, 1, 2, 3]),
-    Order: r.pick(ORDERS),
-    FailureAction: r.pick(ACTIONS),
-    MaxFailureRatio: r.pick([0, 0, 0.25, 0.5]),
-    Monitor: r.pick([0, 5 * SECOND]),
-  };
-}
-
-/** A random service in a random state: mid-update or not, with history, on a few nodes. */
-function scenario(seed: number): World {
-  const r = random(seed);
-  const nodes = Array.from({ length: r.int(0, 6) }, (_, i): NodeView => ({
-    id: `n${i}`,
-    hostname: `n${i}`,
-    role: 'worker',
-    labels: r.chance(0.5) ? { zone: r.pick(['east', 'west']) } : {},
-    engineLabels: {},
-    os: 'linux',
-    arch: 'x86_64',
-    state: r.chance(0.1) ? 'down' : 'ready',
-    availability: r.pick(['active', 'active', 'active', 'active', 'pause', 'drain']),
-  }));
-  const global = r.chance(0.3);
-  const restart = r.chance(0.3)
-    ? {}
-    : { Condition: r.pick(CONDITIONS), Delay: r.pick([0, 0, 5 * SECOND]), MaxAttempts: r.pick([0, 0, 1, 2]), Window: r.pick([0, 0, 20 * SECOND]) };
-  const placement = global && r.chance(0.3) ? { Constraints: ['node.labels.zone==east'] } : {};
-  const specOf = (image: string): ServiceSpec => ({
-    Name: 'svc',
-    TaskTemplate: { ContainerSpec: { Image: image }, RestartPolicy: restart, Placement: placement },
-    Mode: global ? { Global: {} } : { Replicated: { Replicas: r.int(0, 8) } },
-    UpdateConfig: updateConfig(r),
-    RollbackConfig: updateConfig(r),
-  });
-  const [spec, other] = [specOf('img:2'), specOf('img:1')];
-  const state = r.pick(STATUSES);
-  const updateStatus: UpdateStatus | null = state && { State: state, StartedAt: new Date(r.int(0, NOW)).toISOString(), Message: 'random' };
-  const service: ServiceView = { id: 'svc', spec, specHash: specHashOf(spec), previousSpec: r.chance(0.7) ? other : null, updateStatus };
-
-  const hashes = [service.specHash, specHashOf(other)];
-  const used = new Set<number>();
-  const tasks: TaskView[] = [];
-  const keys = global ? [...nodes.map((n) => n.id), null] : Array.from({ length: replicasOf(spec) + 2 }, (_, i) => i + 1);
-  for (const key of keys) {
-    for (let k = r.int(0, 3); k > 0; k--) {
-      const state = r.pick(STATES);
-      const unplaced = state === 'new' || state === 'pending';
-      // A task past pending is on a node (now and then one since removed); a global one always is.
-      const placed = r.chance(0.05) ? 'gone' : nodes.length ? r.pick(nodes).id : 'gone';
-      const nodeId = global ? (typeof key === 'string' ? key : null) : unplaced ? null : placed;
-      let createdAt = r.int(0, NOW - 1);
-      while (used.has(createdAt)) createdAt++;
-      used.add(createdAt);
-      tasks.push({
-        id: `s${seed}t${tasks.length}`,
-        slot: global ? 0 : Number(key),
-        nodeId,
-        desiredState: r.chance(0.6) ? 'running' : 'shutdown',
-        state,
-        specHash: r.pick(hashes),
-        statusAt: Math.min(NOW - 1, createdAt + r.int(0, 30_000)),
-        createdAt,
-      });
-    }
-  }
-  return { service, tasks, nodes };
-}
-
-let made = 0;
-
-/**
- * What apply-plan.ts writes, in memory: a stopped task is desired shutdown, and one no agent has
- * yet (new or pending) is shut down at once, its slot free in the same instant; a created task is
- * pending in its slot (on its node, for a global service), made now from the current spec; the
- * update status is written; a rollback swaps Spec and PreviousSpec.
- */
-function apply(world: World, plan: Plan, now: number): World {
-  const stopping = new Set(plan.shutdown.map((s) => s.taskId));
-  const tasks = world.tasks.map((t): TaskView => {
-    if (!stopping.has(t.id)) return t;
-    return { ...t, desiredState: 'shutdown', state: t.state === 'new' || t.state === 'pending' ? 'shutdown' : t.state };
-  });
-  for (const c of plan.create) {
-    tasks.push({ id: `new${++made}`, slot: c.slot, nodeId: c.nodeId, desiredState: 'running', state: 'pending', specHash: world.service.specHash, statusAt: now, createdAt: now });
-  }
-  let service = world.service;
-  if (plan.updateStatus !== undefined) service = { ...service, updateStatus: plan.updateStatus };
-  if (plan.rollback && service.previousSpec) {
-    service = { ...service, spec: service.previousSpec, previousSpec: service.spec, specHash: specHashOf(service.previousSpec) };
-  }
-  return { ...world, service, tasks };
-}
-
-const takesNewTasks = (n: NodeView | undefined) => n?.state === 'ready' && n.availability === 'active';
-
-/**
- * What happens between passes, all of it at once and without failures: the scheduler places each
- * pending task (on the first node that takes new tasks; a global one on its own node, if that node
- * takes them), the agents run every placed live task, and every task told to stop on a reachable
- * node has stopped.
- */
-function progress(world: World, now: number): World {
-  const nodeById = new Map(world.nodes.map((n) => [n.id, n]));
-  const tasks = world.tasks.map((t): TaskView => {
-    if (isTerminal(t.state)) return t;
-    if (!isLive(t)) return nodeById.get(t.nodeId ?? '')?.state === 'ready' ? { ...t, state: 'shutdown', statusAt: now } : t;
-    if (t.state === 'new' || t.state === 'pending') {
-      const node = t.nodeId === null ? world.nodes.find(takesNewTasks) : nodeById.get(t.nodeId);
-      return takesNewTasks(node) ? { ...t, nodeId: node!.id, state: 'running', statusAt: now } : t;
-    }
-    return nodeById.get(t.nodeId ?? '')?.state === 'ready' && t.state !== 'running' ? { ...t, state: 'running', statusAt: now } : t;
-  });
-  return { ...world, tasks };
-}
-
-const isEmpty = (p: Plan) => p.create.length === 0 && p.shutdown.length === 0 && p.updateStatus === undefined && !p.rollback;
-const plan = (w: World, now: number) => reconcileService(w.service, w.tasks, w.nodes, now);
-const slotKey = (w: World, t: Pick<TaskView, 'slot' | 'nodeId'>) => (isGlobal(w.service.spec) ? (t.nodeId ?? '') : String(t.slot));
-
-const newestIn = (w: World, key: string) => w.tasks.filter((t) => slotKey(w, t) === key).sort((a, b) => b.createdAt - a.createdAt)[0];
-const exitedOnItsOwn = (t: TaskView | undefined) => ['complete', 'failed', 'rejected'].includes(t?.state ?? '');
-
-/** The slots the service wants, by key: its replicas, or the nodes its global tasks may run on. */
-function wantedSlots(w: World): Set<string> {
-  if (!isGlobal(w.service.spec)) return new Set(Array.from({ length: replicasOf(w.service.spec) }, (_, i) => String(i + 1)));
-  const constrained = (w.service.spec.TaskTemplate.Placement?.Constraints ?? []).length > 0;
-  // A paused node keeps the tasks it has (being replaced or not) but takes no new ones.
-  const occupied = new Set(w.tasks.filter((t) => !isTerminal(t.state)).map((t) => t.nodeId));
-  return new Set(
-    w.nodes
-      .filter((n) => n.state === 'ready' && n.availability !== 'drain' && (n.availability !== 'pause' || occupied.has(n.id)))
-      .filter((n) => !constrained || n.labels.zone === 'east')
-      .map((n) => n.id),
-  );
-}
 
 /** (c) A plan creates in wanted slots only, at most once each: never more tasks than slots wanted. */
 function expectCreatesWithinWantedSlots(w: World, p: Plan, why: string) {
@@ -202,49 +45,6 @@ function expectOneLiveTaskPerSlot(planned: ServiceView, after: World, why: strin
     expect(newest!.specHash === planned.specHash && newest!.state !== 'running', context).toBe(true);
     for (const t of older) expect(t.specHash, context).not.toBe(planned.specHash);
   }
-}
-
-/** One pass: the plan made for `before` at `now`, and the world once it is applied. */
-interface Pass {
-  before: World;
-  plan: Plan;
-  after: World;
-  now: number;
-  why: string;
-}
-
-/**
- * A service's life from a random state: passes until one is empty, then rounds of progress and
- * passes, and when progress leaves the passes nothing to do (at rest at this instant), on to the
- * time the last plan asked to be woken at (a restart delay, a Monitor period), until none is asked.
- * `check` sees every pass. Returns the world at rest and counts of what it took.
- */
-function simulate(seed: number, check: (pass: Pass) => void = () => {}) {
-  let world = scenario(seed);
-  let now = NOW;
-  let mostPasses = 0;
-  let rounds = 0;
-  // Generous: a rollout moves a slot on at least every other round, and time moves only to a
-  // restart delay or a Monitor period that is then over.
-  const bound = 50 + 10 * (wantedSlots(world).size + world.tasks.length);
-  for (; rounds <= bound; rounds++) {
-    if (rounds > 0) world = progress(world, now);
-    for (let passes = 0; ; passes++) {
-      const why = `seed ${seed}, round ${rounds}, pass ${passes}`;
-      const p = plan(world, now);
-      if (passes > 10) throw new Error(`${why}: still planning after 10 passes at one instant`);
-      const after = apply(world, p, now);
-      check({ before: world, plan: p, after, now, why });
-      if (isEmpty(p)) {
-        mostPasses = Math.max(mostPasses, passes);
-        if (passes === 0 && rounds > 0 && p.wakeAt === undefined) return { world, mostPasses, rounds, bound };
-        if (passes === 0 && rounds > 0) now = p.wakeAt!;
-        break;
-      }
-      world = after;
-    }
-  }
-  throw new Error(`seed ${seed}: not at rest after ${bound} rounds`);
 }
 
 describe('reconcileService on random services (properties)', () => {
@@ -275,6 +75,7 @@ describe('reconcileService on random services (properties)', () => {
   it('(a) passes come to rest: by the fourth plan at one instant, and for good as agents progress and time passes', () => {
     let mostPasses = 0;
     let mostRounds = 0;
+    let jobsDoneInTurns = 0;
     for (const seed of SEEDS) {
       const { world, ...took } = simulate(seed);
       const why = `seed ${seed} at rest`;
@@ -302,14 +103,23 @@ describe('reconcileService on random services (properties)', () => {
         const stalled = startFirst && outdated.some((t) => exitedOnItsOwn(newestIn(world, slotKey(world, t))));
         expect(stalled, `${why}: ${outdated.map((t) => t.id).join(', ')} out of date`).toBe(true);
       }
-      // A wanted slot is left empty only by its restart policy: its newest task exited on its own.
+      // A wanted slot is left empty only by its restart policy: its newest task exited on its own
+      // (a job's completed). Or a replicated job's fresh slot waits for room: MaxConcurrent tasks
+      // are live, ones the scheduler cannot place.
+      const job = replicatedJobOf(world.service.spec);
+      const waitsForRoom = (key: string) => !!job && !newestIn(world, key) && live.length >= job.maxConcurrent;
       for (const key of wantedSlots(world)) {
-        if (!live.some((t) => slotKey(world, t) === key)) expect(exitedOnItsOwn(newestIn(world, key)), `${why}: slot ${key} empty`).toBe(true);
+        if (live.some((t) => slotKey(world, t) === key)) continue;
+        expect(exitedOnItsOwn(newestIn(world, key)) || waitsForRoom(key), `${why}: slot ${key} empty`).toBe(true);
       }
+      const done = [...wantedSlots(world)].every((key) => newestIn(world, key)?.state === 'complete');
+      if (job && done && job.totalCompletions > job.maxConcurrent && job.maxConcurrent > 0) jobsDoneInTurns++;
     }
-    // The generator reaches the interesting cases: several passes at an instant, long rollouts.
+    // The generator reaches the interesting cases: several passes at an instant, long rollouts,
+    // replicated jobs run to the end a few tasks at a time.
     expect(mostPasses).toBeGreaterThan(1);
     expect(mostRounds).toBeGreaterThan(5);
+    expect(jobsDoneInTurns).toBeGreaterThan(5);
   });
 
   it('(b) after every pass, no slot holds two live tasks outside a start-first overlap', () => {
@@ -318,5 +128,21 @@ describe('reconcileService on random services (properties)', () => {
 
   it('(c) no pass creates more tasks than the service wants slots, nor two in one slot', () => {
     for (const seed of SEEDS) simulate(seed, ({ before, plan: p, why }) => expectCreatesWithinWantedSlots(before, p, why));
+  });
+
+  it('(d) jobs: no pass restarts a completed slot or starts a fresh one beyond MaxConcurrent; an earlier iteration is history', () => {
+    let jobs = 0;
+    for (const seed of SEEDS) {
+      simulate(seed, ({ before, plan: p, after, why }) => {
+        if (!isJob(before.service.spec)) return;
+        jobs++;
+        for (const c of p.create) expect(newestIn(before, slotKey(before, c))?.state, `${why}: slot ${slotKey(before, c)}`).not.toBe('complete');
+        const job = replicatedJobOf(before.service.spec);
+        const fresh = p.create.filter((c) => !newestIn(before, slotKey(before, c)));
+        if (job && fresh.length) expect(after.tasks.filter((t) => isLive(t) && ofThisRun(after, t)).length, why).toBeLessThanOrEqual(job.maxConcurrent);
+        expect(after.tasks.filter((t) => isLive(t) && !ofThisRun(after, t)).map((t) => t.id), why).toEqual([]);
+      });
+    }
+    expect(jobs).toBeGreaterThan(1000);
   });
 });

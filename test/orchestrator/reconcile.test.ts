@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type NodeView, type Plan, reconcileService, type ServiceView, type TaskView } from '../../control-plane/orchestrator/reconcile.ts';
+import { type Plan, reconcileService, type ServiceView, type TaskView } from '../../control-plane/orchestrator/reconcile.ts';
 import { type ServiceSpec, specHashOf } from '../../control-plane/swarm/service-spec.ts';
-
-const SECOND = 1_000_000_000; // Docker durations are nanoseconds
-
-function node(id: string, extra: Partial<NodeView> = {}): NodeView {
-  return { id, hostname: id, role: 'worker', labels: {}, engineLabels: {}, os: 'linux', arch: 'x86_64', state: 'ready', availability: 'active', ...extra };
-}
+import { created, node, SECOND, stopped, task } from './plan-fixtures.ts';
 
 function spec(extra: Partial<ServiceSpec> = {}, template: Record<string, unknown> = {}): ServiceSpec {
   return {
@@ -21,19 +16,11 @@ function service(s: ServiceSpec, updateStatus: ServiceView['updateStatus'] = nul
   return { id: 'svc', spec: s, specHash: specHashOf(s), previousSpec, updateStatus };
 }
 
-let seq = 0;
-function task(extra: Partial<TaskView> = {}): TaskView {
-  seq++;
-  return { id: `t${seq}`, slot: 1, nodeId: 'n1', desiredState: 'running', state: 'running', specHash: '', statusAt: seq, createdAt: seq, ...extra };
-}
-
 /** Tasks of `svc` running in the given slots on n1. */
 function running(svc: ServiceView, slots: number[], extra: Partial<TaskView> = {}) {
   return slots.map((slot) => task({ slot, specHash: svc.specHash, ...extra }));
 }
 
-const created = (plan: Plan) => plan.create.map((c) => c.slot).sort((a, b) => a - b);
-const stopped = (plan: Plan) => plan.shutdown.map((s) => s.taskId);
 const nodes = [node('n1'), node('n2')];
 
 describe('reconcileService: replicated slots', () => {

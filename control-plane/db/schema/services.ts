@@ -9,6 +9,12 @@ export interface UpdateStatus {
   Message: string;
 }
 
+/** A job's iteration, as dockerd shows it: the Index rises with every update, which runs the job again. */
+export interface JobStatus {
+  JobIteration: { Index: number };
+  LastExecution: string;
+}
+
 /** A Docker service: its ServiceSpec is stored whole so a GET-edit-POST cycle loses nothing. */
 export const services = sqliteTable(
   'services',
@@ -25,6 +31,8 @@ export const services = sqliteTable(
     /** Published ports with the ingress ports the control plane allocated. */
     endpointPorts: text({ mode: 'json' }).notNull().$type<PortConfig[]>(),
     updateStatus: text({ mode: 'json' }).$type<UpdateStatus>(),
+    /** Set on job-mode services (ReplicatedJob, GlobalJob) only. */
+    jobStatus: text({ mode: 'json' }).$type<JobStatus>(),
     version: integer().notNull(),
     createdAt: integer().notNull(),
     updatedAt: integer().notNull(),

@@ -32,6 +32,8 @@ export const tasks = sqliteTable(
     /** TaskSpec (the service's TaskTemplate when the task was made). */
     spec: text({ mode: 'json' }).notNull().$type<TaskSpec>(),
     specHash: text().notNull(),
+    /** The job iteration a job's task was made for (its service's JobStatus then); null for other services. */
+    jobIteration: integer(),
     desiredState: text().$type<DesiredState>().notNull(),
     state: text().$type<TaskState>().notNull(),
     message: text().notNull().default(''),
