@@ -1,4 +1,4 @@
-import { and, eq, inArray, notInArray, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, notInArray, or, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
 import { nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
@@ -88,7 +88,12 @@ export async function nodeAssignments(
         eq(tasks.clusterId, clusterId),
         // A global task names its node before the scheduler has checked it fits; not the agent's yet.
         notInArray(tasks.state, ['new', 'pending']),
-        or(inArray(tasks.desiredState, ['running', 'ready']), notInArray(tasks.state, [...TERMINAL_STATES])),
+        or(
+          inArray(tasks.desiredState, ['running', 'ready']),
+          notInArray(tasks.state, [...TERMINAL_STATES]),
+          // A completed job task keeps its container (and so its logs), as dockerd does, until it is reaped.
+          and(isNotNull(tasks.jobIteration), eq(tasks.state, 'complete')),
+        ),
       ),
     );
   const node = rows.some((t) => hasTemplates(t.spec)) ? await db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) }) : undefined;

@@ -35,7 +35,7 @@ async function serviceLs(service: string): Promise<string> {
 describe('job modes with the docker CLI', () => {
   it('attached create of a replicated job waits for it, reports it complete and exits 0', async () => {
     const name = `j${RUN}`;
-    const res = await cluster.createService(name, ['--mode', 'replicated-job', '--replicas', '3', 'local/busybox:1', 'sh', '-c', 'sleep 1'], { detach: false });
+    const res = await cluster.createService(name, ['--mode', 'replicated-job', '--replicas', '3', 'local/busybox:1', 'sh', '-c', 'echo ran-$(hostname); sleep 1'], { detach: false });
     expect(res.code, res.stderr).toBe(0);
     // The CLI's job progress (without a terminal it prints no bars): all three at once, then done.
     expect(res.stdout).toMatch(/active tasks: 3 out of 3 tasks\n[^]*active tasks: 0 out of 0 tasks\njob complete\n$/);
@@ -45,8 +45,12 @@ describe('job modes with the docker CLI', () => {
       expect(t.DesiredState).toBe('Complete');
       expect(t.CurrentState).toMatch(/^Complete /);
     }
-    // Nothing runs any more: a completed task's container is let go.
-    expect((await containers(name)).filter((c) => c.State === 'running')).toEqual([]);
+    // Nothing runs any more; the exited containers stay, as dockerd keeps them, so their logs can be read.
+    const left = await containers(name);
+    expect(left.filter((c) => c.State === 'running')).toEqual([]);
+    expect(left.map((c) => c.State)).toEqual(['exited', 'exited', 'exited']);
+    const logs = await docker(['service', 'logs', '--raw', name], cluster.env);
+    expect(logs.stdout.trim().split('\n').filter((l) => l.startsWith('ran-'))).toHaveLength(3);
     expect(await serviceLs(name)).toBe('replicated job 0/3 (3/3 completed)');
   });
 
