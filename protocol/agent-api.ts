@@ -55,6 +55,43 @@ export interface Assignment {
   /** Docker TaskSpec (ContainerSpec, Resources, RestartPolicy, ...). */
   spec: TaskSpec;
   ports: PortConfig[];
+  /** The task's address on each of its overlay networks (given when it was assigned). */
+  networks: TaskAttachment[];
+}
+
+export interface TaskAttachment {
+  networkId: string;
+  /** CIDR notation: the task's address with its network's prefix length, `10.0.1.5/24`. */
+  address: string;
+  /** Names the task answers to on that network besides its service's (`--network name=N,alias=x`). */
+  aliases: string[];
+}
+
+/** An overlay network one of this node's tasks is on. */
+export interface OverlayNetwork {
+  id: string;
+  name: string;
+  subnet: string;
+  gateway: string;
+}
+
+/** Another node of the mesh, as this node's WireGuard peer. */
+export interface MeshPeer {
+  nodeId: string;
+  /** The peer's WireGuard public key (base64); its private key never leaves its host. */
+  publicKey: string;
+  /** `addr:port` its WireGuard interface listens on. */
+  endpoint: string;
+  /** Its tasks' addresses (/32) on the networks this node shares with it: what the tunnel carries. */
+  allowedIps: string[];
+}
+
+/** This node's part of the encrypted mesh that carries overlay traffic between hosts. */
+export interface MeshView {
+  /** The UDP port every node's WireGuard interface listens on (`docker swarm init --data-path-port`). */
+  listenPort: number;
+  networks: OverlayNetwork[];
+  peers: MeshPeer[];
 }
 
 export interface AssignmentsResponse {
@@ -66,6 +103,7 @@ export interface AssignmentsResponse {
   ingress: Array<{ serviceId: string; ports: PortConfig[]; backends: Array<{ taskId: string; nodeId: string; addr: string }> }>;
   /** Log requests the control plane relays from `docker service logs`. */
   logRequests: LogRequest[];
+  mesh: MeshView;
 }
 
 /**

@@ -133,6 +133,6 @@ export class Executor {
 
 /** Enough of an assignment to find, stop and remove a leftover container. */
 function leftoverAssignment(taskId: string): Assignment {
-  return { taskId, serviceId: '', serviceName: '', slot: 0, desiredState: 'remove', state: 'orphaned', spec: {}, ports: [] };
+  return { taskId, serviceId: '', serviceName: '', slot: 0, desiredState: 'remove', state: 'orphaned', spec: {}, ports: [], networks: [] };
 }
 

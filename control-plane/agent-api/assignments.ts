@@ -3,6 +3,7 @@ import type { Reader } from '../db/database.ts';
 import { nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
 import { logRequestsIndex, nodeLogRequests } from '../log-relay/index.ts';
+import { meshView, taskAttachments } from './mesh.ts';
 import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
 import { expandTaskSpec, hasTemplates, type TemplateContext } from '../swarm/templates.ts';
 
@@ -32,6 +33,7 @@ export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: st
       coalesce((select max(version) from tasks where node_id = ${nodeId}), 0),
       coalesce((select version from nodes where id = ${nodeId}), 1),
       coalesce((select ingress_index from clusters where id = ${clusterId}), 0),
+      coalesce((select mesh_index from clusters where id = ${clusterId}), 0),
       coalesce((
         select max(t.version) from tasks t
         where t.cluster_id = ${clusterId} and t.service_id in (
@@ -76,6 +78,7 @@ export async function nodeAssignments(
       desiredState: tasks.desiredState,
       state: tasks.state,
       spec: tasks.spec,
+      networks: tasks.networks,
       serviceName: services.name,
       serviceLabels: sql<string | null>`json_extract(${services.spec}, '$.Labels')`,
       ports: services.endpointPorts,
@@ -107,6 +110,7 @@ export async function nodeAssignments(
     // Templates are filled in for this task on this node; the stored task keeps them as written.
     spec: node && hasTemplates(t.spec) ? expandTaskSpec(t.spec, templateContext(t, node)) : t.spec,
     ports: t.ports ?? [],
+    networks: taskAttachments(t.networks, t.spec.Networks),
   }));
 
   const ingress = await ingressServices(db, clusterId);
@@ -128,5 +132,6 @@ export async function nodeAssignments(
       backends: backends.filter((b) => b.serviceId === s.id).map((b) => ({ taskId: b.taskId, nodeId: b.nodeId!, addr: b.addr })),
     })),
     logRequests: await nodeLogRequests(db, clusterId, nodeId),
+    mesh: await meshView(db, clusterId, nodeId),
   };
 }

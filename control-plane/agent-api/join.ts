@@ -3,6 +3,7 @@ import { bumpIndex, type Tx } from '../db/database.ts';
 import { joinTokens, nodes } from '../db/schema/index.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { meshChanged, onMesh } from '../swarm/mesh-changes.ts';
 import { recordEvent } from '../events/record.ts';
 import { nodeName, nodeStateChanged } from '../events/swarm-objects.ts';
 import type { NodeInfo } from '../../protocol/agent-api.ts';
@@ -75,6 +76,8 @@ export async function admitNode(
     wireguardPublicKey: info.wireguardPublicKey,
   };
   const version = await bumpIndex(tx, clusterId);
+  // A node back with its tasks (maybe at a new address or with a new key) is its peers' news.
+  if (opts.rejoinNodeId && (await onMesh(tx, [opts.rejoinNodeId]))) await meshChanged(tx, clusterId, version);
   const existing = opts.rejoinNodeId
     ? await tx.query.nodes.findFirst({ where: and(eq(nodes.id, opts.rejoinNodeId), eq(nodes.clusterId, clusterId)) })
     : undefined;

@@ -1,8 +1,9 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { AppDeps } from '../deps.ts';
 import { bumpIndex } from '../db/database.ts';
-import { isTerminal, nodes, services, stateRank, tasks, type TaskState } from '../db/schema/index.ts';
+import { clusters, isTerminal, nodes, services, stateRank, tasks, type TaskState } from '../db/schema/index.ts';
 import { publishesIngress } from '../swarm/ingress-ports.ts';
+import { onMesh } from '../swarm/mesh-changes.ts';
 import type { StatusResponse, TaskReport } from '../../protocol/agent-api.ts';
 
 
@@ -113,14 +114,17 @@ export class StatusBatcher {
         if (beating.length) await tx.update(nodes).set({ lastHeartbeatAt: now }).where(inArray(nodes.id, beating));
         for (const n of revived) {
           concern(n.clusterId);
-          await tx.update(nodes).set({ state: 'ready', stateMessage: '', version: await indexFor(n.clusterId), updatedAt: now }).where(eq(nodes.id, n.id));
+          const index = await indexFor(n.clusterId);
+          await tx.update(nodes).set({ state: 'ready', stateMessage: '', version: index, updatedAt: now }).where(eq(nodes.id, n.id));
+          // Back in the peers of every node that routes to its tasks.
+          if (await onMesh(tx, [n.id])) await tx.update(clusters).set({ meshIndex: index }).where(eq(clusters.id, n.clusterId));
         }
 
         const ids = batch.flatMap((p) => p.reports.map((r) => r.taskId));
-        const current = new Map<string, { nodeId: string | null; state: TaskState; serviceId: string }>();
+        const current = new Map<string, { nodeId: string | null; state: TaskState; serviceId: string; onNetworks: boolean }>();
         for (let i = 0; i < ids.length; i += 400) {
           const rows = await tx
-            .select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state, serviceId: tasks.serviceId })
+            .select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state, serviceId: tasks.serviceId, onNetworks: sql<boolean>`${tasks.networks} is not null` })
             .from(tasks)
             .where(inArray(tasks.id, ids.slice(i, i + 400)));
           for (const r of rows) current.set(r.id, r);
@@ -151,6 +155,11 @@ export class StatusBatcher {
               })
               .where(eq(tasks.id, r.taskId));
             current.set(r.taskId, { ...task, state: r.state });
+            if (task.onNetworks && isTerminal(r.state)) {
+              // Its addresses are free: no node routes to them any more.
+              concern(p.clusterId);
+              await tx.update(clusters).set({ meshIndex: await indexFor(p.clusterId) }).where(eq(clusters.id, p.clusterId));
+            }
           }
           out.push(res);
         }

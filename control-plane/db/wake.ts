@@ -27,3 +27,4 @@ export function wakeTargets(tx: Tx): ChangedNodes {
   const set = targets.get(tx);
   return set === 'everyone' ? undefined : set;
 }
+

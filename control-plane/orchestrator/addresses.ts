@@ -8,6 +8,7 @@ import { HOLDING_STATES, type NetworkRow, networks, type TaskNetwork, tasks } fr
 import { formatAddress, parseSubnet } from '../swarm/subnets.ts';
 import type { ServiceRow } from './cluster-state.ts';
 import type { Pass } from './pass.ts';
+import { meshChanged } from '../swarm/mesh-changes.ts';
 
 export interface AddressPlan {
   /** The addresses each placed task gets, one per network of its spec. */
@@ -67,6 +68,8 @@ export async function planAddresses(pass: Pass, placed: Array<{ taskId: string; 
 /** Writes the planned addresses, one statement for all. */
 export async function writeAddresses(pass: Pass, plan: AddressPlan): Promise<void> {
   if (!plan.addresses.size) return;
+  // Every node with a task on these networks now routes to the new addresses.
+  await meshChanged(pass.tx, pass.clusterId, await pass.version());
   const rows = sql.join(
     [...plan.addresses].map(([id, nets]) => sql`(${id}, ${JSON.stringify(nets)})`),
     sql`, `,

@@ -4,6 +4,7 @@ import { bumpIndex, type Tx } from '../db/database.ts';
 import { type NodeSpec, nodes, tasks } from '../db/schema/index.ts';
 import { ApiError } from '../errors.ts';
 import { changed, recordEvent } from '../events/record.ts';
+import { meshChanged, onMesh } from '../swarm/mesh-changes.ts';
 import { nodeName } from '../events/swarm-objects.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
 
@@ -27,6 +28,7 @@ export async function removeNode(tx: Tx, node: NodeRow, force: boolean, now: num
     throw new ApiError('precondition', `node ${node.hostname} is not down and can't be removed; stop its agent first or use --force`);
   }
   const index = await bumpIndex(tx, node.clusterId);
+  if (await onMesh(tx, [node.id])) await meshChanged(tx, node.clusterId, index);
   await tx.delete(nodes).where(eq(nodes.id, node.id));
   await tx
     .update(tasks)

@@ -21,6 +21,7 @@ function assignment(over: Partial<Assignment> = {}, containerSpec: Record<string
     state: 'assigned',
     spec: { ContainerSpec: { Image: 'local/busybox:1', Args: ['sleep', '1'], Init: false, ...containerSpec }, Resources: { Limits: { NanoCPUs: 5e8, MemoryBytes: 64 << 20 } } },
     ports: [],
+    networks: [],
     ...over,
   };
 }

@@ -44,6 +44,8 @@ export const clusters = sqliteTable(
     changeIndex: integer().notNull().default(1),
     /** Index of the last change to the cluster's published ingress ports (every node's routing mesh). */
     ingressIndex: integer().notNull().default(0),
+    /** Index of the last change to the mesh (a node's liveness or key, a task address given or freed): every node's peers. */
+    meshIndex: integer().notNull().default(0),
     version: integer().notNull().default(1),
     createdAt: integer().notNull(),
     updatedAt: integer().notNull(),

@@ -1,0 +1,1 @@
+ALTER TABLE `clusters` ADD `mesh_index` integer DEFAULT 0 NOT NULL;
