@@ -47,7 +47,7 @@ async function scale(service: string, replicas: number) {
 
 describe('three hosts', () => {
   it('start in parallel within a minute (the time is printed for the record)', () => {
-    console.log(`multi-host harness: ${cluster.hosts.length} hosts up and joined in ${cluster.startupMs} ms (run ${cluster.prefix})`);
+    console.log(`multi-host harness: ${cluster.hosts.length} hosts up and joined in ${cluster.startupMs} ms (run ${cluster.prefix})`, cluster.startupPhases);
     expect(cluster.hosts).toHaveLength(3);
     expect(cluster.startupMs).toBeLessThan(60_000);
   });

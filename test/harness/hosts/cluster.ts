@@ -49,6 +49,8 @@ export class HostCluster {
   readonly hosts: TestHost[] = [];
   /** Wall time of start(), for the report and to notice a slower harness. */
   startupMs = 0;
+  /** When (ms into start) each part was ready: where start-up time goes. */
+  readonly startupPhases: Record<string, number> = {};
   private workerToken = '';
 
   constructor(private readonly opts: HostClusterOptions = {}) {}
@@ -60,19 +62,21 @@ export class HostCluster {
    */
   async start(count: number): Promise<void> {
     const started = Date.now();
+    const phase = <T>(name: string, work: Promise<T>) => work.then((v) => ((this.startupPhases[name] = Date.now() - started), v));
     const names = await claimSlot(this.prefix, removeRun);
     this.names = names;
     mkdirSync(names.controlPlaneDir, { recursive: true });
     await createBridge(names);
     await isolateRun(names);
-    const imageSaved = saveTestImage(names.imageTar);
-    const controlPlane = this.startControlPlane(names);
-    const hosts = Array.from({ length: count }, (_, i) => this.prepareHost(i + 1, imageSaved));
+    this.startupPhases.bridge = Date.now() - started;
+    const imageSaved = phase('image saved', saveTestImage(names.imageTar));
+    const controlPlane = phase('swarm init', this.startControlPlane(names));
+    const hosts = Array.from({ length: count }, (_, i) => phase(`h${i + 1} engine`, this.prepareHost(i + 1, imageSaved)));
     // All settled before anything throws, so no failure is left unhandled; stop() cleans up.
     const results = await Promise.allSettled([imageSaved, controlPlane, ...hosts]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await Promise.all(this.hosts.map((h) => this.startAgent(h, ['join', this.workerToken])));
+    await Promise.all(this.hosts.map((h) => phase(`h${h.index} agent`, this.startAgent(h, ['join', this.workerToken]))));
     this.startupMs = Date.now() - started;
   }
 

@@ -1,9 +1,16 @@
+import { existsSync, writeFileSync } from 'node:fs';
 import { must, run } from './command.ts';
 import { HOST_LINK, type HostNames, type RunNames } from './names.ts';
 
-/** The test bridge in the root namespace, holding the subnet's .1 for the control plane. */
+/**
+ * The test bridge in the root namespace, holding the subnet's .1 for the control plane. No IPv6
+ * on it: the root namespace then neither answers nor routes the hosts' link-local IPv6 (its
+ * ip6tables FORWARD policy is ACCEPT), so the IPv4 guards are the whole story.
+ */
 export async function createBridge(names: RunNames): Promise<void> {
   await must('ip', ['link', 'add', names.bridge, 'type', 'bridge']);
+  const ipv6 = `/proc/sys/net/ipv6/conf/${names.bridge}/disable_ipv6`;
+  if (existsSync(ipv6)) writeFileSync(ipv6, '1');
   await must('ip', ['addr', 'add', `${names.gateway}/24`, 'dev', names.bridge]);
   await must('ip', ['link', 'set', names.bridge, 'up']);
 }
