@@ -1,11 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../harness/docker-cli.ts';
-import { run } from '../harness/hosts/command.ts';
+import { run, runIn } from '../harness/hosts/command.ts';
 import { type TestHost, useHostCluster } from '../harness/hosts/cluster.ts';
 import { TEST_IMAGE } from '../harness/hosts/engine.ts';
 import { pingFromContainer, pingFromHost, udpReaches } from '../harness/hosts/probe.ts';
-import { shimSocketsUnder } from '../harness/hosts/processes.ts';
+import { daemonSocketsOf } from '../harness/hosts/processes.ts';
 import { runLeftovers } from '../harness/hosts/teardown.ts';
 
 /**
@@ -38,6 +38,17 @@ const nodeState = async (host: TestHost) => (await nodes()).get(host.name)?.stat
 /** The service's running containers on one host's own engine. */
 async function runningOn(host: TestHost, service: string) {
   return host.engine.listContainers({ filters: { label: [`com.docker.swarm.service.name=${service}`], status: ['running'] } });
+}
+
+/** Live processes whose whole command line is `cmdline` (NUL-separated), read from /proc. */
+function processesRunning(cmdline: string): string[] {
+  return readdirSync('/proc').filter((pid) => {
+    try {
+      return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/cmdline`, 'latin1') === cmdline;
+    } catch {
+      return false;
+    }
+  });
 }
 
 async function scale(service: string, replicas: number) {
@@ -144,7 +155,13 @@ describe('a service across hosts', () => {
 
   it('is back to 6/6 on the other two hosts after one host is killed', async () => {
     const [h1, h2, h3] = cluster.hosts as [TestHost, TestHost, TestHost];
+    // A daemon that left its parent dies with the host too (the overlay's wireguard-go will).
+    expect((await runIn(h3.name, 'wireguard-go', [h3.wireguardInterface])).code).toBe(0);
+    const wireguardGo = `wireguard-go\0${h3.wireguardInterface}\0`;
+    expect(processesRunning(wireguardGo)).toHaveLength(1);
     await cluster.killHost(h3);
+    expect(processesRunning(wireguardGo)).toEqual([]);
+    expect(existsSync(`/var/run/wireguard/${h3.wireguardInterface}.sock`)).toBe(false);
     await expect(h3.engine.ping()).rejects.toThrow();
     expect(await h3.agent!.exited).toEqual({ code: null, signal: 'SIGKILL' });
     await eventually(async () => (await nodeState(h3)) === 'down', 20_000);
@@ -173,15 +190,20 @@ describe('a service across hosts', () => {
 });
 
 describe('teardown', () => {
-  it('leaves no namespace, link, rule, process, mount, cgroup, directory or claim of the run, and may run twice', async () => {
+  it('leaves no namespace, link, rule, process, mount, cgroup, socket, directory or claim of the run, and may run twice', async () => {
     const names = cluster.names!;
-    expect((await runLeftovers(names)).length).toBeGreaterThan(0);
-    // Outside the run's names: the machine-wide sockets of its containers' shims.
-    const shimSockets = shimSocketsUnder(names.baseDir);
-    expect(shimSockets.filter((s) => existsSync(s))).toHaveLength(12);
+    // What the overlay's agents will add: wireguard-go leaves its parent and takes only the
+    // interface name, with a control socket in the machine-wide /var/run/wireguard.
+    const h1 = cluster.host(1);
+    const wg = await runIn(h1.name, 'wireguard-go', [h1.wireguardInterface]);
+    expect(wg.code, wg.stderr).toBe(0);
+    expect(await runLeftovers(names)).toContain(`wireguard socket /var/run/wireguard/${h1.wireguardInterface}.sock`);
+    // Outside the run's names: the machine-wide sockets of its containers' shims and wireguard-go.
+    const sockets = daemonSocketsOf(names.owner);
+    expect(sockets.filter((s) => existsSync(s))).toHaveLength(12 + 1);
     await cluster.stop();
     expect(await runLeftovers(names)).toEqual([]);
-    expect(shimSockets.filter((s) => existsSync(s))).toEqual([]);
+    expect(sockets.filter((s) => existsSync(s))).toEqual([]);
     await cluster.stop();
     expect(await runLeftovers(names)).toEqual([]);
   }, 60_000);

@@ -10,7 +10,7 @@ import { loadImages, saveTestImage, startEngine } from './engine.ts';
 import { type Direction, healHost, isolateRun, partitionHost, preparePartition } from './firewall.ts';
 import { type HostNames, RunNames } from './names.ts';
 import { createBridge, createHostNetwork } from './network.ts';
-import { killProcessesUnder } from './processes.ts';
+import { killProcessesOf } from './processes.ts';
 import { removeRun } from './teardown.ts';
 
 /** A test host: a namespace on the bridge with its own dockerd and a real swarm-agent. */
@@ -129,13 +129,13 @@ export class HostCluster {
   /** The host dies: its agent, dockerd, containerd, shims and containers are SIGKILLed at once. */
   async killHost(host: TestHost): Promise<void> {
     host.up = false;
-    await killProcessesUnder(host.dir);
+    await killProcessesOf(host.owner);
   }
 
   /** Boots a killed host again: its engine on the same data root, then its agent from saved state. */
   async restartHost(host: TestHost): Promise<void> {
     if (host.up) throw new Error(`${host.name} is running; killHost first`);
-    await killProcessesUnder(host.dir);
+    await killProcessesOf(host.owner);
     host.engine = (await startEngine(host)).docker;
     await this.startAgent(host, ['run']);
     host.up = true;

@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ProcessOwner } from './processes.ts';
 
 /** How many /24s of 198.18.0.0/16 runs may claim at once (each also owns a /20 of 172.31.0.0/16). */
 export const SLOTS = 16;
@@ -24,6 +25,8 @@ export interface HostNames {
   engineSocket: string;
   engineUrl: string;
   agentStateDir: string;
+  /** How to tell this host's processes (killHost kills exactly these). */
+  owner: ProcessOwner;
 }
 
 /**
@@ -69,6 +72,10 @@ export class RunNames {
   get controlPlaneDir(): string {
     return join(this.baseDir, 'cp');
   }
+  /** How to tell the run's processes: its directory, or an argument that is one of its names. */
+  get owner(): ProcessOwner {
+    return { dir: this.baseDir, ownsArg: (arg) => arg.startsWith(`${this.prefix}-`) };
+  }
   get imageTar(): string {
     return join(this.baseDir, 'images.tar');
   }
@@ -78,16 +85,18 @@ export class RunNames {
     const name = `${this.prefix}-h${index}`;
     const dir = join(this.baseDir, `h${index}`);
     const engineSocket = join(dir, 'docker.sock');
+    const wireguardInterface = `${this.prefix}-wg${index}`;
     return {
       index,
       name,
       addr: `198.18.${this.slot}.${10 + index}`,
       bip: `172.31.${this.slot * 16 + index}.1/24`,
-      wireguardInterface: `${this.prefix}-wg${index}`,
+      wireguardInterface,
       dir,
       engineSocket,
       engineUrl: `unix://${engineSocket}`,
       agentStateDir: join(dir, 'agent'),
+      owner: { dir, ownsArg: (arg) => arg === wireguardInterface },
     };
   }
 }

@@ -30,18 +30,30 @@ function processTable(): ProcessEntry[] {
   return table;
 }
 
+/** What marks a process as a run's, or one host's (see RunNames.owner and HostNames.owner). */
+export interface ProcessOwner {
+  /** Its directory, anywhere in a process's arguments or environment. */
+  dir: string;
+  /** Whether one whole argument is one of its names. */
+  ownsArg: (arg: string) => boolean;
+}
+
 /**
- * The live processes that belong under `dir`, and all their descendants. Every process a run starts
- * names its directory: dockerd (--data-root), containerd (--config) and the shims (-address) in their
- * arguments, agents by --state-dir, the control plane by DATA_DIR in its environment. Containers
- * are the shims' children. Nothing outside the run has the run's unique directory in either.
+ * The live processes of an owner, and all their descendants. Every process a run starts names its
+ * directory: dockerd (--data-root), containerd (--config) and the shims (-address) in their
+ * arguments, agents by --state-dir, the control plane by DATA_DIR in its environment; containers
+ * are the shims' children. A daemon that leaves its parent and takes no path (wireguard-go takes
+ * only its interface name) is found by that name. Nothing outside the run has the run's unique
+ * directory or names in either.
  */
-export function processesUnder(dir: string): number[] {
-  const marker = dir.endsWith('/') ? dir : `${dir}/`;
+export function processesOf(owner: ProcessOwner): number[] {
+  const marker = owner.dir.endsWith('/') ? owner.dir : `${owner.dir}/`;
   const table = processTable().filter((p) => !p.zombie && p.pid !== process.pid);
-  const found = new Set(
-    table.filter((p) => readProc(p.pid, 'cmdline').includes(marker) || readProc(p.pid, 'environ').includes(marker)).map((p) => p.pid),
-  );
+  const owned = (pid: number) => {
+    const cmdline = readProc(pid, 'cmdline');
+    return cmdline.includes(marker) || cmdline.split('\0').some(owner.ownsArg) || readProc(pid, 'environ').includes(marker);
+  };
+  const found = new Set(table.filter((p) => owned(p.pid)).map((p) => p.pid));
   // Descendants, to a fixed point (bounded: each round adds at least one process or stops).
   for (let grew = true; grew; ) {
     grew = false;
@@ -61,14 +73,17 @@ function alive(pid: number): boolean {
 }
 
 /**
- * The sockets of the containerd shims under `dir`. They are not under the engine's exec root but
- * in the machine-wide /run/containerd/s, named by the sha256 of `<containerd address>/<namespace>/
- * <container id>` (containerd's shim.SocketAddress), and a SIGKILLed shim leaves its socket there.
+ * The machine-wide sockets of the owner's daemons, which a SIGKILLed daemon leaves behind (they
+ * are not under any directory of the run):
+ * - containerd shims: /run/containerd/s/<sha256 of `<containerd address>/<namespace>/<container
+ *   id>`> (containerd's shim.SocketAddress);
+ * - wireguard-go: /var/run/wireguard/<interface>.sock (it exits when that file goes, too).
  */
-export function shimSocketsUnder(dir: string): string[] {
-  return processesUnder(dir).flatMap((pid) => {
+export function daemonSocketsOf(owner: ProcessOwner): string[] {
+  return processesOf(owner).flatMap((pid) => {
     const args = readProc(pid, 'cmdline').split('\0');
     const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+    if (args[0]?.endsWith('wireguard-go') && args[1]) return [`/var/run/wireguard/${args[1]}.sock`];
     if (!args[0]?.includes('containerd-shim') || !args.includes('-id') || !args.includes('-address')) return [];
     const path = `${arg('-address')}/${arg('-namespace') ?? 'moby'}/${arg('-id')}`;
     return [`/run/containerd/s/${createHash('sha256').update(path).digest('hex')}`];
@@ -76,18 +91,18 @@ export function shimSocketsUnder(dir: string): string[] {
 }
 
 /**
- * SIGKILLs every process under `dir` (a host dying: no engine shutdown, containers die with it)
+ * SIGKILLs every process of the owner (a host dying: no engine shutdown, containers die with it)
  * and waits until none is left. A killed process whose parent is gone stays a zombie here (PID 1
  * of this machine does not reap), so a zombie counts as gone. Rescans a few times because a
- * process may fork while the first ones die. The killed shims' sockets are removed, as a real
+ * process may fork while the first ones die. The killed daemons' sockets are removed, as a real
  * host's /run would be emptied by its reboot.
  */
-export async function killProcessesUnder(dir: string, timeoutMs = 10_000): Promise<void> {
+export async function killProcessesOf(owner: ProcessOwner, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let round = 0; round < 20 && Date.now() < deadline; round++) {
-    const pids = processesUnder(dir);
+    const pids = processesOf(owner);
     if (!pids.length) return;
-    const sockets = shimSocketsUnder(dir);
+    const sockets = daemonSocketsOf(owner);
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -98,6 +113,6 @@ export async function killProcessesUnder(dir: string, timeoutMs = 10_000): Promi
     while (Date.now() < deadline && pids.some(alive)) await sleep(50);
     for (const socket of sockets) rmSync(socket, { force: true });
   }
-  const left = processesUnder(dir);
-  if (left.length) throw new Error(`processes under ${dir} survived SIGKILL for ${timeoutMs} ms: ${left.join(' ')}`);
+  const left = processesOf(owner);
+  if (left.length) throw new Error(`processes of ${owner.dir} survived SIGKILL for ${timeoutMs} ms: ${left.join(' ')}`);
 }
