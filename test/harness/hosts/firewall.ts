@@ -1,9 +1,11 @@
-import { must, mustIn, run, runIn } from './command.ts';
+import { must, mustIn, run } from './command.ts';
 import { HOST_LINK, type RunNames } from './names.ts';
 
 /** `-w`: wait for the xtables lock, which every dockerd on the machine takes too. */
 const iptables = (args: string[]) => must('iptables', ['-w', '10', ...args]);
 const iptablesTry = (args: string[]) => run('iptables', ['-w', '10', ...args]);
+/** iptables in a host's namespace: its own tables (the xtables lock is still the machine's). */
+const hostIptables = (ns: string, args: string[]) => mustIn(ns, 'iptables', ['-w', '10', ...args]);
 
 /** Each run chain and the built-in chain that jumps to it first. */
 function jumps(names: RunNames): Array<[builtin: string, chain: string]> {
@@ -78,23 +80,18 @@ export type Direction = 'in' | 'out' | 'both';
  * the root namespace, where other runs' rules live.
  */
 export async function preparePartition(ns: string): Promise<void> {
-  await mustIn(ns, 'iptables', ['-w', '10', '-N', PARTITION_CHAIN]);
-  for (const builtin of ['INPUT', 'OUTPUT', 'FORWARD']) await mustIn(ns, 'iptables', ['-w', '10', '-I', builtin, '1', '-j', PARTITION_CHAIN]);
+  await hostIptables(ns, ['-N', PARTITION_CHAIN]);
+  for (const builtin of ['INPUT', 'OUTPUT', 'FORWARD']) await hostIptables(ns, ['-I', builtin, '1', '-j', PARTITION_CHAIN]);
 }
 
 /** Drops the host's traffic on its link: arriving (`in`), leaving (`out`) or both. */
 export async function partitionHost(ns: string, direction: Direction): Promise<void> {
   await healHost(ns);
-  if (direction !== 'out') await mustIn(ns, 'iptables', ['-w', '10', '-A', PARTITION_CHAIN, '-i', HOST_LINK, '-j', 'DROP']);
-  if (direction !== 'in') await mustIn(ns, 'iptables', ['-w', '10', '-A', PARTITION_CHAIN, '-o', HOST_LINK, '-j', 'DROP']);
+  if (direction !== 'out') await hostIptables(ns, ['-A', PARTITION_CHAIN, '-i', HOST_LINK, '-j', 'DROP']);
+  if (direction !== 'in') await hostIptables(ns, ['-A', PARTITION_CHAIN, '-o', HOST_LINK, '-j', 'DROP']);
 }
 
+/** Lets all the host's traffic through again (connections the partition stalled resume). */
 export async function healHost(ns: string): Promise<void> {
-  await mustIn(ns, 'iptables', ['-w', '10', '-F', PARTITION_CHAIN]);
-}
-
-/** Leaves the namespace alone when it is gone already. */
-export async function partitionRules(ns: string): Promise<string[]> {
-  const res = await runIn(ns, 'iptables', ['-w', '10', '-S', PARTITION_CHAIN]);
-  return res.code === 0 ? res.stdout.split('\n').filter((l) => l.startsWith('-A')) : [];
+  await hostIptables(ns, ['-F', PARTITION_CHAIN]);
 }
