@@ -4,9 +4,12 @@ export const ENGINE = 'unix:///var/run/docker.sock';
 
 export type AgentProcess = WatchedProcess;
 
-/** Runs the real agent CLI (`node --import tsx agent/cli.ts ...`) as its own process. */
-export function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
-  return spawnTs('agent/cli.ts', args, { DOCKER_HOST: ENGINE, ...env }, 'agent', 20_000);
+/**
+ * Runs the real agent CLI (`node --import tsx agent/cli.ts ...`) as its own process; `launcher`
+ * puts it elsewhere, e.g. on a test host (see spawnTs).
+ */
+export function spawnAgent(args: string[], env: Record<string, string> = {}, launcher: string[] = []): AgentProcess {
+  return spawnTs('agent/cli.ts', args, { DOCKER_HOST: ENGINE, ...env }, 'agent', 20_000, launcher);
 }
 
 /** A join token's shape with any payload: the agent reads the URL without verifying. */

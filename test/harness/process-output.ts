@@ -69,6 +69,8 @@ export function watchOutput(proc: ChildProcess, name: string, defaultTimeoutMs =
 /**
  * Runs one of the repository's TypeScript entry points (`node --import tsx <script> ...args`) as
  * its own process in the repository's root, with `env` over this process's environment.
+ * `launcher` runs node through another command that execs it (e.g. `nsenter --net=…` to put the
+ * process on a test host), so the process's id is still node's.
  */
 export function spawnTs(
   script: string,
@@ -76,8 +78,10 @@ export function spawnTs(
   env: Record<string, string>,
   name: string,
   defaultTimeoutMs?: number,
+  launcher: string[] = [],
 ): WatchedProcess {
-  const proc = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, script), ...args], {
+  const command = [...launcher, process.execPath, '--import', 'tsx', resolve(ROOT, script), ...args];
+  const proc = spawn(command[0]!, command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

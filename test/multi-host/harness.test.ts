@@ -1,0 +1,210 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { eventually } from '../harness/docker-cli.ts';
+import { run, runIn } from '../harness/hosts/command.ts';
+import { type TestHost, useHostCluster } from '../harness/hosts/cluster.ts';
+import { TEST_IMAGE } from '../harness/hosts/engine.ts';
+import { pingFromContainer, pingFromHost, udpReaches } from '../harness/hosts/probe.ts';
+import { daemonSocketsOf } from '../harness/hosts/processes.ts';
+import { runLeftovers } from '../harness/hosts/teardown.ts';
+
+/**
+ * The multi-host harness, proved on itself: three namespaces with their own engines and real
+ * agents, one control plane, the docker CLI. The describe blocks share the one cluster and run in
+ * order (a killed host stays killed for the blocks after it); the last one tears it down.
+ */
+const cluster = useHostCluster(3);
+
+/**
+ * `docker node inspect` of every worker: hostname, address and state, by hostname. Workers only:
+ * the control plane lists itself as the one manager (hostname control-plane, drained).
+ */
+async function nodes(): Promise<Map<string, { id: string; addr: string; state: string }>> {
+  const ls = await cluster.docker(['node', 'ls', '--quiet', '--filter', 'role=worker']);
+  expect(ls.code, ls.stderr).toBe(0);
+  const ids = ls.stdout.split('\n').filter(Boolean);
+  const inspect = await cluster.docker(['node', 'inspect', '--format', '{{.ID}} {{.Description.Hostname}} {{.Status.Addr}} {{.Status.State}}', ...ids]);
+  expect(inspect.code, inspect.stderr).toBe(0);
+  const found = new Map<string, { id: string; addr: string; state: string }>();
+  for (const line of inspect.stdout.split('\n').filter(Boolean)) {
+    const [id, hostname, addr, state] = line.split(' ');
+    found.set(hostname!, { id: id!, addr: addr!, state: state! });
+  }
+  return found;
+}
+
+const nodeState = async (host: TestHost) => (await nodes()).get(host.name)?.state;
+
+/** The service's running containers on one host's own engine. */
+async function runningOn(host: TestHost, service: string) {
+  return host.engine.listContainers({ filters: { label: [`com.docker.swarm.service.name=${service}`], status: ['running'] } });
+}
+
+/** Live processes whose whole command line is `cmdline` (NUL-separated), read from /proc. */
+function processesRunning(cmdline: string): string[] {
+  return readdirSync('/proc').filter((pid) => {
+    try {
+      return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/cmdline`, 'latin1') === cmdline;
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function scale(service: string, replicas: number) {
+  const res = await cluster.docker(['service', 'scale', '--detach', `${service}=${replicas}`]);
+  expect(res.code, res.stderr).toBe(0);
+}
+
+describe('three hosts', () => {
+  it('start in parallel within a minute (the time is printed for the record)', () => {
+    console.log(`multi-host harness: ${cluster.hosts.length} hosts up and joined in ${cluster.startupMs} ms (run ${cluster.prefix})`, cluster.startupPhases);
+    expect(cluster.hosts).toHaveLength(3);
+    expect(cluster.startupMs).toBeLessThan(60_000);
+  });
+
+  it('are 3 Ready nodes in `docker node ls`, each with its own address', async () => {
+    await eventually(async () => [...(await nodes()).values()].filter((n) => n.state === 'ready').length === 3, 20_000);
+    const found = await nodes();
+    expect(found.size).toBe(3);
+    for (const host of cluster.hosts) expect(found.get(host.name)).toEqual({ id: host.nodeId, addr: host.addr, state: 'ready' });
+    const ls = await cluster.docker(['node', 'ls', '--filter', 'role=worker', '--format', '{{.Hostname}} {{.Status}}']);
+    expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(cluster.hosts.map((h) => `${h.name} Ready`).sort());
+  });
+
+  it('have no route off the bridge, and the run guards the root namespace', async () => {
+    for (const host of cluster.hosts) {
+      // No default route: anything a host or its containers send elsewhere fails before it is sent.
+      const out = await run('ip', ['-n', host.name, 'route', 'get', '192.0.2.1']);
+      expect(out.code, out.stdout).not.toBe(0);
+      expect(out.stderr).toMatch(/unreachable/i);
+    }
+    const forward = await run('iptables', ['-w', '10', '-S', 'FORWARD']);
+    expect(forward.stdout).toContain(`-A FORWARD -j ${cluster.names!.chains.forward}`);
+  });
+});
+
+describe('the network between hosts', () => {
+  it('every host reaches every other by address, from its namespace and from a container', async () => {
+    const [h1, h2, h3] = cluster.hosts as [TestHost, TestHost, TestHost];
+    for (const [from, to] of [[h1, h2], [h2, h3], [h3, h1], [h2, h1], [h3, h2], [h1, h3]] as const) {
+      expect(await pingFromHost(from, to.addr), `${from.name} → ${to.name}`).toBe(true);
+    }
+    expect(await pingFromContainer(h1, h2.addr)).toBe(true);
+    expect(await pingFromContainer(h3, h1.addr)).toBe(true);
+  });
+
+  it('a partition cuts a host off both ways and from the control plane; a heal restores it', async () => {
+    const [h1, h2, h3] = cluster.hosts as [TestHost, TestHost, TestHost];
+    await cluster.partition(h2);
+    try {
+      expect(await pingFromHost(h1, h2.addr)).toBe(false);
+      expect(await pingFromHost(h2, h3.addr)).toBe(false);
+      expect(await pingFromContainer(h3, h2.addr)).toBe(false);
+      expect(await pingFromHost(h1, h3.addr)).toBe(true);
+      await eventually(async () => (await nodeState(h2)) === 'down', 20_000);
+    } finally {
+      await cluster.heal(h2);
+    }
+    expect(await pingFromHost(h1, h2.addr)).toBe(true);
+    expect(await pingFromHost(h2, h3.addr)).toBe(true);
+    await eventually(async () => (await nodeState(h2)) === 'ready', 40_000);
+  }, 90_000);
+
+  it('a one-way partition drops only that direction', async () => {
+    const [h1, h2] = cluster.hosts as [TestHost, TestHost];
+    expect(await udpReaches(h1, h2)).toBe(true);
+    expect(await udpReaches(h2, h1)).toBe(true);
+    await cluster.partition(h2, 'out');
+    try {
+      expect(await udpReaches(h1, h2)).toBe(true);
+      expect(await udpReaches(h2, h1)).toBe(false);
+      await cluster.partition(h2, 'in');
+      expect(await udpReaches(h1, h2)).toBe(false);
+      expect(await udpReaches(h2, h1)).toBe(true);
+    } finally {
+      await cluster.heal(h2);
+    }
+    expect(await udpReaches(h1, h2)).toBe(true);
+    expect(await udpReaches(h2, h1)).toBe(true);
+  });
+});
+
+describe('a service across hosts', () => {
+  const service = () => `${cluster.prefix}-web`;
+
+  it('of 6 replicas spreads 2/2/2, and each host runs its own on its own engine', async () => {
+    const [h1, h2, h3] = cluster.hosts as [TestHost, TestHost, TestHost];
+    await eventually(async () => [...(await nodes()).values()].every((n) => n.state === 'ready'), 40_000);
+    const res = await cluster.docker(['service', 'create', '--detach', '--name', service(), '--replicas', '6', TEST_IMAGE, 'sleep', '3600']);
+    expect(res.code, res.stderr).toBe(0);
+    await eventually(async () => (await Promise.all(cluster.hosts.map((h) => runningOn(h, service())))).every((c) => c.length === 2), 60_000);
+    for (const host of [h1, h2, h3]) {
+      const containers = await runningOn(host, service());
+      // Each container on this engine is a task the control plane gave this host's node.
+      expect(containers.map((c) => c.Labels['com.docker.swarm.node.id'])).toEqual([host.nodeId, host.nodeId]);
+    }
+    const ps = await cluster.docker(['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}', service()]);
+    const perNode = new Map<string, number>();
+    for (const line of ps.stdout.split('\n').filter(Boolean)) {
+      expect(line).toMatch(/ Running /);
+      perNode.set(line.split(' ')[0]!, (perNode.get(line.split(' ')[0]!) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(perNode)).toEqual({ [h1.name]: 2, [h2.name]: 2, [h3.name]: 2 });
+  }, 90_000);
+
+  it('is back to 6/6 on the other two hosts after one host is killed', async () => {
+    const [h1, h2, h3] = cluster.hosts as [TestHost, TestHost, TestHost];
+    // A daemon that left its parent dies with the host too (the overlay's wireguard-go will).
+    expect((await runIn(h3.name, 'wireguard-go', [h3.wireguardInterface])).code).toBe(0);
+    const wireguardGo = `wireguard-go\0${h3.wireguardInterface}\0`;
+    expect(processesRunning(wireguardGo)).toHaveLength(1);
+    await cluster.killHost(h3);
+    expect(processesRunning(wireguardGo)).toEqual([]);
+    expect(existsSync(`/var/run/wireguard/${h3.wireguardInterface}.sock`)).toBe(false);
+    await expect(h3.engine.ping()).rejects.toThrow();
+    expect(await h3.agent!.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    await eventually(async () => (await nodeState(h3)) === 'down', 20_000);
+    await eventually(async () => (await runningOn(h1, service())).length + (await runningOn(h2, service())).length === 6, 60_000);
+    await eventually(async () => (await cluster.docker(['service', 'ls', '--filter', `name=${service()}`, '--format', '{{.Replicas}}'])).stdout.trim() === '6/6', 20_000);
+  }, 90_000);
+
+  it('takes tasks on a restarted host again, which comes back as the same node', async () => {
+    const h3 = cluster.host(3);
+    const nodeId = h3.nodeId;
+    await cluster.restartHost(h3);
+    expect(h3.nodeId).toBe(nodeId);
+    await eventually(async () => (await nodeState(h3)) === 'ready', 30_000);
+    await scale(service(), 9);
+    await eventually(async () => (await runningOn(h3, service())).length === 3, 60_000);
+  }, 120_000);
+
+  it('takes tasks on a fourth host added to the running cluster', async () => {
+    const h4 = await cluster.addHost();
+    await eventually(async () => (await nodes()).get(h4.name)?.state === 'ready', 30_000);
+    expect((await nodes()).get(h4.name)?.addr).toBe(h4.addr);
+    expect(await pingFromHost(h4, cluster.host(1).addr)).toBe(true);
+    await scale(service(), 12);
+    await eventually(async () => (await runningOn(h4, service())).length === 3, 60_000);
+  }, 120_000);
+});
+
+describe('teardown', () => {
+  it('leaves no namespace, link, rule, process, mount, cgroup, socket, directory or claim of the run, and may run twice', async () => {
+    const names = cluster.names!;
+    // What the overlay's agents will add: wireguard-go leaves its parent and takes only the
+    // interface name, with a control socket in the machine-wide /var/run/wireguard.
+    const h1 = cluster.host(1);
+    const wg = await runIn(h1.name, 'wireguard-go', [h1.wireguardInterface]);
+    expect(wg.code, wg.stderr).toBe(0);
+    expect(await runLeftovers(names)).toContain(`wireguard socket /var/run/wireguard/${h1.wireguardInterface}.sock`);
+    // Outside the run's names: the machine-wide sockets of its containers' shims and wireguard-go.
+    const sockets = daemonSocketsOf(names.owner);
+    expect(sockets.filter((s) => existsSync(s))).toHaveLength(12 + 1);
+    await cluster.stop();
+    expect(await runLeftovers(names)).toEqual([]);
+    expect(sockets.filter((s) => existsSync(s))).toEqual([]);
+    await cluster.stop();
+    expect(await runLeftovers(names)).toEqual([]);
+  }, 60_000);
+});
