@@ -45,17 +45,17 @@ export const agentApi = new Hono<AgentEnv>()
     const info = validateNodeInfo(body.node);
     // A rejoin proves which node it is with that node's last credential, even one expired while
     // the host was off; the host's public WireGuard key proves nothing and is never used for it.
-    let rejoinNodeId: string | undefined;
+    let rejoin: { nodeId: string; generation: number } | undefined;
     if (typeof body.credential === 'string') {
       try {
         const cred = await verifyNodeCredential(body.credential, clusterKeys(deps), deps.config.issuer, deps.config.rejoinGraceMs);
-        if (cred.clusterId === claims.clusterId) rejoinNodeId = cred.nodeId;
+        if (cred.clusterId === claims.clusterId) rejoin = { nodeId: cred.nodeId, generation: cred.generation };
       } catch {
         // Not a usable credential: this is a fresh join.
       }
     }
     const node = await writeCluster(deps, claims.clusterId, (tx) =>
-      admitNode(tx, { clusterId: claims.clusterId, jti: claims.jti, role: claims.role, info, rejoinNodeId, now: deps.now() }),
+      admitNode(tx, { clusterId: claims.clusterId, jti: claims.jti, role: claims.role, info, rejoin, now: deps.now() }),
     );
     const cluster = (await deps.database.db.query.clusters.findFirst({ where: (t, { eq }) => eq(t.id, claims.clusterId) }))!;
     const response: JoinResponse = {

@@ -42,6 +42,18 @@ export function validateNodeInfo(node: unknown): NodeInfo {
   };
 }
 
+/** A WireGuard key is one host's: another node presenting it would receive that node's traffic. */
+async function refuseTakenKey(tx: Tx, clusterId: string, key: string | undefined, self: string | undefined) {
+  if (!key) return;
+  const [holder] = await tx
+    .select({ id: nodes.id, hostname: nodes.hostname })
+    .from(nodes)
+    .where(and(eq(nodes.clusterId, clusterId), sql`json_extract(${nodes.description}, '$.wireguardPublicKey') = ${key}`));
+  if (holder && holder.id !== self) {
+    throw new ApiError('conflict', `WireGuard public key is already node ${holder.hostname}'s (${holder.id}); each host needs its own key pair`);
+  }
+}
+
 /**
  * Spends a join token and records the node, in one transaction: a revoked, rotated, expired or
  * already-used single-use token is refused, and of two joins racing on a single-use token only
@@ -49,7 +61,7 @@ export function validateNodeInfo(node: unknown): NodeInfo {
  */
 export async function admitNode(
   tx: Tx,
-  opts: { clusterId: string; jti: string; role: 'worker' | 'manager'; info: NodeInfo; rejoinNodeId?: string; now: number },
+  opts: { clusterId: string; jti: string; role: 'worker' | 'manager'; info: NodeInfo; rejoin?: { nodeId: string; generation: number }; now: number },
 ) {
   const { clusterId, jti, info, now } = opts;
   const token = await tx.query.joinTokens.findFirst({ where: and(eq(joinTokens.jti, jti), eq(joinTokens.clusterId, clusterId)) });
@@ -75,12 +87,18 @@ export async function admitNode(
     addr: info.addr,
     wireguardPublicKey: info.wireguardPublicKey,
   };
+  const existing = opts.rejoin
+    ? await tx.query.nodes.findFirst({ where: and(eq(nodes.id, opts.rejoin.nodeId), eq(nodes.clusterId, clusterId)) })
+    : undefined;
+  // Only the node's current credential proves it is that node: an older one was revoked when the
+  // node joined again, and must not take it over (and revoke the real node's credential).
+  if (existing && existing.credentialGeneration !== opts.rejoin!.generation) {
+    throw new ApiError('credential_revoked', 'node credential revoked: the node has joined again since; join with a token as a new node');
+  }
+  await refuseTakenKey(tx, clusterId, info.wireguardPublicKey, existing?.id);
   const version = await bumpIndex(tx, clusterId);
   // A node back with its tasks (maybe at a new address or with a new key) is its peers' news.
-  if (opts.rejoinNodeId && (await onMesh(tx, [opts.rejoinNodeId]))) await meshChanged(tx, clusterId, version);
-  const existing = opts.rejoinNodeId
-    ? await tx.query.nodes.findFirst({ where: and(eq(nodes.id, opts.rejoinNodeId), eq(nodes.clusterId, clusterId)) })
-    : undefined;
+  if (existing && (await onMesh(tx, [existing.id]))) await meshChanged(tx, clusterId, version);
   if (existing) {
     const [row] = await tx
       .update(nodes)
