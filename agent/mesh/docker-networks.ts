@@ -42,26 +42,35 @@ export class DockerNetworks {
     return found;
   }
 
-  async ensure(n: OverlayNetwork): Promise<void> {
-    if ((await this.ours()).has(n.id)) return;
+  /** Answers whether it had to create the network (its bridge is new: its settings must be applied). */
+  async ensure(n: OverlayNetwork): Promise<boolean> {
+    if ((await this.ours()).has(n.id)) return false;
     try {
       await this.docker.createNetwork(networkCreateOptions(n, this.nodeId));
       this.log.info('mesh: created network', { network: n.name, subnet: n.subnet, bridge: overlayBridgeName(n.id) });
+      return true;
     } catch (err) {
       if (engineStatus(err) !== 409) throw err; // 409: made meanwhile by another caller
+      return false;
     }
   }
 
-  /** Removes our networks no task needs; one still in use (a container stopping) waits for the next pass. */
-  async removeUnused(wanted: Set<string>): Promise<void> {
+  /**
+   * Removes our networks no task needs; one still in use (a container stopping) waits for the next
+   * pass. Answers whether none is left over.
+   */
+  async removeUnused(wanted: Set<string>): Promise<boolean> {
+    let clean = true;
     for (const [overlayId, dockerId] of await this.ours()) {
       if (wanted.has(overlayId)) continue;
       try {
         await this.docker.getNetwork(dockerId).remove();
         this.log.info('mesh: removed network (no task here needs it)', { network: overlayId });
       } catch (err) {
+        clean = false;
         this.log.debug('mesh: network still in use; will retry', { network: overlayId, error: err });
       }
     }
+    return clean;
   }
 }

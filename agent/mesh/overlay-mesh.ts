@@ -15,6 +15,12 @@ import { enableForwarding, syncFirewall, syncRoutes } from './host-network.ts';
 import { WireguardInterface } from './wireguard.ts';
 
 const NO_MESH: MeshView = { listenPort: 0, networks: [], peers: [] };
+/**
+ * Every task report bumps the cluster's index, so answers come often and mostly with the same
+ * view: an unchanged view is applied again only this long after the last pass (which repairs
+ * drift, e.g. a rule someone deleted), instead of ten `ip`/`wg`/iptables runs per answer.
+ */
+const REAPPLY_UNCHANGED_MS = 60_000;
 
 export class OverlayMesh {
   private readonly wireguard: WireguardInterface;
@@ -22,6 +28,8 @@ export class OverlayMesh {
   private view: MeshView = NO_MESH;
   /** Whether the last pass set up a mesh: only then does an empty view take the interface down. */
   private active = false;
+  /** The view the last successful pass applied, and when. */
+  private applied: { key: string; at: number } | undefined;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -42,10 +50,16 @@ export class OverlayMesh {
    */
   ensureNetworks(networkIds: string[]): Promise<void> {
     return this.enqueue(async () => {
+      let created = false;
       for (const id of networkIds) {
         const network = this.view.networks.find((n) => n.id === id);
         if (!network) throw new Error(`overlay network ${id} is not in this node's mesh yet`);
-        await this.networks.ensure(network);
+        created = (await this.networks.ensure(network)) || created;
+      }
+      // A network made again (say the engine lost it) has a new bridge without proxy ARP: a full pass now.
+      if (created) {
+        this.applied = undefined;
+        await this.apply(this.view);
       }
     });
   }
@@ -63,12 +77,21 @@ export class OverlayMesh {
 
   private async apply(view: MeshView): Promise<void> {
     if (this.closed) return;
+    const key = JSON.stringify(view);
+    if (this.applied?.key === key && Date.now() - this.applied.at < REAPPLY_UNCHANGED_MS) return;
+    this.applied = undefined;
+    // A network still in use (its last container stopping) is removed on the next answer instead.
+    if (await this.converge(view)) this.applied = { key, at: Date.now() };
+  }
+
+  /** Answers whether the host is entirely as the view says. */
+  private async converge(view: MeshView): Promise<boolean> {
     const iface = this.opts.wireguardInterface;
     if (!view.networks.length) {
-      await this.networks.removeUnused(new Set());
+      const clean = await this.networks.removeUnused(new Set());
       if (this.active) await this.wireguard.remove();
       this.active = false;
-      return;
+      return clean;
     }
     this.active = true;
     await this.wireguard.ensure(view.listenPort);
@@ -78,6 +101,6 @@ export class OverlayMesh {
     await enableForwarding(view);
     await this.wireguard.syncPeers(view.peers);
     await syncRoutes(iface, view, this.opts.log);
-    await this.networks.removeUnused(new Set(view.networks.map((n) => n.id)));
+    return this.networks.removeUnused(new Set(view.networks.map((n) => n.id)));
   }
 }
