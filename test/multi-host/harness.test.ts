@@ -196,6 +196,19 @@ describe('overlay networks across hosts', () => {
     expect(ping.code).not.toBe(0);
   }, 120_000);
 
+  it('carries traffic to a host again after it was killed (its wireguard-go with it) and restarted', async () => {
+    const [h1, , h3] = cluster.hosts as [TestHost, TestHost, TestHost];
+    await cluster.killHost(h3);
+    await eventually(async () => (await nodeState(h3)) === 'down', 20_000);
+    await cluster.restartHost(h3);
+    await eventually(async () => (await nodeState(h3)) === 'ready', 30_000);
+    // Its task was replaced elsewhere meanwhile; one more replica lands on the emptiest host, h3.
+    await scale(front(), 4);
+    await eventually(async () => (await runningOn(h3, front())).length === 1, 60_000);
+    const [from, to] = [await taskOn(h1, front()), await taskOn(h3, front())];
+    expect(await eventually(async () => (await ncFrom(h1, from.id, to.addr)) === 'hi', 30_000)).toBeTruthy();
+  }, 150_000);
+
   it('leaves no network or interface on a host once its overlay tasks are gone', async () => {
     const h1 = cluster.host(1);
     expect((await cluster.docker(['service', 'rm', front(), back()])).code).toBe(0);
