@@ -8,6 +8,7 @@ import { IngressProxy } from './ingress.ts';
 import { AgentExit, joinCluster } from './join.ts';
 import type { Logger } from '../protocol/log.ts';
 import { LogRelay } from './logs.ts';
+import { OverlayMesh } from './mesh/overlay-mesh.ts';
 import { StatusReporter } from './reporter.ts';
 import type { NodeIdentity, StateDir } from './state.ts';
 
@@ -26,6 +27,7 @@ export class SwarmAgent {
   private readonly reporter: StatusReporter;
   private readonly ingress: IngressProxy;
   private readonly logs: LogRelay;
+  private readonly mesh: OverlayMesh;
   private readonly abort = new AbortController();
   private fatal: ((err: AgentExit) => void) | undefined;
   private identity: NodeIdentity;
@@ -46,7 +48,8 @@ export class SwarmAgent {
       isFatal: (err) => isRevoked(err),
       onRefused: (err) => void this.revoked(err),
     });
-    this.executor = new Executor({ docker, nodeId, log, report: (r) => this.reporter.report(r) });
+    this.mesh = new OverlayMesh({ docker, nodeId, log, wireguardInterface: opts.config.wireguardInterface, privateKeyFile: opts.state.wireguardKeyFile() });
+    this.executor = new Executor({ docker, nodeId, log, report: (r) => this.reporter.report(r), networks: this.mesh });
     this.ingress = new IngressProxy({ docker, nodeId, log });
     this.logs = new LogRelay({ docker, nodeId, log, post: (path, body) => this.client.postStream(path, body) });
   }
@@ -80,7 +83,7 @@ export class SwarmAgent {
     this.abort.abort();
     this.executor.stop();
     this.logs.close();
-    await Promise.all([this.reporter.stop(), this.ingress.close().catch(() => undefined)]);
+    await Promise.all([this.reporter.stop(), this.ingress.close().catch(() => undefined), this.mesh.close().catch(() => undefined)]);
     await this.client.close();
   }
 
@@ -133,6 +136,8 @@ export class SwarmAgent {
 
   private applyAssignments(res: AssignmentsResponse) {
     if (res.heartbeatPeriodMs) this.reporter.heartbeatMs = res.heartbeatPeriodMs;
+    // The mesh first: the view it keeps is what the executor's new containers attach to.
+    this.mesh.update(res.mesh).catch((err) => this.opts.log.warn('overlay mesh update failed; will retry on the next assignments', { error: err }));
     this.executor.setAssignments(res.tasks);
     this.ingress.update(res.ingress ?? []).catch((err) => this.opts.log.warn('routing mesh update failed', { error: err }));
     try {

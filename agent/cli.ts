@@ -25,6 +25,7 @@ Options (or the SWARM_AGENT_* variable in brackets):
   --advertise-addr IP      address other hosts reach this one at (SWARM_AGENT_ADVERTISE_ADDR)
   --hostname NAME          node hostname (SWARM_AGENT_HOSTNAME)
   --label k=v              node label, repeatable (SWARM_AGENT_LABELS=k=v,k2=v2)
+  --wireguard-interface IF overlay tunnel interface (SWARM_AGENT_WIREGUARD_INTERFACE; swarmlet0)
   --log-format text|json   (SWARM_AGENT_LOG_FORMAT)
   --debug                  log debug lines (SWARM_AGENT_DEBUG=1)
 Tuning: SWARM_AGENT_LONG_POLL_WAIT_MS (30000), how long one wait for assignments may last.`;
@@ -40,6 +41,7 @@ function parseCommandLine(argv: string[]) {
       'advertise-addr': { type: 'string' },
       hostname: { type: 'string' },
       label: { type: 'string', multiple: true },
+      'wireguard-interface': { type: 'string' },
       'log-format': { type: 'string' },
       debug: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

@@ -15,6 +15,8 @@ export interface AgentConfig {
   debug: boolean;
   /** How long one assignments long-poll may wait (the control plane caps it too). */
   longPollWaitMs: number;
+  /** The node's WireGuard interface for overlay traffic (hosts sharing a machine need different names). */
+  wireguardInterface: string;
 }
 
 export const DEFAULT_ENGINE = 'unix:///var/run/docker.sock';
@@ -72,5 +74,6 @@ export function loadAgentConfig(flags: Record<string, string | string[] | boolea
     logFormat,
     debug: flags.debug === true || env.SWARM_AGENT_DEBUG === '1',
     longPollWaitMs: positiveInt(env, 'SWARM_AGENT_LONG_POLL_WAIT_MS', 30_000),
+    wireguardInterface: str('wireguard-interface', 'SWARM_AGENT_WIREGUARD_INTERFACE') ?? 'swarmlet0',
   };
 }

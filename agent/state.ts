@@ -76,6 +76,12 @@ export class StateDir {
     this.write(IDENTITY_FILE, JSON.stringify(identity, null, 2) + '\n');
   }
 
+  /** The private key's file (0600), for `wg set … private-key <file>`: the key itself is never passed around. */
+  wireguardKeyFile(): string {
+    this.wireguardKeys();
+    return join(this.dir, WIREGUARD_FILE);
+  }
+
   /** The host's WireGuard key pair; made once, the private key never leaves this directory. */
   wireguardKeys(): WireguardKeys {
     const saved = this.read(WIREGUARD_FILE)?.trim();

@@ -1,6 +1,7 @@
 import type Dockerode from 'dockerode';
-import type { Assignment } from '../../protocol/agent-api.ts';
+import type { Assignment, TaskAttachment } from '../../protocol/agent-api.ts';
 import type { ContainerSpec, HealthConfig, Mount } from '../../protocol/task-spec.ts';
+import { overlayNetworkName } from '../mesh/names.ts';
 import { INIT_LABEL, NODE_LABEL, SERVICE_ID_LABEL, SERVICE_NAME_LABEL, SLOT_LABEL, TASK_LABEL } from './labels.ts';
 
 const SECOND_NS = 1_000_000_000;
@@ -88,6 +89,14 @@ function extraHosts(hosts: string[] | undefined): string[] | undefined {
  */
 const engineMounts = (mounts: Mount[] | undefined) => mounts as Dockerode.MountSettings[] | undefined;
 
+/** The task's endpoint on one overlay network: its own address there, and its names (service and aliases). */
+export function endpointConfig(a: Assignment, attachment: TaskAttachment): Dockerode.EndpointSettings {
+  return {
+    IPAMConfig: { IPv4Address: attachment.address.split('/')[0] },
+    Aliases: [a.serviceName, ...attachment.aliases].filter(Boolean),
+  };
+}
+
 /** Turns a task's ContainerSpec into the engine's container-create request. */
 export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode.ContainerCreateOptions {
   const spec = containerSpecOf(a);
@@ -129,6 +138,14 @@ export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode
       GroupAdd: spec.Groups,
     },
   };
+  // A task on overlay networks is created on the first one (the controller connects the others);
+  // a task without any keeps the engine's default network.
+  const [first] = a.networks ?? [];
+  if (first) {
+    const network = overlayNetworkName(first.networkId);
+    options.HostConfig!.NetworkMode = network;
+    options.NetworkingConfig = { EndpointsConfig: { [network]: endpointConfig(a, first) } };
+  }
   if (Array.isArray(spec.Command) && spec.Command.length) options.Entrypoint = spec.Command;
   if (Array.isArray(spec.Args) && spec.Args.length) options.Cmd = spec.Args;
   return options;

@@ -3,7 +3,8 @@ import type { Assignment } from '../../protocol/agent-api.ts';
 import type { PortConfig } from '../../protocol/task-spec.ts';
 import { engineMessage, engineStatus } from '../docker.ts';
 import type { Logger } from '../../protocol/log.ts';
-import { containerCreateOptions, imageOf } from './container-spec.ts';
+import { overlayNetworkName } from '../mesh/names.ts';
+import { containerCreateOptions, endpointConfig, imageOf } from './container-spec.ts';
 import { ownedFilter } from './labels.ts';
 
 /** What the engine says about a task's container. */
@@ -42,6 +43,11 @@ export interface TaskController {
 
 const isGone = (err: unknown) => engineStatus(err) === 404;
 
+/** What makes a task's overlay networks exist on the engine (the node's overlay mesh). */
+export interface NetworkAttacher {
+  ensureNetworks(networkIds: string[]): Promise<void>;
+}
+
 /** Runs one task's container on the local Docker engine. */
 export class DockerTaskController implements TaskController {
   private containerId: string | undefined;
@@ -51,6 +57,7 @@ export class DockerTaskController implements TaskController {
     private readonly nodeId: string,
     private assignment: Assignment,
     private readonly log: Logger,
+    private readonly networks?: NetworkAttacher,
   ) {}
 
   update(assignment: Assignment) {
@@ -127,14 +134,34 @@ export class DockerTaskController implements TaskController {
       throw new FatalTaskError((err as Error).message);
     }
     await this.ensureImage(image);
+    const attachments = this.assignment.networks ?? [];
+    if (attachments.length) {
+      if (!this.networks) throw new FatalTaskError('this agent cannot attach tasks to overlay networks');
+      // A plain error: the network may only be missing from a view not yet received; the step retries.
+      await this.networks.ensureNetworks(attachments.map((n) => n.networkId));
+    }
     try {
       const container = await this.docker.createContainer(containerCreateOptions(this.assignment, this.nodeId));
       this.containerId = container.id;
+      await this.connectFurtherNetworks(container.id);
     } catch (err) {
       const status = engineStatus(err);
       if (status === 409 && (await this.findContainer())) return; // created by a step that lost its answer
       if (status !== undefined) throw new FatalTaskError(`create container: ${engineMessage(err)}`);
       throw err;
+    }
+  }
+
+  /** Networks after the first, before the container starts; on failure no half-attached container stays. */
+  private async connectFurtherNetworks(id: string) {
+    try {
+      for (const attachment of (this.assignment.networks ?? []).slice(1)) {
+        await this.docker.getNetwork(overlayNetworkName(attachment.networkId)).connect({ Container: id, EndpointConfig: endpointConfig(this.assignment, attachment) });
+      }
+    } catch (err) {
+      await this.docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+      this.containerId = undefined;
+      throw new Error(`connect container to its networks: ${engineMessage(err)}`);
     }
   }
 

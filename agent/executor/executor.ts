@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode';
 import type { Assignment, TaskReport } from '../../protocol/agent-api.ts';
 import type { Logger } from '../../protocol/log.ts';
 import { ContainerEvents } from './container-events.ts';
-import { DockerTaskController } from './controller.ts';
+import { DockerTaskController, type NetworkAttacher } from './controller.ts';
 import { TASK_LABEL, isOwned, ownedFilter } from './labels.ts';
 import { TaskRunner } from './task-runner.ts';
 
@@ -12,6 +12,8 @@ export interface ExecutorOptions {
   log: Logger;
   report: (r: TaskReport) => void;
   resyncMs?: number;
+  /** Makes a task's overlay networks exist on the engine before its container is created. */
+  networks?: NetworkAttacher;
 }
 
 /**
@@ -46,7 +48,7 @@ export class Executor {
     let runner = this.runners.get(taskId);
     if (!runner) {
       const assignment = a ?? leftoverAssignment(taskId);
-      const ctlr = new DockerTaskController(this.opts.docker, this.opts.nodeId, assignment, this.opts.log);
+      const ctlr = new DockerTaskController(this.opts.docker, this.opts.nodeId, assignment, this.opts.log, this.opts.networks);
       const name = a ? `${a.serviceName}.${a.slot || this.opts.nodeId}` : undefined;
       runner = new TaskRunner(taskId, a, ctlr, this.opts.report, this.opts.log, name);
       this.runners.set(taskId, runner);

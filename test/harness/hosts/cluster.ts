@@ -104,7 +104,7 @@ export class HostCluster {
   private async startAgent(host: TestHost, command: string[]): Promise<void> {
     host.agent = spawnAgent(
       [...command, '--state-dir', host.agentStateDir, '--hostname', host.name, '--docker-host', host.engineUrl, '--advertise-addr', host.addr],
-      // The agent has no WireGuard interface option yet; the overlay work reads this one.
+      // wireguard-go's control socket is machine-wide: each host's interface needs its own name.
       { DOCKER_HOST: host.engineUrl, SWARM_AGENT_WIREGUARD_INTERFACE: host.wireguardInterface },
       inNetns(host.name),
     );

@@ -1,0 +1,106 @@
+/**
+ * The overlay data plane of one node, converged on every assignments answer like the routing mesh:
+ *
+ *   task 10.0.1.5 ─ bridge swl-<net> (proxy ARP) ─ /32 route ─ WireGuard <if> ═══ UDP ═══ peer host ─ … ─ task 10.0.1.7
+ *
+ * Each overlay network with a task here is a Docker bridge network with the overlay's subnet; a
+ * remote task's address is a /32 route into the tunnel, and WireGuard's allowed IPs (the same
+ * addresses) pick the peer and authenticate the source. The agent's chains keep networks apart.
+ */
+import type Dockerode from 'dockerode';
+import type { MeshView } from '../../protocol/agent-api.ts';
+import type { Logger } from '../../protocol/log.ts';
+import { DockerNetworks } from './docker-networks.ts';
+import { enableForwarding, syncFirewall, syncRoutes } from './host-network.ts';
+import { WireguardInterface } from './wireguard.ts';
+
+const NO_MESH: MeshView = { listenPort: 0, networks: [], peers: [] };
+/**
+ * Every task report bumps the cluster's index, so answers come often and mostly with the same
+ * view: an unchanged view is applied again only this long after the last pass (which repairs
+ * drift, e.g. a rule someone deleted), instead of ten `ip`/`wg`/iptables runs per answer.
+ */
+const REAPPLY_UNCHANGED_MS = 60_000;
+
+export class OverlayMesh {
+  private readonly wireguard: WireguardInterface;
+  private readonly networks: DockerNetworks;
+  private view: MeshView = NO_MESH;
+  /** Whether the last pass set up a mesh: only then does an empty view take the interface down. */
+  private active = false;
+  /** The view the last successful pass applied, and when. */
+  private applied: { key: string; at: number } | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly opts: { docker: Dockerode; nodeId: string; log: Logger; wireguardInterface: string; privateKeyFile: string }) {
+    this.wireguard = new WireguardInterface(opts.wireguardInterface, opts.privateKeyFile, opts.log);
+    this.networks = new DockerNetworks(opts.docker, opts.nodeId, opts.log);
+  }
+
+  /** Converges the host to the control plane's latest view; one pass at a time, in order. */
+  update(view: MeshView | undefined): Promise<void> {
+    this.view = view ?? NO_MESH;
+    return this.enqueue(() => this.apply(this.view));
+  }
+
+  /**
+   * The executor asks before creating a task's container: its networks must exist on the engine.
+   * A network the view does not name yet is an error the task's next step retries.
+   */
+  ensureNetworks(networkIds: string[]): Promise<void> {
+    return this.enqueue(async () => {
+      let created = false;
+      for (const id of networkIds) {
+        const network = this.view.networks.find((n) => n.id === id);
+        if (!network) throw new Error(`overlay network ${id} is not in this node's mesh yet`);
+        created = (await this.networks.ensure(network)) || created;
+      }
+      // A network made again (say the engine lost it) has a new bridge without proxy ARP: a full pass now.
+      if (created) {
+        this.applied = undefined;
+        await this.apply(this.view);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async apply(view: MeshView): Promise<void> {
+    if (this.closed) return;
+    const key = JSON.stringify(view);
+    if (this.applied?.key === key && Date.now() - this.applied.at < REAPPLY_UNCHANGED_MS) return;
+    this.applied = undefined;
+    // A network still in use (its last container stopping) is removed on the next answer instead.
+    if (await this.converge(view)) this.applied = { key, at: Date.now() };
+  }
+
+  /** Answers whether the host is entirely as the view says. */
+  private async converge(view: MeshView): Promise<boolean> {
+    const iface = this.opts.wireguardInterface;
+    if (!view.networks.length) {
+      const clean = await this.networks.removeUnused(new Set());
+      if (this.active) await this.wireguard.remove();
+      this.active = false;
+      return clean;
+    }
+    this.active = true;
+    await this.wireguard.ensure(view.listenPort);
+    for (const n of view.networks) await this.networks.ensure(n);
+    // Isolation before any peer: no packet crosses the tunnel before the rules are in place.
+    await syncFirewall(iface, view);
+    await enableForwarding(view);
+    await this.wireguard.syncPeers(view.peers);
+    await syncRoutes(iface, view, this.opts.log);
+    return this.networks.removeUnused(new Set(view.networks.map((n) => n.id)));
+  }
+}

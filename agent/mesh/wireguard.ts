@@ -1,0 +1,62 @@
+/**
+ * The node's one WireGuard interface. The kernel module is preferred; without it (as on the test
+ * machines) `wireguard-go <if>` makes a userspace interface that `ip` and `wg` drive the same way.
+ * The private key goes to `wg` as the state directory's own 0600 key file: it is never copied,
+ * passed on a command line or logged.
+ */
+import type { Logger } from '../../protocol/log.ts';
+import type { MeshPeer } from '../../protocol/agent-api.ts';
+import { mustRun, succeeds } from './command.ts';
+import { parseWireguardPeers, peerChanges } from './plan.ts';
+
+const MTU = '1420';
+const KEEPALIVE_SECONDS = '25';
+
+export class WireguardInterface {
+  constructor(
+    readonly name: string,
+    private readonly privateKeyFile: string,
+    private readonly log: Logger,
+  ) {}
+
+  exists(): Promise<boolean> {
+    return succeeds('ip', ['link', 'show', 'dev', this.name]);
+  }
+
+  /** Creates the interface if needed and (re)applies key, port, MTU and link state: all idempotent. */
+  async ensure(listenPort: number): Promise<void> {
+    if (!(await this.exists())) {
+      try {
+        await mustRun('ip', ['link', 'add', this.name, 'type', 'wireguard']);
+        this.log.info('mesh: created WireGuard interface (kernel)', { interface: this.name });
+      } catch {
+        // No kernel module: the userspace implementation daemonizes and returns once the interface is up.
+        await mustRun('wireguard-go', [this.name]);
+        this.log.info('mesh: created WireGuard interface (wireguard-go)', { interface: this.name });
+      }
+    }
+    await mustRun('wg', ['set', this.name, 'private-key', this.privateKeyFile, 'listen-port', String(listenPort)]);
+    await mustRun('ip', ['link', 'set', 'dev', this.name, 'mtu', MTU, 'up']);
+  }
+
+  /** Deleting the link also ends a wireguard-go process (its control socket goes with it). */
+  async remove(): Promise<void> {
+    if (await this.exists()) await mustRun('ip', ['link', 'del', 'dev', this.name]);
+    this.log.info('mesh: removed WireGuard interface (no overlay network has a task here)', { interface: this.name });
+  }
+
+  /** Converges the peers: sets the new and changed ones, removes the ones no longer named. */
+  async syncPeers(desired: MeshPeer[]): Promise<void> {
+    const [endpoints, allowed] = await Promise.all([mustRun('wg', ['show', this.name, 'endpoints']), mustRun('wg', ['show', this.name, 'allowed-ips'])]);
+    const changes = peerChanges(parseWireguardPeers(endpoints, allowed), desired);
+    for (const key of changes.remove) {
+      await mustRun('wg', ['set', this.name, 'peer', key, 'remove']);
+      this.log.info('mesh: removed peer', { publicKey: key });
+    }
+    for (const p of changes.set) {
+      const allowedIps = p.allowedIps.join(',');
+      await mustRun('wg', ['set', this.name, 'peer', p.publicKey, 'endpoint', p.endpoint, 'allowed-ips', allowedIps, 'persistent-keepalive', KEEPALIVE_SECONDS]);
+      this.log.info('mesh: set peer', { node: p.nodeId, endpoint: p.endpoint, addresses: p.allowedIps.length });
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/** The overlay data plane's pure decisions: peers to set or remove, routes, isolation rules, a task's networks. */
+import { describe, expect, it } from 'vitest';
+import type { Assignment, MeshView } from '../../protocol/agent-api.ts';
+import { containerCreateOptions } from '../../agent/executor/container-spec.ts';
+import { networkCreateOptions } from '../../agent/mesh/docker-networks.ts';
+import { firewallRules, parseRoutes, parseWireguardPeers, peerChanges, routeChanges } from '../../agent/mesh/plan.ts';
+
+const peer = (nodeId: string, allowedIps: string[], endpoint = `198.18.0.${nodeId.length}:51820`) => ({ nodeId, publicKey: `key-${nodeId}=`, endpoint, allowedIps });
+
+const view: MeshView = {
+  listenPort: 51820,
+  networks: [
+    { id: 'frontnetwork0000000000000', name: 'front', subnet: '10.0.1.0/24', gateway: '10.0.1.1' },
+    { id: 'backnetwork00000000000000', name: 'back', subnet: '10.0.2.0/24', gateway: '10.0.2.1' },
+  ],
+  peers: [peer('b', ['10.0.1.7/32', '10.0.2.3/32']), peer('cc', ['10.0.1.9/32'])],
+};
+
+describe('peerChanges', () => {
+  it('sets new and changed peers, removes the ones no longer named, and leaves the same ones alone', () => {
+    const current = [
+      { publicKey: 'key-b=', endpoint: '198.18.0.1:51820', allowedIps: ['10.0.2.3/32', '10.0.1.7/32'] }, // same, other order
+      { publicKey: 'key-cc=', endpoint: '198.18.0.2:51820', allowedIps: ['10.0.1.8/32'] }, // address moved
+      { publicKey: 'key-gone=', endpoint: '198.18.0.9:51820', allowedIps: ['10.0.1.4/32'] },
+    ];
+    const changes = peerChanges(current, view.peers);
+    expect(changes.set.map((p) => p.nodeId)).toEqual(['cc']);
+    expect(changes.remove).toEqual(['key-gone=']);
+    expect(peerChanges([], view.peers).set).toHaveLength(2);
+    expect(peerChanges(current, [])).toEqual({ set: [], remove: ['key-b=', 'key-cc=', 'key-gone='] });
+  });
+
+  it('reads what `wg show <if> endpoints` and `allowed-ips` print', () => {
+    const peers = parseWireguardPeers('key-b=\t198.18.0.1:51820\nkey-x=\t(none)\n', 'key-b=\t10.0.1.7/32 10.0.2.3/32\nkey-x=\t(none)\n');
+    expect(peers).toEqual([
+      { publicKey: 'key-b=', endpoint: '198.18.0.1:51820', allowedIps: ['10.0.1.7/32', '10.0.2.3/32'] },
+      { publicKey: 'key-x=', endpoint: '', allowedIps: [] },
+    ]);
+    expect(peerChanges(peers, [peer('b', ['10.0.2.3/32', '10.0.1.7/32'], '198.18.0.1:51820')])).toEqual({ set: [], remove: ['key-x='] });
+  });
+});
+
+describe('routeChanges', () => {
+  it('routes every remote task address (/32) through the tunnel and drops the rest', () => {
+    const current = parseRoutes('10.0.1.7 scope link \n10.0.1.4 scope link \n');
+    expect(current).toEqual(['10.0.1.7/32', '10.0.1.4/32']);
+    expect(routeChanges(current, view)).toEqual({ add: ['10.0.1.9/32', '10.0.2.3/32'], remove: ['10.0.1.4/32'] });
+    expect(routeChanges([], { ...view, peers: [] })).toEqual({ add: [], remove: [] });
+  });
+});
+
+describe('firewallRules', () => {
+  it('lets only same-network traffic cross between the tunnel and each bridge, in one restore', () => {
+    const rules = firewallRules(view, 'wg9').split('\n');
+    expect(rules.slice(0, 3)).toEqual(['*filter', ':SWARMLET-MESH - [0:0]', ':SWARMLET-MESH-IN - [0:0]']);
+    expect(rules).toContain('-A SWARMLET-MESH -i wg9 -o swl-frontnetwor -s 10.0.1.0/24 -d 10.0.1.0/24 -j ACCEPT');
+    expect(rules).toContain('-A SWARMLET-MESH -i swl-backnetwork -o wg9 -s 10.0.2.0/24 -d 10.0.2.0/24 -j ACCEPT');
+    // Whatever no accept matched (another network's source or destination) is dropped, last.
+    expect(rules.slice(-5)).toEqual(['-A SWARMLET-MESH -i wg9 -j DROP', '-A SWARMLET-MESH -o wg9 -j DROP', '-A SWARMLET-MESH-IN -i wg9 -j DROP', 'COMMIT', '']);
+    expect(rules.filter((r) => r.includes('ACCEPT'))).toHaveLength(4);
+  });
+});
+
+describe('a task on overlay networks', () => {
+  const task: Assignment = {
+    taskId: 't1', serviceId: 's1', serviceName: 'web', slot: 1, desiredState: 'running', state: 'assigned',
+    spec: { ContainerSpec: { Image: 'local/busybox:1' } }, ports: [],
+    networks: [
+      { networkId: 'frontnetwork0000000000000', address: '10.0.1.5/24', aliases: ['api'] },
+      { networkId: 'backnetwork00000000000000', address: '10.0.2.5/24', aliases: [] },
+    ],
+  };
+
+  it('is created on the first network with its own address and names; the others are connected later', () => {
+    const o = containerCreateOptions(task, 'n1');
+    expect(o.HostConfig?.NetworkMode).toBe('swarmlet-frontnetwork0000000000000');
+    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { 'swarmlet-frontnetwork0000000000000': { IPAMConfig: { IPv4Address: '10.0.1.5' }, Aliases: ['web', 'api'] } } });
+    expect(containerCreateOptions({ ...task, networks: [] }, 'n1').NetworkingConfig).toBeUndefined();
+  });
+
+  it('gets a bridge network of the overlay\'s subnet, unmasqueraded, on a bridge the rules can name', () => {
+    expect(networkCreateOptions(view.networks[0]!, 'n1')).toMatchObject({
+      Name: 'swarmlet-frontnetwork0000000000000',
+      Driver: 'bridge',
+      IPAM: { Config: [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }] },
+      Options: { 'com.docker.network.bridge.name': 'swl-frontnetwor', 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+      Labels: { 'swarmlet.mesh.network.id': 'frontnetwork0000000000000', 'swarmlet.mesh.node.id': 'n1' },
+    });
+  });
+});
