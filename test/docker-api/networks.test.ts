@@ -1,7 +1,6 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/docker-cli.ts';
-import { createTestApp, joinInProcess, serviceSpec, type TestApp } from '../harness/app.ts';
+import { createTestApp, joinInProcess, serviceSpec, type TestApp, useLeaderApp } from '../harness/app.ts';
 import { createService, enc, expectDockerError, expectRefusedWithoutChange, json } from './helpers.ts';
 
 /** What `docker network create -d overlay NAME` posts (CLI 28 against API 1.41). */
@@ -100,20 +99,11 @@ describe('the networks API', () => {
 });
 
 describe('task addresses', () => {
-  let t: TestApp;
-  let leader: LeaderLoop;
-  beforeAll(async () => {
-    t = await createTestApp();
-    leader = new LeaderLoop(t.deps);
-    leader.start();
-    await joinInProcess(t, { hostname: 'net-host' });
-  });
-  afterAll(async () => {
-    await leader.stop();
-    t.close();
-  });
+  const app = useLeaderApp();
+  beforeAll(() => joinInProcess(app(), { hostname: 'net-host' }));
 
   it('gives each task a distinct address when it is assigned, shown in NetworksAttachments; a full subnet leaves the rest pending', async () => {
+    const t = app();
     await json(await t.request('POST', '/v1.41/networks/create', overlay('tiny', { IPAM: { Config: [{ Subnet: '10.60.0.0/29' }] } })), 201);
     await createService(t, serviceSpec('many', 6, { TaskTemplate: { ContainerSpec: { Image: 'local/busybox:1' }, Networks: [{ Target: 'tiny' }] } }));
     const tasks = await eventually(async () => {

@@ -5,6 +5,8 @@ import { createApp } from '../../control-plane/app.ts';
 import { loadConfig, type Config } from '../../control-plane/config.ts';
 import { openDatabase } from '../../control-plane/db/open.ts';
 import { type AppDeps, buildDeps } from '../../control-plane/deps.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
 import { createCluster } from '../../control-plane/swarm/clusters.ts';
 import { contractViolations } from '../contract/schema.ts';
 
@@ -58,6 +60,28 @@ export async function createTestApp(opts: { initialize?: boolean; env?: Record<s
       database.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A test app with its leader loop running (placement, liveness, reaping) for the tests of the
+ * calling describe block, stopped after them. Returns the app, once started.
+ */
+export function useLeaderApp(opts: Parameters<typeof createTestApp>[0] = {}): () => TestApp {
+  let t: TestApp | undefined;
+  let leader: LeaderLoop | undefined;
+  beforeAll(async () => {
+    t = await createTestApp(opts);
+    leader = new LeaderLoop(t.deps);
+    leader.start();
+  });
+  afterAll(async () => {
+    await leader?.stop();
+    t?.close();
+  });
+  return () => {
+    if (!t) throw new Error('useLeaderApp: the app starts in beforeAll');
+    return t;
   };
 }
 

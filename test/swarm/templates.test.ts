@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
+import { describe, expect, it } from 'vitest';
 import { expandTaskSpec, type TemplateContext } from '../../control-plane/swarm/templates.ts';
 import { eventually } from '../harness/docker-cli.ts';
-import { createTestApp, joinInProcess, serviceSpec, type TestApp } from '../harness/app.ts';
+import { joinInProcess, serviceSpec, useLeaderApp } from '../harness/app.ts';
 import { expectRefusedWithoutChange, json } from '../docker-api/helpers.ts';
 
 const ctx: TemplateContext = {
@@ -39,19 +38,10 @@ describe('expandTaskSpec', () => {
 });
 
 describe('templates through the API and the agent protocol', () => {
-  let t: TestApp;
-  let leader: LeaderLoop;
-  beforeAll(async () => {
-    t = await createTestApp();
-    leader = new LeaderLoop(t.deps);
-    leader.start();
-  });
-  afterAll(async () => {
-    await leader.stop();
-    t.close();
-  });
+  const app = useLeaderApp();
 
   it('a node gets its task with the templates filled; docker inspect shows them as written', async () => {
+    const t = app();
     const node = await joinInProcess(t, { hostname: 'tmpl-host', os: 'linux', arch: 'aarch64' });
     await json(
       await t.request('POST', '/v1.41/services/create', {
@@ -71,6 +61,7 @@ describe('templates through the API and the agent protocol', () => {
   });
 
   it('a template that cannot be filled is refused at create, and nothing is written', async () => {
+    const t = app();
     await expectRefusedWithoutChange(
       t,
       () => t.request('POST', '/v1.41/services/create', { ...serviceSpec('badtmpl', 1), TaskTemplate: { ContainerSpec: { Image: 'local/busybox:1', Hostname: '{{.Cluster.Name}}' } } }),
