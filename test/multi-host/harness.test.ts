@@ -173,8 +173,15 @@ describe('overlay networks across hosts', () => {
     expect(to.addr.split('.').slice(0, 3).join('.')).toBe(subnet.split('.').slice(0, 3).join('.'));
     // The first packets wait for the peers and routes of the next assignments answer.
     expect(await eventually(async () => (await ncFrom(h1, from.id, to.addr)) === 'hi', 30_000)).toBeTruthy();
+    // On the wire between the hosts: WireGuard's UDP to the mesh port, never a task address.
+    const port = (await cluster.docker(['info', '--format', '{{.Swarm.Cluster.DataPathPort}}'])).stdout.trim();
+    const tunnelled = await cluster.countBetweenHosts(['-p', 'udp', '--dport', port]);
+    const plain = await cluster.countBetweenHosts(['-s', subnet]);
+    const plainBack = await cluster.countBetweenHosts(['-d', subnet]);
     const ping = await cluster.hostDocker(h1, ['exec', from.id, 'ping', '-c', '3', '-W', '2', to.addr]);
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    expect(await tunnelled()).toBeGreaterThanOrEqual(3);
+    expect([await plain(), await plainBack()]).toEqual([0, 0]);
     console.log(`overlay: ${h1.name} task → ${h3.name} task ${to.addr}: ${/round-trip.*$/m.exec(ping.stdout)?.[0]}`);
     for (const host of [h1, h3]) {
       const ages = await handshakeAges(host);

@@ -7,7 +7,7 @@ import { type CliResult, docker } from '../docker-cli.ts';
 import { claimSlot } from './claim.ts';
 import { inNetns } from './command.ts';
 import { loadImages, saveTestImage, startEngine } from './engine.ts';
-import { type Direction, healHost, isolateRun, partitionHost, preparePartition } from './firewall.ts';
+import { countBetweenHosts, type Direction, healHost, isolateRun, partitionHost, preparePartition } from './firewall.ts';
 import { type HostNames, RunNames } from './names.ts';
 import { createBridge, createHostNetwork } from './network.ts';
 import { killProcessesOf } from './processes.ts';
@@ -148,6 +148,12 @@ export class HostCluster {
 
   heal(host: TestHost): Promise<void> {
     return healHost(host.name);
+  }
+
+  /** Counts from now the packets between hosts on the bridge that match (iptables match arguments). */
+  countBetweenHosts(match: string[]): Promise<() => Promise<number>> {
+    if (!this.names) throw new Error('countBetweenHosts: the cluster has not started');
+    return countBetweenHosts(this.names, match);
   }
 
   /** The docker CLI against the control plane. */

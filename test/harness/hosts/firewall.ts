@@ -95,3 +95,20 @@ export async function partitionHost(ns: string, direction: Direction): Promise<v
 export async function healHost(ns: string): Promise<void> {
   await hostIptables(ns, ['-F', PARTITION_CHAIN]);
 }
+
+/**
+ * Counts the packets crossing the bridge from one host to another that match `match`, without a
+ * capture: a rule with no target at the top of the run's forward chain counts and lets them on.
+ * Returns a reader of the count since now. The chain goes at teardown with the rule in it.
+ */
+export async function countBetweenHosts(names: RunNames, match: string[]): Promise<() => Promise<number>> {
+  const rule = ['-i', names.bridge, '-o', names.bridge, ...match, '-m', 'comment', '--comment', `count-${Math.random().toString(36).slice(2, 8)}`];
+  await iptables(['-I', names.chains.forward, '1', ...rule]);
+  const comment = rule[rule.length - 1]!;
+  return async () => {
+    const listing = await must('iptables', ['-w', '10', '-L', names.chains.forward, '-v', '-x', '-n']);
+    const line = listing.split('\n').find((l) => l.includes(comment));
+    if (!line) throw new Error(`counting rule ${comment} is gone from ${names.chains.forward}`);
+    return Number(line.trim().split(/\s+/)[0]);
+  };
+}
