@@ -99,7 +99,8 @@ export async function nodeAssignments(
         ),
       ),
     );
-  const node = rows.some((t) => hasTemplates(t.spec)) ? await db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) }) : undefined;
+  const templated = new Set(rows.filter((t) => hasTemplates(t.spec)).map((t) => t.id));
+  const node = templated.size ? await db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) }) : undefined;
   const assignments = rows.map((t) => ({
     taskId: t.id,
     serviceId: t.serviceId,
@@ -108,7 +109,7 @@ export async function nodeAssignments(
     desiredState: t.desiredState,
     state: t.state,
     // Templates are filled in for this task on this node; the stored task keeps them as written.
-    spec: node && hasTemplates(t.spec) ? expandTaskSpec(t.spec, templateContext(t, node)) : t.spec,
+    spec: node && templated.has(t.id) ? expandTaskSpec(t.spec, templateContext(t, node)) : t.spec,
     ports: t.ports ?? [],
     networks: taskAttachments(t.networks, t.spec.Networks),
   }));
@@ -132,6 +133,6 @@ export async function nodeAssignments(
       backends: backends.filter((b) => b.serviceId === s.id).map((b) => ({ taskId: b.taskId, nodeId: b.nodeId!, addr: b.addr })),
     })),
     logRequests: await nodeLogRequests(db, clusterId, nodeId),
-    mesh: await meshView(db, clusterId, nodeId),
+    mesh: await meshView(db, clusterId, nodeId, rows),
   };
 }

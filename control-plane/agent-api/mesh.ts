@@ -7,7 +7,7 @@
 import { and, eq, inArray, isNotNull, ne } from 'drizzle-orm';
 import type { MeshPeer, MeshView, TaskAttachment } from '../../protocol/agent-api.ts';
 import type { Reader } from '../db/database.ts';
-import { clusters, HOLDING_STATES, networks, nodes, type TaskNetwork, tasks } from '../db/schema/index.ts';
+import { clusters, HOLDING_STATES, networks, nodes, type TaskNetwork, type TaskState, tasks } from '../db/schema/index.ts';
 
 const hostAddress = (cidr: string) => `${cidr.split('/')[0]}/32`;
 
@@ -20,16 +20,20 @@ export function taskAttachments(held: TaskNetwork[] | null, specNetworks: Array<
   }));
 }
 
-export async function meshView(db: Reader, clusterId: string, nodeId: string): Promise<MeshView> {
+/**
+ * `own` are the node's tasks as its answer already read them: a node with no task on a network
+ * (most answers, on most clusters) costs one small read here, not a scan of the cluster's tasks.
+ */
+export async function meshView(db: Reader, clusterId: string, nodeId: string, own: Array<{ state: TaskState; networks: TaskNetwork[] | null }>): Promise<MeshView> {
+  const mine = new Set(own.filter((t) => HOLDING_STATES.has(t.state)).flatMap((t) => (t.networks ?? []).map((n) => n.networkId)));
   const [cluster] = await db.select({ dataPath: clusters.dataPath }).from(clusters).where(eq(clusters.id, clusterId));
   const listenPort = cluster?.dataPath.DataPathPort ?? 51820;
+  if (!mine.size) return { listenPort, networks: [], peers: [] };
   // Every address held in the cluster now: a task holds one from its assignment until it ends.
   const held = await db
     .select({ nodeId: tasks.nodeId, networks: tasks.networks })
     .from(tasks)
     .where(and(eq(tasks.clusterId, clusterId), isNotNull(tasks.networks), inArray(tasks.state, [...HOLDING_STATES])));
-  const mine = new Set(held.filter((t) => t.nodeId === nodeId).flatMap((t) => (t.networks ?? []).map((n) => n.networkId)));
-  if (!mine.size) return { listenPort, networks: [], peers: [] };
   const netRows = await db.select().from(networks).where(and(eq(networks.clusterId, clusterId), inArray(networks.id, [...mine])));
   const peerRows = await db
     .select({ id: nodes.id, description: nodes.description })

@@ -82,5 +82,10 @@ export function expandTaskSpec(spec: TaskSpec, ctx?: TemplateContext): TaskSpec 
   };
 }
 
-/** Whether a task spec uses templates at all: most do not, and their assignments skip the work. */
-export const hasTemplates = (spec: TaskSpec) => JSON.stringify(spec.ContainerSpec ?? {}).includes('{{');
+/** Whether a task spec uses templates in the fields that take them: most do not, and their assignments skip the work. */
+export function hasTemplates(spec: TaskSpec): boolean {
+  const c = spec.ContainerSpec;
+  if (!c) return false;
+  const has = (text: unknown) => typeof text === 'string' && text.includes('{{');
+  return has(c.Hostname) || (c.Env ?? []).some(has) || (c.Mounts ?? []).some((m) => has(m.Source) || has(m.Target));
+}
