@@ -1,3 +1,4 @@
+import { isStringMap } from '../json-guards.ts';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import { bumpIndex, type Tx } from '../db/database.ts';
 import { joinTokens, nodes } from '../db/schema/index.ts';
@@ -10,8 +11,7 @@ import type { NodeInfo } from '../../protocol/agent-api.ts';
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 const isText = (v: unknown, max = 255): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
-const isStringMap = (v: unknown): v is Record<string, string> | undefined =>
-  v === undefined || (!!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'));
+const isOptionalStringMap = (v: unknown): v is Record<string, string> | undefined => v === undefined || isStringMap(v);
 function text(field: string, v: unknown): string {
   if (!isText(v)) throw invalid(`node.${field} must be a non-empty string`);
   return v;
@@ -27,7 +27,7 @@ export function validateNodeInfo(node: unknown): NodeInfo {
   if (wireguardPublicKey !== undefined && !(typeof wireguardPublicKey === 'string' && /^[A-Za-z0-9+/]{43}=$/.test(wireguardPublicKey))) {
     throw invalid('node.wireguardPublicKey must be a base64 X25519 public key');
   }
-  if (!isStringMap(labels) || !isStringMap(engineLabels)) throw invalid('node.labels must map strings to strings');
+  if (!isOptionalStringMap(labels) || !isOptionalStringMap(engineLabels)) throw invalid('node.labels must map strings to strings');
   return {
     hostname,
     nanoCpus,

@@ -1,7 +1,6 @@
+import { isObject } from '../json-guards.ts';
 import type { Context } from 'hono';
 import { invalid } from '../errors.ts';
-
-const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 /** Parses a JSON request body, naming what is wrong with it rather than failing deep inside. */
 export async function readJson(c: Context): Promise<unknown> {

@@ -1,3 +1,4 @@
+import { isObject, isStringMap } from '../json-guards.ts';
 import { eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { type AppEnv, writeCluster } from '../app-env.ts';
@@ -13,8 +14,6 @@ import { iso } from './views.ts';
 const NETWORK_FILTERS = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'] as const;
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
-const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((x) => typeof x === 'string');
 
 /** Docker's Network object for a swarm-scoped overlay network. */
 export function toDockerNetwork(n: NetworkRow) {

@@ -1,3 +1,4 @@
+import { isStringMap } from '../json-guards.ts';
 import { eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { type AppEnv, clusterAddr, writeCluster } from '../app-env.ts';
@@ -13,8 +14,6 @@ import { toDockerNode, toManagerNode } from './views.ts';
 
 const NODE_FILTERS = ['id', 'name', 'role', 'membership', 'label', 'node.label'] as const;
 
-const isStringMap = (v: unknown): v is Record<string, string> =>
-  !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 const isAvailability = (v: unknown): v is NodeAvailability => v === 'active' || v === 'pause' || v === 'drain';
 
 function validateNodeSpec(posted: Record<string, unknown>, currentRole: 'worker' | 'manager'): NodeSpec {

@@ -3,6 +3,7 @@
  * saying why, where it cannot: never silently dropped. The control plane has no Raft, no manager
  * keys to lock and no listening socket of its own choosing per swarm.
  */
+import { isObject } from '../json-guards.ts';
 import { type DataPathSettings, DEFAULT_DATA_PATH, type SwarmSpec } from '../db/schema/index.ts';
 import { invalid } from '../errors.ts';
 import { withDockerKeys } from './spec-keys.ts';
@@ -19,7 +20,6 @@ export interface SwarmInit {
 const CLI_LISTEN_DEFAULT = '0.0.0.0:2377';
 
 const isZero = (v: unknown) => v === undefined || v === null || v === 0 || v === '' || v === false;
-const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 /** A posted spec over the defaults, as swarmkit fills them: a zero value (the CLI sends many) keeps the default. */
 function overDefaults(defaults: Record<string, unknown>, posted: Record<string, unknown>): Record<string, unknown> {

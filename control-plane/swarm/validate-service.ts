@@ -1,3 +1,4 @@
+import { isObject } from '../json-guards.ts';
 import { invalid } from '../errors.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import type { ServiceSpec } from './service-spec.ts';
@@ -11,7 +12,6 @@ type Path = string;
 const MODES = ['Replicated', 'Global', 'ReplicatedJob', 'GlobalJob'];
 /** "A or B", "A, B or C". */
 const words = (list: string[]) => (list.length > 1 ? `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}` : list.join(''));
-const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 function object(v: unknown, path: Path, required = false): Record<string, unknown> | undefined {
   if (v === undefined || v === null) {

@@ -1,3 +1,4 @@
+import { isObject, isStringMap } from '../json-guards.ts';
 import { withDockerKeys } from './spec-keys.ts';
 import type { SwarmSpec } from '../db/schema/index.ts';
 import { invalid } from '../errors.ts';
@@ -18,9 +19,8 @@ const SWARM_SPEC_NUMBERS: Record<string, string[]> = {
  */
 export function validateSwarmSpec(posted: Record<string, unknown>): SwarmSpec {
   const spec = withDockerKeys('SwarmSpec', posted);
-  const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
   if (spec.Name !== undefined && typeof spec.Name !== 'string') throw invalid('Name must be a string');
-  if (spec.Labels !== undefined && spec.Labels !== null && (!isObject(spec.Labels) || Object.values(spec.Labels).some((v) => typeof v !== 'string'))) {
+  if (spec.Labels !== undefined && spec.Labels !== null && !isStringMap(spec.Labels)) {
     throw invalid('Labels must map strings to strings');
   }
   for (const [section, numbers] of Object.entries(SWARM_SPEC_NUMBERS)) {
