@@ -1,129 +1,29 @@
 /**
  * The routing mesh: every node listens on every ingress-published port and spreads connections
- * over the service's running tasks, so `-p 8080:80` answers on port 8080 of any node.
+ * over the service's running tasks on all nodes, so `-p 8080:80` answers on port 8080 of any node.
  *
- *   client ──► :8080 on this node ──► local task 172.17.0.5:80   (round robin over local tasks)
- *                                 └─► other node addr:8080       (only when no task runs here;
- *                                                                  that node serves it locally)
+ *   client ──► :8080 on this node ──► task 10.0.0.5:80 here      (over the ingress bridge)
+ *                                 └─► task 10.0.0.7:80 elsewhere (over WireGuard, from this
+ *                                                                  node's mesh address)
  *
  * A TCP proxy in the agent, rather than Docker's IPVS: it needs no kernel modules and behaves the
- * same in a network namespace, at the cost of one user-space copy per byte.
- *
- * One file of about 300 lines: the backend table and the listeners that follow it change together.
+ * same in a network namespace, at the cost of one user-space copy per byte. Which backend takes
+ * a connection, and how a dead host is left out within a second, is ingress-backends.ts.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type Dockerode from 'dockerode';
 import type { AssignmentsResponse } from '../protocol/agent-api.ts';
-import type { PortConfig } from '../protocol/task-spec.ts';
 import { NODE_LABEL, TASK_LABEL } from './executor/labels.ts';
 import type { Logger } from '../protocol/log.ts';
-
-const CONNECT_TIMEOUT_MS = 3_000;
+import { Balancer, type Connector, Ejections, type MeshRoute, meshRoutes, raceConnect, tcpConnector } from './ingress-backends.ts';
 
 export type IngressList = AssignmentsResponse['ingress'];
-
-/** Where one connection can go: a task's container here, or another node's routing mesh. */
-export interface Endpoint {
-  taskId: string;
-  nodeId: string;
-  host: string;
-  port: number;
-  local: boolean;
-}
-
-/** One published port as this node serves it. */
-export interface MeshRoute {
-  key: string;
-  protocol: PortConfig['Protocol'];
-  publishedPort: number;
-  serviceId: string;
-  endpoints: Endpoint[];
-  /** Addresses of other nodes with tasks: a connection from one was forwarded once already. */
-  peers: Set<string>;
-}
-
-export const routeKey = (protocol: string, port: number) => `${port}/${protocol}`;
-
-/**
- * The routes this node serves, from the control plane's ingress list and the addresses of the
- * task containers found here. A task of this node without a container address yet is left out.
- */
-export function meshRoutes(ingress: IngressList, nodeId: string, localAddrs: ReadonlyMap<string, string>): Map<string, MeshRoute> {
-  const routes = new Map<string, MeshRoute>();
-  for (const service of ingress) {
-    for (const port of service.ports) {
-      if (port.PublishMode !== 'ingress' || !port.PublishedPort) continue;
-      const endpoints: Endpoint[] = [];
-      const peers = new Set<string>();
-      for (const b of service.backends) {
-        if (b.nodeId === nodeId) {
-          const ip = localAddrs.get(b.taskId);
-          if (ip) endpoints.push({ taskId: b.taskId, nodeId, host: ip, port: port.TargetPort, local: true });
-        } else if (b.addr) {
-          endpoints.push({ taskId: b.taskId, nodeId: b.nodeId, host: b.addr, port: port.PublishedPort, local: false });
-          peers.add(b.addr);
-        }
-      }
-      const key = routeKey(port.Protocol, port.PublishedPort);
-      routes.set(key, { key, protocol: port.Protocol, publishedPort: port.PublishedPort, serviceId: service.serviceId, endpoints, peers });
-    }
-  }
-  return routes;
-}
-
-/** Strips the IPv4-mapped prefix Node puts on addresses accepted by a dual-stack socket. */
-export function plainAddress(addr: string | undefined): string {
-  return (addr ?? '').replace(/^::ffff:/, '');
-}
-
-/**
- * Round robin over one route's endpoints. Local tasks come first; other nodes are the fallback,
- * and a connection that another node forwarded is served only locally, so nothing loops.
- */
-export class Balancer {
-  private cursor = 0;
-  endpoints: Endpoint[] = [];
-
-  set(endpoints: Endpoint[]): void {
-    this.endpoints = endpoints;
-  }
-
-  /** The order in which to try endpoints for one new connection (each at most once). */
-  order(fromPeer: boolean): Endpoint[] {
-    const local = this.endpoints.filter((e) => e.local);
-    const remote = fromPeer ? [] : this.endpoints.filter((e) => !e.local);
-    const turn = this.cursor++;
-    return [...rotate(local, turn), ...rotate(remote, turn)];
-  }
-}
-
-function rotate<T>(list: T[], turn: number): T[] {
-  if (list.length === 0) return list;
-  const start = turn % list.length;
-  return [...list.slice(start), ...list.slice(0, start)];
-}
 
 interface Listener {
   route: MeshRoute;
   balancer: Balancer;
   server: Server;
   sockets: Set<Socket>;
-}
-
-function connectTo(endpoint: Endpoint, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true });
-    const timer = setTimeout(() => socket.destroy(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeListener('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
 }
 
 export class IngressProxy {
@@ -135,11 +35,15 @@ export class IngressProxy {
   /** Ports that could not be opened, with the reason last logged (logged again only if it changes). */
   private readonly failed = new Map<string, string>();
   private localAddrs = new Map<string, string>();
+  /** Shared by every port: a node found unreachable through one service is skipped by all. */
+  private readonly ejections = new Ejections();
+  private readonly connector: Connector;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
 
   /** `bindHost` limits the listeners to one address (tests run several nodes on one machine). */
-  constructor(opts: { docker: Dockerode; nodeId: string; log: Logger; bindHost?: string }) {
+  constructor(opts: { docker: Dockerode; nodeId: string; log: Logger; bindHost?: string; connector?: Connector }) {
+    this.connector = opts.connector ?? tcpConnector();
     this.docker = opts.docker;
     this.nodeId = opts.nodeId;
     this.log = opts.log;
@@ -166,7 +70,8 @@ export class IngressProxy {
 
   private async apply(ingress: IngressList): Promise<void> {
     if (this.closed) return;
-    if (ingress.some((s) => s.backends.some((b) => b.nodeId === this.nodeId))) await this.refreshLocalAddrs();
+    // Only a task without an ingress address (it predates its service's published port) needs its container's.
+    if (ingress.some((s) => s.backends.some((b) => b.nodeId === this.nodeId && !b.address))) await this.refreshLocalAddrs();
     const routes = meshRoutes(ingress, this.nodeId, this.localAddrs);
 
     for (const key of [...this.listeners.keys()]) {
@@ -223,7 +128,7 @@ export class IngressProxy {
   }
 
   private async openListener(route: MeshRoute): Promise<void> {
-    const balancer = new Balancer();
+    const balancer = new Balancer(this.ejections);
     balancer.set(route.endpoints);
     const sockets = new Set<Socket>();
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
@@ -269,20 +174,8 @@ export class IngressProxy {
     listener.sockets.add(client);
     client.on('error', () => client.destroy());
     client.once('close', () => listener.sockets.delete(client));
-    const fromPeer = listener.route.peers.has(plainAddress(client.remoteAddress));
-    let upstream: Socket | undefined;
-    for (const endpoint of listener.balancer.order(fromPeer)) {
-      if (client.destroyed) return;
-      try {
-        upstream = await connectTo(endpoint, CONNECT_TIMEOUT_MS);
-        break;
-      } catch (err) {
-        this.log.debug(`routing mesh: backend ${endpoint.host}:${endpoint.port} of ${listener.route.key} refused; trying the next`, {
-          taskId: endpoint.taskId,
-          error: err,
-        });
-      }
-    }
+    const won = await raceConnect(listener.balancer.order(), this.connector, this.ejections);
+    const upstream = won?.socket;
     if (!upstream || client.destroyed) {
       upstream?.destroy();
       client.destroy();

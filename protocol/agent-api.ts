@@ -65,6 +65,11 @@ export interface TaskAttachment {
   address: string;
   /** Names the task answers to on that network besides its service's (`--network name=N,alias=x`). */
   aliases: string[];
+  /**
+   * The routing mesh's network (always the last attachment): the task is connected to it, never
+   * created on it, so its default route and names stay those of its own networks.
+   */
+  ingress?: true;
 }
 
 /** An overlay network one of this node's tasks is on. */
@@ -82,7 +87,10 @@ export interface MeshPeer {
   publicKey: string;
   /** `addr:port` its WireGuard interface listens on. */
   endpoint: string;
-  /** Its tasks' addresses (/32) on the networks this node shares with it: what the tunnel carries. */
+  /**
+   * What the tunnel carries (/32s): its tasks' addresses on the networks this node shares with it
+   * or reaches for the routing mesh, and its mesh address when this node runs ingress tasks.
+   */
   allowedIps: string[];
 }
 
@@ -90,8 +98,27 @@ export interface MeshPeer {
 export interface MeshView {
   /** The UDP port every node's WireGuard interface listens on (`docker swarm init --data-path-port`). */
   listenPort: number;
+  /**
+   * The node's own address on the ingress network (/32), while some service publishes an ingress
+   * port: put on the WireGuard interface, it is the source of the routing mesh's connections to
+   * tasks on other nodes, and the address their replies come back to.
+   */
+  address?: string;
+  /** The networks of this node's tasks (ingress among them when it runs a task publishing a port). */
   networks: OverlayNetwork[];
   peers: MeshPeer[];
+}
+
+/** A service publishing ingress ports, as every node's routing mesh serves it. */
+export interface IngressService {
+  serviceId: string;
+  ports: PortConfig[];
+  /**
+   * Its running tasks, each with its address on the ingress network (no prefix length), which any
+   * node reaches through the mesh; a task started before its service published a port has none
+   * and is reached by its own node only.
+   */
+  backends: Array<{ taskId: string; nodeId: string; address?: string }>;
 }
 
 export interface AssignmentsResponse {
@@ -100,7 +127,7 @@ export interface AssignmentsResponse {
   heartbeatPeriodMs: number;
   tasks: Assignment[];
   /** Running tasks of every service that publishes ingress ports: the routing mesh's backends. */
-  ingress: Array<{ serviceId: string; ports: PortConfig[]; backends: Array<{ taskId: string; nodeId: string; addr: string }> }>;
+  ingress: IngressService[];
   /** Log requests the control plane relays from `docker service logs`. */
   logRequests: LogRequest[];
   mesh: MeshView;

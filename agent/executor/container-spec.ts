@@ -89,12 +89,23 @@ function extraHosts(hosts: string[] | undefined): string[] | undefined {
  */
 const engineMounts = (mounts: Mount[] | undefined) => mounts as Dockerode.MountSettings[] | undefined;
 
-/** The task's endpoint on one overlay network: its own address there, and its names (service and aliases). */
+/** The task's endpoint on one overlay network: its own address there, and its names (service and aliases; none on ingress). */
 export function endpointConfig(a: Assignment, attachment: TaskAttachment): Dockerode.EndpointSettings {
   return {
     IPAMConfig: { IPv4Address: attachment.address.split('/')[0] },
-    Aliases: [a.serviceName, ...attachment.aliases].filter(Boolean),
+    Aliases: attachment.ingress ? [] : [a.serviceName, ...attachment.aliases].filter(Boolean),
   };
+}
+
+/**
+ * The network a task's container is created on, and the ones connected after: its first own
+ * overlay network, or the engine's default network when it has none (a task only on ingress keeps
+ * its default route there, as a plain `-p` task does); ingress is always connected, never first.
+ */
+export function splitAttachments(a: Assignment): { first: TaskAttachment | undefined; further: TaskAttachment[] } {
+  const all = a.networks ?? [];
+  const first = all.find((n) => !n.ingress);
+  return { first, further: all.filter((n) => n !== first) };
 }
 
 /** Turns a task's ContainerSpec into the engine's container-create request. */
@@ -138,9 +149,8 @@ export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode
       GroupAdd: spec.Groups,
     },
   };
-  // A task on overlay networks is created on the first one (the controller connects the others);
-  // a task without any keeps the engine's default network.
-  const [first] = a.networks ?? [];
+  // The controller connects the further networks before the container starts.
+  const { first } = splitAttachments(a);
   if (first) {
     const network = overlayNetworkName(first.networkId);
     options.HostConfig!.NetworkMode = network;

@@ -4,7 +4,7 @@ import type { PortConfig } from '../../protocol/task-spec.ts';
 import { engineMessage, engineStatus } from '../docker.ts';
 import type { Logger } from '../../protocol/log.ts';
 import { overlayNetworkName } from '../mesh/names.ts';
-import { containerCreateOptions, endpointConfig, imageOf } from './container-spec.ts';
+import { containerCreateOptions, endpointConfig, imageOf, splitAttachments } from './container-spec.ts';
 import { ownedFilter } from './labels.ts';
 
 /** What the engine says about a task's container. */
@@ -155,7 +155,7 @@ export class DockerTaskController implements TaskController {
   /** Networks after the first, before the container starts; on failure no half-attached container stays. */
   private async connectFurtherNetworks(id: string) {
     try {
-      for (const attachment of (this.assignment.networks ?? []).slice(1)) {
+      for (const attachment of splitAttachments(this.assignment).further) {
         await this.docker.getNetwork(overlayNetworkName(attachment.networkId)).connect({ Container: id, EndpointConfig: endpointConfig(this.assignment, attachment) });
       }
     } catch (err) {

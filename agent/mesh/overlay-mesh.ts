@@ -87,7 +87,7 @@ export class OverlayMesh {
   /** Answers whether the host is entirely as the view says. */
   private async converge(view: MeshView): Promise<boolean> {
     const iface = this.opts.wireguardInterface;
-    if (!view.networks.length) {
+    if (!view.networks.length && !view.address) {
       const clean = await this.networks.removeUnused(new Set());
       if (this.active) await this.wireguard.remove();
       this.active = false;
@@ -95,6 +95,7 @@ export class OverlayMesh {
     }
     this.active = true;
     await this.wireguard.ensure(view.listenPort);
+    await this.wireguard.syncAddress(view.address);
     for (const n of view.networks) await this.networks.ensure(n);
     // Isolation before any peer: no packet crosses the tunnel before the rules are in place.
     await syncFirewall(iface, view);

@@ -71,6 +71,11 @@ export function parseRoutes(text: string): string[] {
     .map((dst) => (dst.includes('/') ? dst : `${dst}/32`));
 }
 
+/** Parses `ip -4 -o addr show dev <if>`: the interface's addresses, as CIDRs. */
+export function parseAddresses(text: string): string[] {
+  return [...text.matchAll(/\binet (\d+\.\d+\.\d+\.\d+\/\d+)/g)].map((m) => m[1]!);
+}
+
 /**
  * The agent's iptables chains, as an `iptables-restore --noflush` input: declaring a chain there
  * flushes and refills it in one commit, so no packet ever sees half a rule set.
@@ -78,7 +83,8 @@ export function parseRoutes(text: string): string[] {
  * Isolation: between the tunnel and network N's bridge only packets whose source and destination
  * are both in N's subnet pass; everything else entering or leaving the tunnel is dropped (Docker's
  * own rules would let a container on network B reach the tunnel, and so network A elsewhere). The
- * host itself takes nothing from the tunnel: tasks talk to tasks, not to hosts.
+ * host itself takes from the tunnel only the replies to its routing mesh's own connections (to its
+ * mesh address, on connections it opened): tasks talk to tasks, not to hosts.
  */
 export function firewallRules(view: MeshView, wireguardInterface: string): string {
   const wg = wireguardInterface;
@@ -88,6 +94,7 @@ export function firewallRules(view: MeshView, wireguardInterface: string): strin
     lines.push(`-A ${FORWARD_CHAIN} -i ${wg} -o ${br} -s ${n.subnet} -d ${n.subnet} -j ACCEPT`);
     lines.push(`-A ${FORWARD_CHAIN} -i ${br} -o ${wg} -s ${n.subnet} -d ${n.subnet} -j ACCEPT`);
   }
+  if (view.address) lines.push(`-A ${INPUT_CHAIN} -i ${wg} -d ${view.address} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`);
   lines.push(`-A ${FORWARD_CHAIN} -i ${wg} -j DROP`, `-A ${FORWARD_CHAIN} -o ${wg} -j DROP`, `-A ${INPUT_CHAIN} -i ${wg} -j DROP`, 'COMMIT', '');
   return lines.join('\n');
 }

@@ -7,7 +7,7 @@
 import type { Logger } from '../../protocol/log.ts';
 import type { MeshPeer } from '../../protocol/agent-api.ts';
 import { mustRun, succeeds } from './command.ts';
-import { parseWireguardPeers, peerChanges } from './plan.ts';
+import { parseAddresses, parseWireguardPeers, peerChanges } from './plan.ts';
 
 const MTU = '1420';
 const KEEPALIVE_SECONDS = '25';
@@ -37,6 +37,19 @@ export class WireguardInterface {
     }
     await mustRun('wg', ['set', this.name, 'private-key', this.privateKeyFile, 'listen-port', String(listenPort)]);
     await mustRun('ip', ['link', 'set', 'dev', this.name, 'mtu', MTU, 'up']);
+  }
+
+  /**
+   * Puts the node's mesh address (a /32) on the interface, and no other: with it the host's own
+   * connections through the tunnel (the routing mesh's) leave from an address the peers accept.
+   */
+  async syncAddress(address: string | undefined): Promise<void> {
+    const current = parseAddresses(await mustRun('ip', ['-4', '-o', 'addr', 'show', 'dev', this.name]));
+    for (const a of current) if (a !== address) await mustRun('ip', ['addr', 'del', a, 'dev', this.name]);
+    if (address && !current.includes(address)) {
+      await mustRun('ip', ['addr', 'add', address, 'dev', this.name]);
+      this.log.info('mesh: set the node\'s mesh address', { address });
+    }
   }
 
   /** Deleting the link also ends a wireguard-go process (its control socket goes with it). */

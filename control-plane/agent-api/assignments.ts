@@ -3,7 +3,8 @@ import type { Reader } from '../db/database.ts';
 import { nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
 import { logRequestsIndex, nodeLogRequests } from '../log-relay/index.ts';
-import { meshView, taskAttachments } from './mesh.ts';
+import { ingressPublished } from '../swarm/mesh-changes.ts';
+import { ingressNetworkId, meshView, taskAttachments } from './mesh.ts';
 import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
 import { expandTaskSpec, hasTemplates, type TemplateContext } from '../swarm/templates.ts';
 
@@ -36,10 +37,7 @@ export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: st
       coalesce((select mesh_index from clusters where id = ${clusterId}), 0),
       coalesce((
         select max(t.version) from tasks t
-        where t.cluster_id = ${clusterId} and t.service_id in (
-          select s.id from services s
-          where s.cluster_id = ${clusterId}
-            and exists (select 1 from json_each(s.endpoint_ports) p where json_extract(p.value, '$.PublishMode') = 'ingress'))
+        where t.cluster_id = ${clusterId} and t.service_id in (${ingressPublished(sql`${clusterId}`)})
       ), 0)
     ) as idx`);
   return Math.max(row?.idx ?? 1, await logRequestsIndex(db, clusterId, nodeId));
@@ -99,6 +97,8 @@ export async function nodeAssignments(
         ),
       ),
     );
+  const ingress = await ingressServices(db, clusterId);
+  const ingressNetwork = rows.some((t) => t.networks?.length) || ingress.length ? await ingressNetworkId(db, clusterId) : undefined;
   const templated = new Set(rows.filter((t) => hasTemplates(t.spec)).map((t) => t.id));
   const node = templated.size ? await db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) }) : undefined;
   const assignments = rows.map((t) => ({
@@ -111,15 +111,13 @@ export async function nodeAssignments(
     // Templates are filled in for this task on this node; the stored task keeps them as written.
     spec: node && templated.has(t.id) ? expandTaskSpec(t.spec, templateContext(t, node)) : t.spec,
     ports: t.ports ?? [],
-    networks: taskAttachments(t.networks, t.spec.Networks),
+    networks: taskAttachments(t.networks, t.spec.Networks, ingressNetwork),
   }));
 
-  const ingress = await ingressServices(db, clusterId);
   const backends = ingress.length
     ? await db
-        .select({ taskId: tasks.id, serviceId: tasks.serviceId, nodeId: tasks.nodeId, addr: sql<string>`json_extract(${nodes.description}, '$.addr')` })
+        .select({ taskId: tasks.id, serviceId: tasks.serviceId, nodeId: tasks.nodeId, networks: tasks.networks })
         .from(tasks)
-        .innerJoin(nodes, eq(nodes.id, tasks.nodeId))
         .where(and(inArray(tasks.serviceId, ingress.map((s) => s.id)), eq(tasks.state, 'running'), eq(tasks.desiredState, 'running')))
     : [];
   return {
@@ -130,9 +128,14 @@ export async function nodeAssignments(
     ingress: ingress.map((s) => ({
       serviceId: s.id,
       ports: s.ports,
-      backends: backends.filter((b) => b.serviceId === s.id).map((b) => ({ taskId: b.taskId, nodeId: b.nodeId!, addr: b.addr })),
+      backends: backends
+        .filter((b) => b.serviceId === s.id)
+        .map((b) => {
+          const address = b.networks?.find((n) => n.networkId === ingressNetwork)?.address.split('/')[0];
+          return { taskId: b.taskId, nodeId: b.nodeId!, ...(address ? { address } : {}) };
+        }),
     })),
     logRequests: await nodeLogRequests(db, clusterId, nodeId),
-    mesh: await meshView(db, clusterId, nodeId, rows),
+    mesh: await meshView(db, clusterId, nodeId, rows, ingress.length > 0),
   };
 }

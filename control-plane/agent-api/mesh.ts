@@ -12,45 +12,76 @@ import { clusters, HOLDING_STATES, networks, nodes, type TaskNetwork, type TaskS
 const hostAddress = (cidr: string) => `${cidr.split('/')[0]}/32`;
 
 /** A task's attachments with the aliases its service gave each network (`--network name=N,alias=x`). */
-export function taskAttachments(held: TaskNetwork[] | null, specNetworks: Array<{ Target?: string; Aliases?: string[] }> | undefined): TaskAttachment[] {
+export function taskAttachments(
+  held: TaskNetwork[] | null,
+  specNetworks: Array<{ Target?: string; Aliases?: string[] }> | undefined,
+  ingressNetwork: string | undefined,
+): TaskAttachment[] {
   return (held ?? []).map((a) => ({
     networkId: a.networkId,
     address: a.address,
     aliases: specNetworks?.find((n) => n.Target === a.networkId)?.Aliases ?? [],
+    ...(a.networkId === ingressNetwork ? { ingress: true as const } : {}),
   }));
+}
+
+/** The cluster's ingress network, the routing mesh's. */
+export async function ingressNetworkId(db: Reader, clusterId: string): Promise<string | undefined> {
+  const [row] = await db.select({ id: networks.id }).from(networks).where(and(eq(networks.clusterId, clusterId), eq(networks.ingress, true)));
+  return row?.id;
 }
 
 /**
  * `own` are the node's tasks as its answer already read them: a node with no task on a network
  * (most answers, on most clusters) costs one small read here, not a scan of the cluster's tasks.
+ *
+ * While some service publishes an ingress port (`ingressActive`), every node's routing mesh may
+ * connect to that service's tasks anywhere: the node's own mesh address is in its view, the nodes
+ * with tasks on the ingress network are its peers (with those tasks' addresses), and a node with
+ * such tasks takes every other node as a peer (with its mesh address) for the replies.
  */
-export async function meshView(db: Reader, clusterId: string, nodeId: string, own: Array<{ state: TaskState; networks: TaskNetwork[] | null }>): Promise<MeshView> {
+export async function meshView(
+  db: Reader,
+  clusterId: string,
+  nodeId: string,
+  own: Array<{ state: TaskState; networks: TaskNetwork[] | null }>,
+  ingressActive: boolean,
+): Promise<MeshView> {
   const mine = new Set(own.filter((t) => HOLDING_STATES.has(t.state)).flatMap((t) => (t.networks ?? []).map((n) => n.networkId)));
   const [cluster] = await db.select({ dataPath: clusters.dataPath }).from(clusters).where(eq(clusters.id, clusterId));
   const listenPort = cluster?.dataPath.DataPathPort ?? 51820;
-  if (!mine.size) return { listenPort, networks: [], peers: [] };
+  const [me] = ingressActive ? await db.select({ meshAddress: nodes.meshAddress }).from(nodes).where(eq(nodes.id, nodeId)) : [];
+  const address = me?.meshAddress ? hostAddress(me.meshAddress) : undefined;
+  if (!mine.size && !address) return { listenPort, networks: [], peers: [] };
+  const ingress = address ? await ingressNetworkId(db, clusterId) : undefined;
+  // The networks whose remote addresses this node routes to: its own, and ingress for its routing mesh.
+  const reached = new Set(mine);
+  if (ingress) reached.add(ingress);
+  const servesIngress = ingress !== undefined && mine.has(ingress);
   // Every address held in the cluster now: a task holds one from its assignment until it ends.
   const held = await db
     .select({ nodeId: tasks.nodeId, networks: tasks.networks })
     .from(tasks)
     .where(and(eq(tasks.clusterId, clusterId), isNotNull(tasks.networks), inArray(tasks.state, [...HOLDING_STATES])));
-  const netRows = await db.select().from(networks).where(and(eq(networks.clusterId, clusterId), inArray(networks.id, [...mine])));
+  const netRows = mine.size ? await db.select().from(networks).where(and(eq(networks.clusterId, clusterId), inArray(networks.id, [...mine]))) : [];
   const peerRows = await db
-    .select({ id: nodes.id, description: nodes.description })
+    .select({ id: nodes.id, description: nodes.description, meshAddress: nodes.meshAddress })
     .from(nodes)
     .where(and(eq(nodes.clusterId, clusterId), ne(nodes.id, nodeId), ne(nodes.state, 'down')));
   const peers: MeshPeer[] = [];
   for (const p of peerRows) {
     const allowedIps = held
       .filter((t) => t.nodeId === p.id)
-      .flatMap((t) => (t.networks ?? []).filter((n) => mine.has(n.networkId)).map((n) => hostAddress(n.address)))
-      .sort();
-    // Only nodes with tasks on this node's networks are its peers: a node joining changes no one's.
+      .flatMap((t) => (t.networks ?? []).filter((n) => reached.has(n.networkId)).map((n) => hostAddress(n.address)));
+    // Replies of this node's ingress tasks to the peer's routing mesh.
+    if (servesIngress && p.meshAddress) allowedIps.push(hostAddress(p.meshAddress));
+    // Only nodes this node exchanges packets with are its peers: a node joining changes no one's.
     if (!p.description.wireguardPublicKey || !allowedIps.length) continue;
-    peers.push({ nodeId: p.id, publicKey: p.description.wireguardPublicKey, endpoint: `${p.description.addr}:${listenPort}`, allowedIps });
+    peers.push({ nodeId: p.id, publicKey: p.description.wireguardPublicKey, endpoint: `${p.description.addr}:${listenPort}`, allowedIps: allowedIps.sort() });
   }
   return {
     listenPort,
+    ...(address ? { address } : {}),
     networks: netRows.map((n) => ({ id: n.id, name: n.name, subnet: n.subnet, gateway: n.gateway })),
     peers: peers.sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1)),
   };

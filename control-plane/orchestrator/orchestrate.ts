@@ -6,6 +6,7 @@
  */
 import type { Tx } from '../db/database.ts';
 import { applyPlans, type ServicePlan } from './apply-plan.ts';
+import { addressNodes } from './addresses.ts';
 import { assignPendingTasks } from './assign.ts';
 import { type ClusterState, nodeView, type TaskSummary } from './cluster-state.ts';
 import { markSilentNodesDown } from './liveness.ts';
@@ -40,6 +41,7 @@ export async function orchestrateCluster(tx: Tx, clusterId: string, now: number,
   const plans = planServices(pass.state, now);
   // Tasks whose service was removed stop too (only a whole-cluster pass sees them).
   await applyPlans(pass, plans, opts.serviceId ? [] : liveTasksOfRemovedServices(pass.state));
+  if (opts.schedule) await addressNodes(pass);
   const placed = opts.schedule ? await assignPendingTasks(pass) : 0;
   if (opts.historyPerSlot !== undefined) {
     // `docker swarm update --task-history-limit N` sets it per cluster; the config is the default.

@@ -181,9 +181,14 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** 64-bit FNV-1a over the task template and host ports: a task whose hash differs from its service's is out of date. */
+/**
+ * 64-bit FNV-1a over the task template, host ports and whether the tasks are on the ingress network:
+ * a task whose hash differs from its service's is out of date (publishing a first ingress port
+ * replaces the tasks, as dockerd does, so each gets its routing-mesh address).
+ */
 export function specHashOf(spec: ServiceSpec): string {
-  const text = canonicalJson({ task: spec.TaskTemplate ?? {}, hostPorts: hostPortsOf(spec) });
+  const ingress = portsOf(spec).some((p) => p.PublishMode === 'ingress') || undefined;
+  const text = canonicalJson({ task: spec.TaskTemplate ?? {}, hostPorts: hostPortsOf(spec), ingress });
   let h1 = 0x811c9dc5;
   let h2 = 0xcbf29ce4;
   for (let i = 0; i < text.length; i++) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LeaderLoop } from '../../control-plane/orchestrator/leader.ts';
 import { eventually } from '../harness/docker-cli.ts';
@@ -10,7 +11,7 @@ import { createTestApp, joinInProcess, serviceSpec, type TestApp } from '../harn
  * long-poll begins (one more per wake-up) to see who was woken.
  */
 async function joinNode(t: TestApp, hostname: string, addr: string) {
-  const joined = await joinInProcess(t, { hostname, addr });
+  const joined = await joinInProcess(t, { hostname, addr, wireguardPublicKey: randomBytes(32).toString('base64') });
   const node = {
     nodeId: joined.nodeId,
     index: 0,
@@ -117,10 +118,15 @@ describe('targeted long-poll wake-ups', () => {
     const [bodyA, bodyB] = await Promise.all([pollA!.promise, pollB!.promise]);
     expect(pollA!.ms).toBeLessThan(2000);
     expect(pollB!.ms).toBeLessThan(2000);
-    // B's answer changed too: A's running task is a routing-mesh backend on B.
+    // B's answer changed too: A's running task is a routing-mesh backend on B, at its ingress address.
+    const address = assigned.networks.find((n: { ingress?: boolean }) => n.ingress).address.split('/')[0];
     for (const body of [bodyA, bodyB]) {
       const mesh = body.ingress.find((i: { ports: Array<{ PublishedPort: number }> }) => i.ports[0]!.PublishedPort === 18080);
-      expect(mesh.backends).toEqual([{ taskId: assigned.taskId, nodeId: a.nodeId, addr: '10.1.0.1' }]);
+      expect(mesh.backends).toEqual([{ taskId: assigned.taskId, nodeId: a.nodeId, address }]);
     }
+    // B reaches the task through A; A takes B's connections from B's mesh address.
+    expect(bodyB.mesh.peers).toEqual([expect.objectContaining({ nodeId: a.nodeId, allowedIps: [`${address}/32`] })]);
+    expect(bodyA.mesh.peers).toEqual([expect.objectContaining({ nodeId: b.nodeId, allowedIps: [bodyB.mesh.address] })]);
+    expect(bodyA.mesh.address).not.toBe(bodyB.mesh.address);
   });
 });

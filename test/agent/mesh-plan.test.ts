@@ -1,9 +1,9 @@
 /** The overlay data plane's pure decisions: peers to set or remove, routes, isolation rules, a task's networks. */
 import { describe, expect, it } from 'vitest';
 import type { Assignment, MeshView } from '../../protocol/agent-api.ts';
-import { containerCreateOptions } from '../../agent/executor/container-spec.ts';
+import { containerCreateOptions, endpointConfig, splitAttachments } from '../../agent/executor/container-spec.ts';
 import { networkCreateOptions } from '../../agent/mesh/docker-networks.ts';
-import { firewallRules, parseRoutes, parseWireguardPeers, peerChanges, routeChanges } from '../../agent/mesh/plan.ts';
+import { firewallRules, parseAddresses, parseRoutes, parseWireguardPeers, peerChanges, routeChanges } from '../../agent/mesh/plan.ts';
 
 const peer = (nodeId: string, allowedIps: string[], endpoint = `198.18.0.${nodeId.length}:51820`) => ({ nodeId, publicKey: `key-${nodeId}=`, endpoint, allowedIps });
 
@@ -59,6 +59,18 @@ describe('firewallRules', () => {
     expect(rules.slice(-5)).toEqual(['-A SWARMLET-MESH -i wg9 -j DROP', '-A SWARMLET-MESH -o wg9 -j DROP', '-A SWARMLET-MESH-IN -i wg9 -j DROP', 'COMMIT', '']);
     expect(rules.filter((r) => r.includes('ACCEPT'))).toHaveLength(4);
   });
+
+  it('takes into the host only replies to its routing mesh, at its own mesh address', () => {
+    const rules = firewallRules({ ...view, address: '10.0.0.3/32' }, 'wg9').split('\n');
+    expect(rules).toContain('-A SWARMLET-MESH-IN -i wg9 -d 10.0.0.3/32 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT');
+    expect(rules.indexOf('-A SWARMLET-MESH-IN -i wg9 -j DROP')).toBeGreaterThan(rules.findIndex((r) => r.includes('ESTABLISHED')));
+    expect(rules.filter((r) => r.includes('SWARMLET-MESH-IN') && r.includes('ACCEPT'))).toHaveLength(1);
+  });
+
+  it('reads the interface\'s addresses from `ip -4 -o addr show`', () => {
+    expect(parseAddresses('7: wg9    inet 10.0.0.3/32 scope global wg9\\       valid_lft forever preferred_lft forever\n')).toEqual(['10.0.0.3/32']);
+    expect(parseAddresses('')).toEqual([]);
+  });
 });
 
 describe('a task on overlay networks', () => {
@@ -76,6 +88,17 @@ describe('a task on overlay networks', () => {
     expect(o.HostConfig?.NetworkMode).toBe('swarmlet-frontnetwork0000000000000');
     expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { 'swarmlet-frontnetwork0000000000000': { IPAMConfig: { IPv4Address: '10.0.1.5' }, Aliases: ['web', 'api'] } } });
     expect(containerCreateOptions({ ...task, networks: [] }, 'n1').NetworkingConfig).toBeUndefined();
+  });
+
+  it('is connected to ingress, never created on it, and has no names there', () => {
+    const ingress = { networkId: 'ingressnetwork00000000000', address: '10.0.0.9/24', aliases: [], ingress: true as const };
+    // Only ingress: the engine's default network stays its own (and its default route).
+    const only = { ...task, networks: [ingress] };
+    expect(containerCreateOptions(only, 'n1').HostConfig?.NetworkMode).toBeUndefined();
+    expect(splitAttachments(only)).toEqual({ first: undefined, further: [ingress] });
+    expect(endpointConfig(only, ingress)).toEqual({ IPAMConfig: { IPv4Address: '10.0.0.9' }, Aliases: [] });
+    const both = { ...task, networks: [...task.networks, ingress] };
+    expect(splitAttachments(both)).toEqual({ first: task.networks[0], further: [task.networks[1], ingress] });
   });
 
   it('gets a bridge network of the overlay\'s subnet, unmasqueraded, on a bridge the rules can name', () => {

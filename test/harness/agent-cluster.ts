@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ export const TEST_LABEL = 'swarmlet.test.run';
 export class AgentCluster {
   /** This run's random tag: in the hostname and the test label, and for names of its own. */
   readonly run = Math.random().toString(36).slice(2, 8);
+  /** Its own WireGuard interface: agents of several test files share the root namespace. */
+  readonly wireguardInterface = `wgt-${this.run}`;
   /** `swarmlet.test.run=<run>`, which createService puts on every container of its services. */
   readonly label = `${TEST_LABEL}=${this.run}`;
   readonly hostname: string;
@@ -39,7 +42,10 @@ export class AgentCluster {
   async start(): Promise<void> {
     this.cp = await startControlPlane();
     this.env = this.cp.dockerEnv;
-    const init = await docker(['swarm', 'init'], this.env);
+    // Its own address pool: the engine is shared, and Docker refuses a second bridge network on
+    // the same subnet (each cluster's ingress network becomes one when a service publishes a port).
+    const pool = `10.${128 + Math.floor(Math.random() * 120)}.0.0/16`;
+    const init = await docker(['swarm', 'init', '--default-addr-pool', pool], this.env);
     expect(init.code, init.stderr).toBe(0);
     const token = await docker(['swarm', 'join-token', '-q', 'worker'], this.env);
     expect(token.code, token.stderr).toBe(0);
@@ -51,7 +57,11 @@ export class AgentCluster {
 
   /** Runs `swarm-agent <command...>` with this cluster's state directory, hostname and engine. */
   startAgent(command: string[]): AgentProcess {
-    this.agent = spawnAgent([...command, '--state-dir', this.stateDir, '--hostname', this.hostname, '--docker-host', ENGINE, '--advertise-addr', '127.0.0.1']);
+    this.agent = spawnAgent([
+      ...command,
+      ...['--state-dir', this.stateDir, '--hostname', this.hostname, '--docker-host', ENGINE],
+      ...['--advertise-addr', '127.0.0.1', '--wireguard-interface', this.wireguardInterface],
+    ]);
     return this.agent;
   }
 
@@ -86,6 +96,10 @@ export class AgentCluster {
       ...(this.nodeId ? await this.engine.listContainers({ all: true, filters: { label: [`swarmlet.node.id=${this.nodeId}`] } }) : []),
     ];
     await Promise.all(leftovers.map((c) => this.engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    // The overlay networks and WireGuard interface its agent made, had it no time to remove them.
+    const networks = this.nodeId ? await this.engine.listNetworks({ filters: { label: [`swarmlet.mesh.node.id=${this.nodeId}`] } }) : [];
+    await Promise.all(networks.map((n) => this.engine.getNetwork(n.Id).remove().catch(() => undefined)));
+    await new Promise((resolve) => execFile('ip', ['link', 'del', 'dev', this.wireguardInterface], resolve));
     await this.cp?.stop();
     if (this.cp) rmSync(this.cp.dataDir, { recursive: true, force: true });
     if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });

@@ -1,36 +1,40 @@
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { Balancer, type Endpoint, meshRoutes, plainAddress } from '../../agent/ingress.ts';
+import { Balancer, Ejections, type Endpoint, meshRoutes, raceConnect } from '../../agent/ingress-backends.ts';
 
 const port = { Protocol: 'tcp' as const, TargetPort: 80, PublishedPort: 8080, PublishMode: 'ingress' as const };
-const local = (taskId: string): Endpoint => ({ taskId, nodeId: 'me', host: `172.17.0.${taskId.slice(1)}`, port: 80, local: true });
-const remote = (taskId: string, addr: string): Endpoint => ({ taskId, nodeId: `n-${addr}`, host: addr, port: 8080, local: false });
+const local = (taskId: string): Endpoint => ({ taskId, nodeId: 'me', host: `10.0.0.${taskId.slice(1)}`, port: 80, local: true });
+const remote = (taskId: string, nodeId = `n-${taskId}`): Endpoint => ({ taskId, nodeId, host: `10.0.0.${taskId.slice(1)}`, port: 80, local: false });
 
 describe('meshRoutes', () => {
-  it('sends local tasks to their container on the target port and other nodes to their published port', () => {
+  it('reaches every task at its ingress address on the target port, wherever it runs', () => {
     const routes = meshRoutes(
       [
         {
           serviceId: 'svc',
           ports: [port, { ...port, PublishedPort: 9000, PublishMode: 'host' }],
           backends: [
-            { taskId: 't1', nodeId: 'me', addr: '10.0.0.1' },
-            { taskId: 't2', nodeId: 'me', addr: '10.0.0.1' },
-            { taskId: 't3', nodeId: 'other', addr: '10.0.0.2' },
+            { taskId: 't1', nodeId: 'me', address: '10.0.0.5' },
+            { taskId: 't2', nodeId: 'me' },
+            { taskId: 't3', nodeId: 'me' },
+            { taskId: 't4', nodeId: 'other', address: '10.0.0.7' },
+            { taskId: 't5', nodeId: 'other' },
           ],
         },
       ],
       'me',
-      new Map([['t1', '172.17.0.5']]),
+      new Map([['t2', '172.17.0.5']]),
     );
     expect([...routes.keys()]).toEqual(['8080/tcp']);
     const route = routes.get('8080/tcp')!;
     expect(route.serviceId).toBe('svc');
-    // t2 has no container address here yet: it is left out instead of failing connections.
+    // t2 predates the published port: its own node reaches it at its container; t3's container is
+    // not known yet and t5 (elsewhere, no ingress address) is not reachable from here: both left out.
     expect(route.endpoints).toEqual([
-      { taskId: 't1', nodeId: 'me', host: '172.17.0.5', port: 80, local: true },
-      { taskId: 't3', nodeId: 'other', host: '10.0.0.2', port: 8080, local: false },
+      { taskId: 't1', nodeId: 'me', host: '10.0.0.5', port: 80, local: true },
+      { taskId: 't2', nodeId: 'me', host: '172.17.0.5', port: 80, local: true },
+      { taskId: 't4', nodeId: 'other', host: '10.0.0.7', port: 80, local: false },
     ]);
-    expect([...route.peers]).toEqual(['10.0.0.2']);
   });
 
   it('keeps a service without running tasks listening (connections then fail fast)', () => {
@@ -40,56 +44,110 @@ describe('meshRoutes', () => {
 });
 
 describe('Balancer', () => {
-  it('takes local tasks in turn', () => {
+  it('takes every task in turn, local and remote alike, as IPVS round robin does', () => {
     const b = new Balancer();
-    b.set([local('t1'), local('t2'), local('t3')]);
-    const firsts = Array.from({ length: 6 }, () => b.order(false)[0]!.taskId);
+    b.set([local('t1'), remote('t2'), remote('t3')]);
+    const firsts = Array.from({ length: 6 }, () => b.order()[0]!.taskId);
     expect(firsts).toEqual(['t1', 't2', 't3', 't1', 't2', 't3']);
   });
 
   it('tries every endpoint once per connection, in rotation, so a dead one falls through to the next', () => {
     const b = new Balancer();
     b.set([local('t1'), local('t2'), local('t3')]);
-    b.order(false);
-    expect(b.order(false).map((e) => e.taskId)).toEqual(['t2', 't3', 't1']);
+    b.order();
+    expect(b.order().map((e) => e.taskId)).toEqual(['t2', 't3', 't1']);
   });
 
-  it('prefers local tasks and keeps other nodes as the fallback', () => {
-    const b = new Balancer();
-    b.set([remote('r1', '10.0.0.2'), local('t1'), remote('r2', '10.0.0.3'), local('t2')]);
-    for (let i = 0; i < 4; i++) {
-      const order = b.order(false);
-      expect(order.slice(0, 2).every((e) => e.local)).toBe(true);
-      expect(order.slice(2).map((e) => e.taskId).sort()).toEqual(['r1', 'r2']);
-    }
+  it('puts ejected endpoints last, and a node found unreachable with all its tasks', () => {
+    let now = 0;
+    const ejections = new Ejections(2_000, () => now);
+    const b = new Balancer(ejections);
+    b.set([remote('t1', 'n-a'), remote('t2', 'n-a'), remote('t3', 'n-b'), local('t4')]);
+    ejections.unreachable(b.endpoints[0]!);
+    expect(b.order().map((e) => e.taskId)).toEqual(['t3', 't4', 't1', 't2']);
+    ejections.refused(b.endpoints[3]!);
+    expect(b.order().map((e) => e.taskId)).toEqual(['t3', 't2', 't4', 't1']);
+    // Ejections end: everything is in turn again.
+    now = 2_001;
+    expect(b.order().map((e) => e.taskId)).toEqual(['t3', 't4', 't1', 't2']);
   });
 
-  it('spreads over other nodes when no task runs here', () => {
-    const b = new Balancer();
-    b.set([remote('r1', '10.0.0.2'), remote('r2', '10.0.0.3')]);
-    expect([b.order(false)[0]!.taskId, b.order(false)[0]!.taskId, b.order(false)[0]!.taskId]).toEqual(['r1', 'r2', 'r1']);
-  });
-
-  it('serves a connection forwarded by another node only locally (one hop, no loops)', () => {
-    const b = new Balancer();
-    b.set([remote('r1', '10.0.0.2'), local('t1')]);
-    expect(b.order(true).map((e) => e.taskId)).toEqual(['t1']);
-    b.set([remote('r1', '10.0.0.2')]);
-    expect(b.order(true)).toEqual([]);
+  it('a node that answers again is back at once', () => {
+    const ejections = new Ejections();
+    const e = remote('t1', 'n-a');
+    ejections.unreachable(e);
+    expect(ejections.isEjected(remote('t9', 'n-a'))).toBe(true);
+    ejections.connected(e);
+    expect(ejections.isEjected(remote('t9', 'n-a'))).toBe(false);
   });
 
   it('drops a removed endpoint from the next connection on', () => {
     const b = new Balancer();
     b.set([local('t1'), local('t2'), local('t3')]);
-    b.order(false);
+    b.order();
     b.set([local('t1'), local('t3')]);
-    const seen = Array.from({ length: 4 }, () => b.order(false)[0]!.taskId);
+    const seen = Array.from({ length: 4 }, () => b.order()[0]!.taskId);
     expect(seen).not.toContain('t2');
     expect(new Set(seen)).toEqual(new Set(['t1', 't3']));
   });
 });
 
-it('plainAddress strips the IPv4-mapped prefix of dual-stack sockets', () => {
-  expect(plainAddress('::ffff:10.0.0.2')).toBe('10.0.0.2');
-  expect(plainAddress('10.0.0.2')).toBe('10.0.0.2');
+/** A connector whose attempts settle as a test scripts them, each after `ms`. */
+function scripted(plan: Record<string, { ms: number; ok: boolean; code?: string }>) {
+  const started: string[] = [];
+  const destroyed: string[] = [];
+  const connector = (e: Endpoint) => {
+    started.push(e.taskId);
+    const step = plan[e.taskId]!;
+    return new Promise<Socket>((resolve, reject) =>
+      setTimeout(() => {
+        if (step.ok) resolve({ destroy: () => destroyed.push(e.taskId) } as unknown as Socket);
+        else reject(Object.assign(new Error('failed'), { code: step.code ?? 'ECONNREFUSED' }));
+      }, step.ms),
+    );
+  };
+  return { connector, started, destroyed };
+}
+
+describe('raceConnect', () => {
+  it('takes the first backend that answers', async () => {
+    const s = scripted({ t1: { ms: 5, ok: true }, t2: { ms: 5, ok: true } });
+    const won = await raceConnect([remote('t1'), remote('t2')], s.connector, new Ejections(), { hedgeMs: 100 });
+    expect(won?.endpoint.taskId).toBe('t1');
+    expect(s.started).toEqual(['t1']);
+  });
+
+  it('tries the next beside a slow one after the hedge delay, and the slow node is ejected after a second without answer', async () => {
+    const ejections = new Ejections();
+    const s = scripted({ t1: { ms: 400, ok: false, code: 'ETIMEDOUT' }, t2: { ms: 10, ok: true } });
+    const t0 = Date.now();
+    const won = await raceConnect([remote('t1', 'n-dead'), remote('t2')], s.connector, ejections, { hedgeMs: 50, unreachableAfterMs: 200 });
+    expect(won?.endpoint.taskId).toBe('t2');
+    expect(Date.now() - t0).toBeLessThan(300);
+    expect(ejections.isEjected(remote('t1', 'n-dead'))).toBe(false);
+    await new Promise((r) => setTimeout(r, 250));
+    // Still connecting after unreachableAfterMs: the node is skipped from now on.
+    expect(ejections.isEjected(remote('t7', 'n-dead'))).toBe(true);
+  });
+
+  it('moves on at once when one refuses, ejecting that backend alone', async () => {
+    const ejections = new Ejections();
+    const s = scripted({ t1: { ms: 1, ok: false }, t2: { ms: 1, ok: true } });
+    const won = await raceConnect([remote('t1', 'n-a'), remote('t2', 'n-a')], s.connector, ejections, { hedgeMs: 10_000 });
+    expect(won?.endpoint.taskId).toBe('t2');
+    expect(ejections.isEjected(remote('t1', 'n-a'))).toBe(true);
+    expect(ejections.isEjected(remote('t3', 'n-a'))).toBe(false);
+  });
+
+  it('closes a loser that connects after the winner, and answers undefined when none accepts', async () => {
+    const s = scripted({ t1: { ms: 60, ok: true }, t2: { ms: 5, ok: true } });
+    const won = await raceConnect([remote('t1'), remote('t2')], s.connector, new Ejections(), { hedgeMs: 10 });
+    expect(won?.endpoint.taskId).toBe('t2');
+    await new Promise((r) => setTimeout(r, 80));
+    expect(s.destroyed).toEqual(['t1']);
+
+    const none = scripted({ t1: { ms: 1, ok: false }, t2: { ms: 1, ok: false, code: 'EHOSTUNREACH' } });
+    expect(await raceConnect([remote('t1'), remote('t2')], none.connector, new Ejections(), { hedgeMs: 10 })).toBeUndefined();
+    expect(await raceConnect([], none.connector, new Ejections())).toBeUndefined();
+  });
 });

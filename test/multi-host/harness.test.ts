@@ -7,6 +7,8 @@ import { TEST_IMAGE } from '../harness/hosts/engine.ts';
 import { pingFromContainer, pingFromHost, udpReaches } from '../harness/hosts/probe.ts';
 import { daemonSocketsOf } from '../harness/hosts/processes.ts';
 import { runLeftovers } from '../harness/hosts/teardown.ts';
+import { fetchOnce } from '../ingress/mesh-client.ts';
+import { HEDGE_MS } from '../../agent/ingress-backends.ts';
 
 /**
  * The multi-host harness, proved on itself: three namespaces with their own engines and real
@@ -222,6 +224,67 @@ describe('overlay networks across hosts', () => {
     await eventually(async () => (await h1.engine.listNetworks({ filters: { label: ['swarmlet.mesh.node.id'] } })).length === 0, 60_000);
     await eventually(async () => (await runIn(h1.name, 'ip', ['link', 'show', 'dev', h1.wireguardInterface])).code !== 0, 30_000);
     expect((await cluster.docker(['network', 'rm', front(), back()])).code).toBe(0);
+  }, 90_000);
+});
+
+describe('the routing mesh across hosts', () => {
+  const web = () => `${cluster.prefix}-pub`;
+  const PORT = 18080;
+  const httpd = ['sh', '-c', 'echo $HOSTNAME > /www/x; httpd -f -p 80 -h /www'];
+  /** Who answered GET /x on a host's published port (the task's container hostname), and how long it took. */
+  async function ask(host: TestHost): Promise<{ who: string; ms: number }> {
+    const t0 = Date.now();
+    const who = await fetchOnce(host.addr, PORT, { timeoutMs: 5_000 }).catch(() => '');
+    return { who, ms: Date.now() - t0 };
+  }
+
+  it('answers the published port on every host, from tasks on other hosts, over WireGuard only', async () => {
+    const [h1, h2, h3] = cluster.hosts as [TestHost, TestHost, TestHost];
+    await eventually(async () => [...(await nodes()).values()].every((n) => n.state === 'ready'), 40_000);
+    // Two tasks, neither on h1: h1 serves the port from the others' tasks alone.
+    const res = await cluster.docker(['service', 'create', '--detach', '--name', web(), '--replicas', '2', '--constraint', `node.hostname!=${h1.name}`,
+      '-p', `${PORT}:80`, TEST_IMAGE, ...httpd]);
+    expect(res.code, res.stderr).toBe(0);
+    await eventually(async () => (await runningOn(h2, web())).length === 1 && (await runningOn(h3, web())).length === 1, 60_000);
+    const tasks = new Set([...(await runningOn(h2, web())), ...(await runningOn(h3, web()))].map((c) => c.Id.slice(0, 12)));
+    const subnet = (await cluster.docker(['network', 'inspect', '--format', '{{(index .IPAM.Config 0).Subnet}}', 'ingress'])).stdout.trim();
+    const port = (await cluster.docker(['info', '--format', '{{.Swarm.Cluster.DataPathPort}}'])).stdout.trim();
+    const tunnelled = await cluster.countBetweenHosts(['-p', 'udp', '--dport', port]);
+    const plain = [await cluster.countBetweenHosts(['-s', subnet]), await cluster.countBetweenHosts(['-d', subnet]), await cluster.countBetweenHosts(['-p', 'tcp', '--dport', String(PORT)])];
+    // The first connections wait for h1's peers and routes from its next assignments answer.
+    await eventually(async () => tasks.has((await ask(h1)).who), 30_000);
+    const seen = new Set<string>();
+    for (const host of [h1, h1, h1, h1, h2, h3]) seen.add((await ask(host)).who);
+    expect(seen).toEqual(tasks);
+    expect(await tunnelled()).toBeGreaterThan(0);
+    expect(await Promise.all(plain.map((count) => count()))).toEqual([0, 0, 0]);
+  }, 120_000);
+
+  it('stops sending to a host it cannot reach within a second, long before the host is marked down', async () => {
+    const [h1, h2, h3] = cluster.hosts as [TestHost, TestHost, TestHost];
+    const [onH2] = await runningOn(h2, web());
+    const reachable = onH2!.Id.slice(0, 12);
+    await cluster.partition(h3, 'both');
+    try {
+      // 2.5 s, all before the control plane could mark h3 down (the harness's 1 s × 3 heartbeats).
+      const t0 = Date.now();
+      const answers: Array<{ at: number; who: string; ms: number }> = [];
+      while (Date.now() - t0 < 2_500) answers.push({ at: Date.now() - t0, ...(await ask(h1)) });
+      console.log(`routing mesh: h3 cut off; requests through h1 (start ms: took ms): ${answers.map((a) => `${a.at}:${a.ms}`).join(' ')}`);
+      // Every request is answered, by the task h1 can still reach; none waits on the lost host.
+      expect(answers.every((a) => a.who === reachable)).toBe(true);
+      expect(Math.max(...answers.map((a) => a.ms))).toBeLessThan(1_000);
+      // From a second on, the lost host costs nothing: were it still tried in turn, every other
+      // request would wait the hedge delay before the reachable task was tried beside it.
+      const late = answers.filter((a) => a.at >= 1_000).map((a) => a.ms);
+      expect(late.length).toBeGreaterThan(4);
+      expect(late.filter((ms) => ms >= HEDGE_MS).length).toBeLessThanOrEqual(Math.floor(late.length / 5));
+    } finally {
+      await cluster.heal(h3);
+    }
+    // Healed: h3's task (or its replacement) takes connections again.
+    await eventually(async () => [...(await Promise.all([ask(h1), ask(h1), ask(h1)]))].some((a) => a.who !== reachable && a.who !== ''), 30_000);
+    expect((await cluster.docker(['service', 'rm', web()])).code).toBe(0);
   }, 90_000);
 });
 

@@ -36,6 +36,11 @@ export const nodes = sqliteTable(
     credentialGeneration: integer().notNull().default(1),
     /** Liveness is observed state: heartbeats move it without bumping the change index. */
     lastHeartbeatAt: integer(),
+    /**
+     * The node's own address on the ingress network (CIDR), given by the leader: the source of its
+     * routing mesh's connections to tasks on other nodes, so their replies find it over the mesh.
+     */
+    meshAddress: text(),
     version: integer().notNull(),
     createdAt: integer().notNull(),
     updatedAt: integer().notNull(),
