@@ -101,7 +101,7 @@ function nodeIn(netns: Netns, script: string, args: (string | number)[], name: s
 }
 
 /** TCP from `from` to `addr` (in `to`): `rounds` transfers of `mib` MiB, timed by the receiver. */
-export async function tcpThroughput(from: Netns, to: Netns, addr: string, mib = 128, rounds = 3): Promise<Throughput> {
+export async function tcpThroughput(from: Netns, to: Netns, addr: string, mib = 64, rounds = 5): Promise<Throughput> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const limitMs = 60_000;
   const receiver = nodeIn(to, RECEIVER, [port, rounds, limitMs], `receiver in ${to}`);

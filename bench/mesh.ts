@@ -96,24 +96,32 @@ async function dataPath(cluster: HostCluster, service: string): Promise<void> {
 }
 
 async function peerPropagation(cluster: HostCluster, service: string): Promise<void> {
+  const api = SwarmClient.forProcess(cluster.cp);
   const others = [...cluster.hosts];
   const added = performance.now();
   const h4 = await cluster.addHost();
   const joined = performance.now();
   const seen = new Map<string, number>();
-  let task: { addr: string } | undefined;
-  let taskAt = 0;
+  const tasksOn = encodeURIComponent(JSON.stringify({ service: [service], node: [h4.nodeId], 'desired-state': ['running'] }));
+  let addr: string | undefined;
+  let assignedAt = 0;
+  let runningAt = 0;
   await until(
     async () => {
-      if (!task && (task = await taskOn(h4, service))) taskAt = performance.now();
-      if (!task) return undefined;
-      const [own, ...theirs] = await Promise.all([h4, ...others].map(wireguardPeers));
+      if (!addr) {
+        const [task] = await api.request<any[]>('GET', `/tasks?filters=${tasksOn}`);
+        addr = task?.NetworksAttachments?.[0]?.Addresses?.[0]?.split('/')[0];
+        if (!addr) return undefined;
+        assignedAt = performance.now();
+      }
+      const [running, own, ...theirs] = await Promise.all([runningOn(h4, service), ...[h4, ...others].map(wireguardPeers)]);
       const now = performance.now();
+      if (!runningAt && running.length) runningAt = now;
       if (!seen.has(h4.name) && others.every((o) => own!.has(o.addr))) seen.set(h4.name, now);
       others.forEach((o, i) => {
-        if (!seen.has(o.name) && theirs[i]!.get(h4.addr)?.includes(`${task!.addr}/32`)) seen.set(o.name, now);
+        if (!seen.has(o.name) && theirs[i]!.get(h4.addr)?.includes(`${addr}/32`)) seen.set(o.name, now);
       });
-      return seen.size === others.length + 1 ? true : undefined;
+      return runningAt && seen.size === others.length + 1 ? true : undefined;
     },
     60_000,
     `every host to list ${h4.name} as a WireGuard peer`,
@@ -121,10 +129,11 @@ async function peerPropagation(cluster: HostCluster, service: string): Promise<v
   const last = Math.max(...others.map((o) => seen.get(o.name)!));
   console.log(`\n## peer propagation: ${h4.name} joins, a task of the global service on the overlay lands on it`);
   console.log(`  host added (namespace, engine, image, agent) in ${s(joined - added)}; from the agent's join:`);
-  row(`its task running (address ${task!.addr})`, s(taskAt - joined));
+  row(`its task assigned, address ${addr}`, s(assignedAt - joined));
+  row('its task running on its engine', s(runningAt - joined));
   for (const o of others) row(`listed with that address by ${o.name}`, s(seen.get(o.name)! - joined));
   row(`it lists all ${others.length} others`, s(seen.get(h4.name)! - joined));
-  console.log(`  => peers set on every host ${s(last - joined)} after the join (${s(last - taskAt)} after its task ran)`);
+  console.log(`  => peers set on every host ${s(last - joined)} after the join, ${s(last - assignedAt)} after its task was assigned`);
 }
 
 async function hostKill(cluster: HostCluster, service: string, replicas: number): Promise<void> {
