@@ -27,6 +27,11 @@ export interface TestHost extends HostNames {
 export interface HostClusterOptions {
   /** Over the harness's control-plane environment (a quick liveness: 1 s heartbeats, 3 misses). */
   controlPlaneEnv?: Record<string, string>;
+  /**
+   * 'quick' (the default) for fault tests; 'defaults' leaves liveness to control-plane/config.ts,
+   * so a benchmark measures what a deployment gets.
+   */
+  liveness?: 'quick' | 'defaults';
 }
 
 /** Liveness quick enough for fault tests: a dead or cut-off host is Down after about 3 s. */
@@ -81,7 +86,7 @@ export class HostCluster {
   }
 
   private async startControlPlane(names: RunNames): Promise<void> {
-    this.cp = await startControlPlane({ dataDir: names.controlPlaneDir, env: { HOST: names.gateway, ...QUICK_LIVENESS, ...this.opts.controlPlaneEnv } });
+    this.cp = await startControlPlane({ dataDir: names.controlPlaneDir, env: { HOST: names.gateway, ...(this.opts.liveness === 'defaults' ? {} : QUICK_LIVENESS), ...this.opts.controlPlaneEnv } });
     this.cli = this.cp.dockerEnv;
     await this.mustDocker(['swarm', 'init', '--advertise-addr', names.gateway]);
     this.workerToken = (await this.mustDocker(['swarm', 'join-token', '-q', 'worker'])).trim();
