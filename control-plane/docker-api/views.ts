@@ -57,6 +57,7 @@ export function toDockerService(s: ServiceRow, spec: ServiceSpec, status?: { run
     Endpoint: {
       Spec: s.spec.EndpointSpec ?? { Mode: 'vip' },
       ...(s.endpointPorts.length ? { Ports: s.endpointPorts } : {}),
+      ...(s.virtualIps.length ? { VirtualIPs: s.virtualIps } : {}),
     },
     ...(s.updateStatus ? { UpdateStatus: s.updateStatus } : {}),
     ...(s.jobStatus ? { JobStatus: s.jobStatus } : {}),

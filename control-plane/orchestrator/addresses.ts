@@ -7,9 +7,9 @@
  * ports gets an address on it besides its own networks, and every node gets one of its own (its
  * "mesh address"), the source of its routing mesh's connections to tasks on other nodes.
  */
-import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
-import { HOLDING_STATES, type NetworkRow, networks, type TaskNetwork, tasks } from '../db/schema/index.ts';
-import { formatAddress, parseSubnet } from '../swarm/subnets.ts';
+import { and, eq, sql } from 'drizzle-orm';
+import { type NetworkRow, networks, type TaskNetwork } from '../db/schema/index.ts';
+import { addressesInUse, ipOf, takeAddress } from '../swarm/address-space.ts';
 import { publishesIngress } from '../swarm/ingress-ports.ts';
 import type { ServiceRow } from './cluster-state.ts';
 import type { Pass } from './pass.ts';
@@ -20,32 +20,6 @@ export interface AddressPlan {
   addresses: Map<string, TaskNetwork[]>;
   /** Tasks that cannot be given an address, and why: they stay pending. */
   refused: Map<string, string>;
-}
-
-const ipOf = (address: string) => address.split('/')[0]!.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-
-/** Addresses held now, per network: the network and gateway addresses are never a task's. */
-async function addressesInUse(pass: Pass, nets: NetworkRow[]): Promise<Map<string, Set<number>>> {
-  const used = new Map(nets.map((n) => [n.id, new Set([parseSubnet(n.subnet).base, ipOf(n.gateway)])]));
-  const rows = await pass.tx
-    .select({ networks: tasks.networks })
-    .from(tasks)
-    .where(and(eq(tasks.clusterId, pass.clusterId), isNotNull(tasks.networks), inArray(tasks.state, [...HOLDING_STATES])));
-  for (const row of rows) for (const a of row.networks ?? []) used.get(a.networkId)?.add(ipOf(a.address));
-  const ingress = nets.find((n) => n.ingress);
-  if (ingress) for (const n of pass.state.nodes) if (n.meshAddress) used.get(ingress.id)!.add(ipOf(n.meshAddress));
-  return used;
-}
-
-/** The lowest free address of the network, now taken; undefined when the network is full. */
-function takeAddress(network: NetworkRow, taken: Set<number>): string | undefined {
-  const subnet = parseSubnet(network.subnet);
-  const last = subnet.base + 2 ** (32 - subnet.prefix) - 2; // before the broadcast address
-  let addr = subnet.base + 1;
-  while (addr <= last && taken.has(addr)) addr++;
-  if (addr > last) return undefined;
-  taken.add(addr);
-  return `${formatAddress(addr)}/${subnet.prefix}`;
 }
 
 /** The networks a service's tasks are on: those of its spec, then ingress when it publishes a port there. */
@@ -61,7 +35,7 @@ export async function planAddresses(pass: Pass, placed: Array<{ taskId: string; 
   if (!wanted.length) return plan;
   const nets = await pass.tx.select().from(networks).where(eq(networks.clusterId, pass.clusterId));
   const byId = new Map(nets.map((n) => [n.id, n]));
-  const used = await addressesInUse(pass, nets);
+  const used = await addressesInUse(pass.tx, pass.clusterId, nets);
   const ingress = nets.find((n) => n.ingress);
   for (const { taskId, service } of wanted) {
     const given: TaskNetwork[] = [];
@@ -110,7 +84,7 @@ export async function addressNodes(pass: Pass): Promise<void> {
     .from(networks)
     .where(and(eq(networks.clusterId, pass.clusterId), eq(networks.ingress, true)));
   if (!ingress) return;
-  const taken = (await addressesInUse(pass, [ingress])).get(ingress.id)!;
+  const taken = (await addressesInUse(pass.tx, pass.clusterId, [ingress])).get(ingress.id)!;
   const given = unaddressed.flatMap((node) => {
     const address = takeAddress(ingress, taken);
     return address ? [{ node, address }] : [];

@@ -14,6 +14,7 @@ import { recordEvent } from '../events/record.ts';
 import { serviceUpdated } from '../events/swarm-objects.ts';
 import { allocateEndpointPorts } from './ingress-ports.ts';
 import { resolveServiceNetworks } from './networks.ts';
+import { allocateVirtualIps } from './virtual-ips.ts';
 import { canonicalJson, isGlobal, isJob, modeNameOf, type PortConfig, replicasOf, replicatedJobOf, type ServiceSpec, specHashOf } from './service-spec.ts';
 
 /** Ingress ports held by the cluster's other services: "tcp/8080" → the name of the service holding it. */
@@ -54,9 +55,10 @@ export async function createService(tx: Tx, clusterId: string, posted: ServiceSp
   if (existing) throw conflict(`service ${name} already exists`);
   const id = newId();
   const endpointPorts = allocateEndpointPorts(spec, await portsTaken(tx, clusterId, id), []);
+  const virtualIps = await allocateVirtualIps(tx, clusterId, spec, endpointPorts, []);
   const version = await bumpIndex(tx, clusterId);
   const jobStatus = isJob(spec) ? { JobIteration: { Index: 0 }, LastExecution: new Date(now).toISOString() } : null;
-  await tx.insert(services).values({ id, clusterId, name, spec, specHash: specHashOf(spec), endpointPorts, jobStatus, version, createdAt: now, updatedAt: now });
+  await tx.insert(services).values({ id, clusterId, name, spec, specHash: specHashOf(spec), endpointPorts, virtualIps, jobStatus, version, createdAt: now, updatedAt: now });
   await recordEvent(tx, clusterId, now, { type: 'service', action: 'create', actorId: id, attributes: { name } });
   // A replicated service's tasks are on no node until the leader places them (and that pass wakes
   // their nodes); global tasks name their nodes at once.
@@ -91,10 +93,11 @@ export async function updateService(tx: Tx, service: ServiceRow, change: Service
   const jobStatus = service.jobStatus && { JobIteration: { Index: service.jobStatus.JobIteration.Index + 1 }, LastExecution: startedAt };
   if (jobStatus) updateStatus = null;
   const endpointPorts = allocateEndpointPorts(spec, await portsTaken(tx, service.clusterId, service.id), service.endpointPorts);
+  const virtualIps = await allocateVirtualIps(tx, service.clusterId, spec, endpointPorts, service.virtualIps);
   const index = await bumpIndex(tx, service.clusterId);
   await tx
     .update(services)
-    .set({ spec, previousSpec: service.spec, specHash: specHashOf(spec), endpointPorts, updateStatus, jobStatus, version: index, updatedAt: now })
+    .set({ spec, previousSpec: service.spec, specHash: specHashOf(spec), endpointPorts, virtualIps, updateStatus, jobStatus, version: index, updatedAt: now })
     .where(eq(services.id, service.id));
   await recordEvent(tx, service.clusterId, now, serviceUpdated(service, spec, updateStatus));
   await touchIngress(tx, service.clusterId, service.endpointPorts, endpointPorts, index);

@@ -188,6 +188,10 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
       count(port.PublishedPort, `EndpointSpec.Ports[${i}].PublishedPort`, 65535);
       oneOf(port.Protocol, `EndpointSpec.Ports[${i}].Protocol`, ['tcp', 'udp', 'sctp']);
       oneOf(port.PublishMode, `EndpointSpec.Ports[${i}].PublishMode`, ['ingress', 'host']);
+      // As swarmkit: the routing mesh balances over a virtual IP, which dnsrr does without.
+      if (endpoint?.Mode === 'dnsrr' && (port.PublishMode ?? 'ingress') === 'ingress') {
+        throw invalid("EndpointSpec: port published with ingress mode can't be used with dnsrr mode");
+      }
       if (port.PublishedPort) {
         const key = `${port.Protocol ?? 'tcp'}/${port.PublishedPort}`;
         if (seen.has(key)) throw invalid(`published port ${key} is given twice`);

@@ -108,12 +108,60 @@ describe('task addresses', () => {
     await createService(t, serviceSpec('many', 6, { TaskTemplate: { ContainerSpec: { Image: 'local/busybox:1' }, Networks: [{ Target: 'tiny' }] } }));
     const tasks = await eventually(async () => {
       const all = await json<any[]>(await t.request('GET', `/v1.41/tasks?filters=${enc({ service: ['many'] })}`));
-      return all.filter((x) => x.Status.State === 'assigned').length === 5 && all.some((x) => x.Status.Err) ? all : undefined;
+      return all.filter((x) => x.Status.State === 'assigned').length === 4 && all.some((x) => x.Status.Err) ? all : undefined;
     }, 10_000);
     const addresses = tasks.flatMap((x) => x.NetworksAttachments?.flatMap((a: any) => a.Addresses) ?? []).sort();
-    // .1 is the gateway and .7 the broadcast address of a /29: five task addresses.
-    expect(addresses).toEqual(['10.60.0.2/29', '10.60.0.3/29', '10.60.0.4/29', '10.60.0.5/29', '10.60.0.6/29']);
+    // .1 is the gateway, .2 the service's virtual IP and .7 the broadcast address of a /29: four task addresses.
+    const [service] = await json<any[]>(await t.request('GET', `/v1.41/services?filters=${enc({ name: ['many'] })}`));
+    expect(service.Endpoint.VirtualIPs).toEqual([{ NetworkID: service.Spec.TaskTemplate.Networks[0].Target, Addr: '10.60.0.2/29' }]);
+    expect(addresses).toEqual(['10.60.0.3/29', '10.60.0.4/29', '10.60.0.5/29', '10.60.0.6/29']);
     expect(tasks.find((x) => x.NetworksAttachments)?.NetworksAttachments[0].Network.Spec).toMatchObject({ Name: 'tiny', Scope: 'swarm' });
     expect(tasks.find((x) => x.Status.Err)?.Status.Err).toBe('no free address left in network tiny (10.60.0.0/29)');
+  });
+});
+
+describe('virtual IPs', () => {
+  const app = useLeaderApp();
+  beforeAll(() => joinInProcess(app(), { hostname: 'vip-host' }));
+  const inspect = async (name: string) => json<any>(await app().request('GET', `/v1.41/services/${name}`));
+  const onNetworks = (names: string[], extra: Record<string, unknown> = {}) => ({
+    TaskTemplate: { ContainerSpec: { Image: 'local/busybox:1' }, Networks: names.map((Target) => ({ Target })) },
+    ...extra,
+  });
+
+  it('gives a service one per network, ingress first when it publishes a port, never a task\'s, and keeps them across updates', async () => {
+    const t = app();
+    await json(await t.request('POST', '/v1.41/networks/create', overlay('vips-a', { IPAM: { Config: [{ Subnet: '10.61.0.0/24' }] } })), 201);
+    await json(await t.request('POST', '/v1.41/networks/create', overlay('vips-b', { IPAM: { Config: [{ Subnet: '10.62.0.0/24' }] } })), 201);
+    const ports = { EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 18090 }] } };
+    await createService(t, serviceSpec('vip-web', 2, onNetworks(['vips-a'], ports)));
+    const [ingress] = await json<any[]>(await t.request('GET', `/v1.41/networks?filters=${enc({ name: ['ingress'] })}`));
+    const a = await inspect('vip-web');
+    expect(a.Endpoint.VirtualIPs).toEqual([
+      { NetworkID: ingress.Id, Addr: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+\/\d+$/) },
+      { NetworkID: a.Spec.TaskTemplate.Networks[0].Target, Addr: '10.61.0.2/24' },
+    ]);
+    const taskAddresses = await eventually(async () => {
+      const all = await json<any[]>(await t.request('GET', `/v1.41/tasks?filters=${enc({ service: ['vip-web'] })}`));
+      const held = all.flatMap((x) => x.NetworksAttachments?.flatMap((n: any) => n.Addresses) ?? []);
+      return held.length === 4 ? held : undefined;
+    }, 10_000);
+    for (const vip of a.Endpoint.VirtualIPs) expect(taskAddresses).not.toContain(vip.Addr);
+
+    // Another network added: its VIP is new, the others stay as they were.
+    const spec = { ...a.Spec, TaskTemplate: { ...a.Spec.TaskTemplate, Networks: [...a.Spec.TaskTemplate.Networks, { Target: 'vips-b' }] } };
+    await json(await t.request('POST', `/v1.41/services/${a.ID}/update?version=${a.Version.Index}`, spec), 200);
+    const b = await inspect('vip-web');
+    expect(b.Endpoint.VirtualIPs.slice(0, 2)).toEqual(a.Endpoint.VirtualIPs);
+    expect(b.Endpoint.VirtualIPs[2]).toMatchObject({ Addr: '10.62.0.2/24' });
+  });
+
+  it('gives none in dnsrr mode, and refuses dnsrr with an ingress port as dockerd does', async () => {
+    const t = app();
+    await json(await t.request('POST', '/v1.41/networks/create', overlay('vips-rr')), 201);
+    await createService(t, serviceSpec('rr', 1, onNetworks(['vips-rr'], { EndpointSpec: { Mode: 'dnsrr' } })));
+    expect((await inspect('rr')).Endpoint.VirtualIPs).toBeUndefined();
+    const refused = serviceSpec('rr-published', 1, onNetworks(['vips-rr'], { EndpointSpec: { Mode: 'dnsrr', Ports: [{ TargetPort: 80, PublishedPort: 18091 }] } }));
+    await expectRefusedWithoutChange(t, () => t.request('POST', '/v1.41/services/create', refused), 400, /^EndpointSpec: port published with ingress mode can't be used with dnsrr mode$/);
   });
 });

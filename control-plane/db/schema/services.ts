@@ -15,6 +15,12 @@ export interface JobStatus {
   LastExecution: string;
 }
 
+/** One of a service's virtual IPs, as Docker shows it. */
+export interface VirtualIp {
+  NetworkID: string;
+  Addr: string;
+}
+
 /** A Docker service: its ServiceSpec is stored whole so a GET-edit-POST cycle loses nothing. */
 export const services = sqliteTable(
   'services',
@@ -30,6 +36,11 @@ export const services = sqliteTable(
     specHash: text().notNull(),
     /** Published ports with the ingress ports the control plane allocated. */
     endpointPorts: text({ mode: 'json' }).notNull().$type<PortConfig[]>(),
+    /**
+     * Its virtual IP on each of its networks (Docker's `Endpoint.VirtualIPs`, CIDR addresses), ingress
+     * among them when it publishes a port; none in dnsrr mode. Kept across updates per network.
+     */
+    virtualIps: text({ mode: 'json' }).notNull().default([]).$type<VirtualIp[]>(),
     updateStatus: text({ mode: 'json' }).$type<UpdateStatus>(),
     /** Set on job-mode services (ReplicatedJob, GlobalJob) only. */
     jobStatus: text({ mode: 'json' }).$type<JobStatus>(),

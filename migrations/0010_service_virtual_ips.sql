@@ -1,0 +1,1 @@
+ALTER TABLE `services` ADD `virtual_ips` text DEFAULT '[]' NOT NULL;
