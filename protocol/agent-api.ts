@@ -94,6 +94,18 @@ export interface MeshView {
   peers: MeshPeer[];
 }
 
+/**
+ * The names a container on one overlay network resolves (Docker's service discovery: `<service>`,
+ * `tasks.<service>`, network aliases, task hostnames and container names), for the node's DNS
+ * server. Only tasks that are running (and healthy, when their service has a health check) and
+ * still wanted are answers.
+ */
+export interface NetworkNames {
+  networkId: string;
+  /** Lower-case name → its IPv4 addresses (without prefix length), sorted. */
+  records: Record<string, string[]>;
+}
+
 export interface AssignmentsResponse {
   index: number;
   nodeId: string;
@@ -104,6 +116,8 @@ export interface AssignmentsResponse {
   /** Log requests the control plane relays from `docker service logs`. */
   logRequests: LogRequest[];
   mesh: MeshView;
+  /** The names on each of the node's overlay networks (those of `mesh.networks`). */
+  names: NetworkNames[];
 }
 
 /**

@@ -2,10 +2,13 @@
  * When the overlay mesh changes for someone: a task address given or freed, or a node holding
  * addresses gone, back, or rejoined with a new address or key. Only then do other nodes' peer
  * lists differ, so only then is every node's assignments index raised and every long-poll woken.
+ *
+ * And when the names on a network change (a task on it starts or stops being an answer): only the
+ * nodes with tasks on that network resolve them, so only that network's index is raised.
  */
 import { and, eq, inArray, isNotNull } from 'drizzle-orm';
 import type { Reader, Tx } from '../db/database.ts';
-import { clusters, HOLDING_STATES, tasks } from '../db/schema/index.ts';
+import { clusters, type DesiredState, HOLDING_STATES, networks, type TaskNetwork, type TaskState, tasks } from '../db/schema/index.ts';
 import { wakeEveryone } from '../db/wake.ts';
 
 export async function meshChanged(tx: Tx, clusterId: string, index: number): Promise<void> {
@@ -22,4 +25,26 @@ export async function onMesh(db: Reader, nodeIds: string[]): Promise<boolean> {
     .where(and(inArray(tasks.nodeId, nodeIds), isNotNull(tasks.networks), inArray(tasks.state, [...HOLDING_STATES])))
     .limit(1);
   return row !== undefined;
+}
+
+/**
+ * Whether a task is a DNS answer on its networks: running, and still wanted. A service with a
+ * health check is "running" only once healthy (the agent reports starting until then, and failed
+ * when unhealthy), so health needs no test of its own here.
+ */
+export const isNameAnswer = (t: { state: TaskState; desiredState: DesiredState }) => t.state === 'running' && t.desiredState === 'running';
+
+/** A task's state or desired state changed from `before` to `after`: did that change what its networks resolve? */
+export const changesNames = (before: { state: TaskState; desiredState: DesiredState }, after: { state: TaskState; desiredState: DesiredState }) =>
+  isNameAnswer(before) !== isNameAnswer(after);
+
+/**
+ * The names on these tasks' networks changed: the networks' index rises (every node with a task on
+ * them sees it in its assignments index) and the long-polls wake, since the nodes are on any host.
+ */
+export async function namesChanged(tx: Tx, changed: Array<{ networks: TaskNetwork[] | null }>, index: number): Promise<void> {
+  const ids = [...new Set(changed.flatMap((t) => (t.networks ?? []).map((n) => n.networkId)))];
+  if (!ids.length) return;
+  await tx.update(networks).set({ namesIndex: index }).where(inArray(networks.id, ids));
+  wakeEveryone(tx);
 }

@@ -14,6 +14,7 @@ import { recordEvent } from '../events/record.ts';
 import { serviceUpdated } from '../events/swarm-objects.ts';
 import { allocateEndpointPorts } from './ingress-ports.ts';
 import { resolveServiceNetworks } from './networks.ts';
+import { namesChanged } from './mesh-changes.ts';
 import { canonicalJson, isGlobal, isJob, modeNameOf, type PortConfig, replicasOf, replicatedJobOf, type ServiceSpec, specHashOf } from './service-spec.ts';
 
 /** Ingress ports held by the cluster's other services: "tcp/8080" → the name of the service holding it. */
@@ -98,7 +99,16 @@ export async function updateService(tx: Tx, service: ServiceRow, change: Service
     .where(eq(services.id, service.id));
   await recordEvent(tx, service.clusterId, now, serviceUpdated(service, spec, updateStatus));
   await touchIngress(tx, service.clusterId, service.endpointPorts, endpointPorts, index);
+  if (endpointModeOf(spec) !== endpointModeOf(service.spec)) await touchServiceNames(tx, service.id, index);
   await reconcileNow(tx, service.clusterId, service.id, now);
+}
+
+const endpointModeOf = (spec: ServiceSpec) => spec.EndpointSpec?.Mode ?? 'vip';
+
+/** `<service>` answers by the endpoint mode (virtual IPs or task addresses) on its running tasks' networks. */
+async function touchServiceNames(tx: Tx, serviceId: string, index: number): Promise<void> {
+  const running = await tx.select({ networks: tasks.networks }).from(tasks).where(and(eq(tasks.serviceId, serviceId), eq(tasks.state, 'running')));
+  await namesChanged(tx, running, index);
 }
 
 /** `docker service rm`: agents stop the containers; the tasks go once they have stopped. */
@@ -110,8 +120,10 @@ export async function removeService(tx: Tx, service: ServiceRow, now: number): P
     .update(tasks)
     .set({ desiredState: 'remove', version: index, updatedAt: now })
     .where(and(eq(tasks.serviceId, service.id), inArray(tasks.desiredState, ['running', 'ready'])))
-    .returning({ nodeId: tasks.nodeId });
+    .returning({ nodeId: tasks.nodeId, state: tasks.state, networks: tasks.networks });
   wakeNodes(tx, removed.map((t) => t.nodeId));
+  // Its running tasks leave the names at once, before their containers stop.
+  await namesChanged(tx, removed.filter((t) => t.state === 'running'), index);
   await touchIngress(tx, service.clusterId, service.endpointPorts, [], index);
 }
 
