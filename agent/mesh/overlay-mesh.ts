@@ -8,7 +8,7 @@
  * addresses) pick the peer and authenticate the source. The agent's chains keep networks apart.
  */
 import type Dockerode from 'dockerode';
-import type { MeshView } from '../../protocol/agent-api.ts';
+import type { MeshView, OverlayNetwork } from '../../protocol/agent-api.ts';
 import type { Logger } from '../../protocol/log.ts';
 import { DockerNetworks } from './docker-networks.ts';
 import { enableForwarding, syncFirewall, syncRoutes } from './host-network.ts';
@@ -48,19 +48,22 @@ export class OverlayMesh {
    * The executor asks before creating a task's container: its networks must exist on the engine.
    * A network the view does not name yet is an error the task's next step retries.
    */
-  ensureNetworks(networkIds: string[]): Promise<void> {
+  ensureNetworks(networkIds: string[]): Promise<OverlayNetwork[]> {
     return this.enqueue(async () => {
       let created = false;
+      const ensured: OverlayNetwork[] = [];
       for (const id of networkIds) {
         const network = this.view.networks.find((n) => n.id === id);
         if (!network) throw new Error(`overlay network ${id} is not in this node's mesh yet`);
         created = (await this.networks.ensure(network)) || created;
+        ensured.push(network);
       }
       // A network made again (say the engine lost it) has a new bridge without proxy ARP: a full pass now.
       if (created) {
         this.applied = undefined;
         await this.apply(this.view);
       }
+      return ensured;
     });
   }
 
@@ -69,9 +72,9 @@ export class OverlayMesh {
     await this.queue;
   }
 
-  private enqueue(work: () => Promise<void>): Promise<void> {
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
     const run = this.queue.then(work);
-    this.queue = run.catch(() => undefined);
+    this.queue = run.then(() => undefined, () => undefined);
     return run;
   }
 

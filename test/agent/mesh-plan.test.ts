@@ -71,11 +71,19 @@ describe('a task on overlay networks', () => {
     ],
   };
 
-  it('is created on the first network with its own address and names; the others are connected later', () => {
-    const o = containerCreateOptions(task, 'n1');
+  it('is created on the first network with its own address; the others are connected later', () => {
+    const o = containerCreateOptions(task, 'n1', '10.0.1.1');
     expect(o.HostConfig?.NetworkMode).toBe('swarmlet-frontnetwork0000000000000');
-    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { 'swarmlet-frontnetwork0000000000000': { IPAMConfig: { IPv4Address: '10.0.1.5' }, Aliases: ['web', 'api'] } } });
+    // No aliases for Docker's resolver, which would answer them with this host's containers alone.
+    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { 'swarmlet-frontnetwork0000000000000': { IPAMConfig: { IPv4Address: '10.0.1.5' } } } });
     expect(containerCreateOptions({ ...task, networks: [] }, 'n1').NetworkingConfig).toBeUndefined();
+  });
+
+  it('asks the host\'s DNS server on its first network\'s gateway, whatever nameservers it was given', () => {
+    const own = { ...task, spec: { ContainerSpec: { Image: 'local/busybox:1', DNSConfig: { Nameservers: ['192.0.2.53'], Search: ['example.internal'] } } } };
+    expect(containerCreateOptions(own, 'n1', '10.0.1.1').HostConfig).toMatchObject({ Dns: ['10.0.1.1'], DnsSearch: ['example.internal'] });
+    // Off the overlay, Docker's own resolver configuration stands.
+    expect(containerCreateOptions({ ...own, networks: [] }, 'n1', undefined).HostConfig?.Dns).toEqual(['192.0.2.53']);
   });
 
   it('gets a bridge network of the overlay\'s subnet, unmasqueraded, on a bridge the rules can name', () => {
