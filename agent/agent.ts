@@ -3,6 +3,7 @@ import type { AssignmentsResponse } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
 import { ControlPlaneClient, ControlPlaneError } from './client.ts';
 import type { AgentConfig } from './config.ts';
+import { DnsServer } from './dns/server.ts';
 import { Executor } from './executor/executor.ts';
 import { IngressProxy } from './ingress.ts';
 import { AgentExit, joinCluster } from './join.ts';
@@ -28,6 +29,7 @@ export class SwarmAgent {
   private readonly ingress: IngressProxy;
   private readonly logs: LogRelay;
   private readonly mesh: OverlayMesh;
+  private readonly dns: DnsServer;
   private readonly abort = new AbortController();
   private fatal: ((err: AgentExit) => void) | undefined;
   private identity: NodeIdentity;
@@ -49,6 +51,7 @@ export class SwarmAgent {
       onRefused: (err) => void this.revoked(err),
     });
     this.mesh = new OverlayMesh({ docker, nodeId, log, wireguardInterface: opts.config.wireguardInterface, privateKeyFile: opts.state.wireguardKeyFile() });
+    this.dns = new DnsServer({ log, upstreams: opts.config.dnsUpstreams });
     this.executor = new Executor({ docker, nodeId, log, report: (r) => this.reporter.report(r), networks: this.mesh });
     this.ingress = new IngressProxy({ docker, nodeId, log });
     this.logs = new LogRelay({ docker, nodeId, log, post: (path, body) => this.client.postStream(path, body) });
@@ -83,7 +86,7 @@ export class SwarmAgent {
     this.abort.abort();
     this.executor.stop();
     this.logs.close();
-    await Promise.all([this.reporter.stop(), this.ingress.close().catch(() => undefined), this.mesh.close().catch(() => undefined)]);
+    await Promise.all([this.reporter.stop(), this.ingress.close().catch(() => undefined), this.mesh.close().catch(() => undefined), this.dns.close()]);
     await this.client.close();
   }
 
@@ -137,7 +140,9 @@ export class SwarmAgent {
   private applyAssignments(res: AssignmentsResponse) {
     if (res.heartbeatPeriodMs) this.reporter.heartbeatMs = res.heartbeatPeriodMs;
     // The mesh first: the view it keeps is what the executor's new containers attach to.
-    this.mesh.update(res.mesh).catch((err) => this.opts.log.warn('overlay mesh update failed; will retry on the next assignments', { error: err }));
+    this.mesh.update(res.mesh, res.names).catch((err) => this.opts.log.warn('overlay mesh update failed; will retry on the next assignments', { error: err }));
+    // Kept until the next answer: the host goes on answering while the control plane is away.
+    this.dns.update(res.names ?? [], res.mesh?.networks ?? [], res.tasks);
     this.executor.setAssignments(res.tasks);
     this.ingress.update(res.ingress ?? []).catch((err) => this.opts.log.warn('routing mesh update failed', { error: err }));
     try {

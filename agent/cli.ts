@@ -26,6 +26,8 @@ Options (or the SWARM_AGENT_* variable in brackets):
   --hostname NAME          node hostname (SWARM_AGENT_HOSTNAME)
   --label k=v              node label, repeatable (SWARM_AGENT_LABELS=k=v,k2=v2)
   --wireguard-interface IF overlay tunnel interface (SWARM_AGENT_WIREGUARD_INTERFACE; swarmlet0)
+  --dns-upstream IP[:PORT] resolver for names that are not the swarm's, repeatable
+                           (SWARM_AGENT_DNS_UPSTREAM=a,b; the host's /etc/resolv.conf)
   --log-format text|json   (SWARM_AGENT_LOG_FORMAT)
   --debug                  log debug lines (SWARM_AGENT_DEBUG=1)
 Tuning: SWARM_AGENT_LONG_POLL_WAIT_MS (30000), how long one wait for assignments may last.`;
@@ -42,6 +44,7 @@ function parseCommandLine(argv: string[]) {
       hostname: { type: 'string' },
       label: { type: 'string', multiple: true },
       'wireguard-interface': { type: 'string' },
+      'dns-upstream': { type: 'string', multiple: true },
       'log-format': { type: 'string' },
       debug: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

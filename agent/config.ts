@@ -1,5 +1,6 @@
 import { networkInterfaces, hostname as osHostname } from 'node:os';
 import type { LogFormat } from '../protocol/log.ts';
+import { hostUpstreams, parseUpstream, type Upstream } from './dns/upstream.ts';
 
 /** Everything the agent is told at start, from flags first and SWARM_AGENT_* variables second. */
 export interface AgentConfig {
@@ -17,6 +18,8 @@ export interface AgentConfig {
   longPollWaitMs: number;
   /** The node's WireGuard interface for overlay traffic (hosts sharing a machine need different names). */
   wireguardInterface: string;
+  /** Where the tasks' DNS server sends names that are not the swarm's: the host's resolvers (/etc/resolv.conf) unless told. */
+  dnsUpstreams: Upstream[];
 }
 
 export const DEFAULT_ENGINE = 'unix:///var/run/docker.sock';
@@ -52,6 +55,17 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return Number(raw);
 }
 
+/** `--dns-upstream` (repeatable) or SWARM_AGENT_DNS_UPSTREAM (comma-separated), else the host's /etc/resolv.conf. */
+function dnsUpstreams(flag: string | string[] | boolean | undefined, env: string | undefined): Upstream[] {
+  const given = Array.isArray(flag) ? flag : typeof flag === 'string' ? [flag] : (env ?? '').split(',').filter((v) => v.trim());
+  if (!given.length) return hostUpstreams();
+  return given.map((v) => {
+    const upstream = parseUpstream(v);
+    if (!upstream) throw new UsageError(`invalid --dns-upstream '${v}': expected an IP address, optionally with :port`);
+    return upstream;
+  });
+}
+
 /** Flags the CLI parsed (repeatable ones as arrays) merged over the environment, with defaults. */
 export function loadAgentConfig(flags: Record<string, string | string[] | boolean | undefined>, env: Env = process.env): AgentConfig {
   const str = (flag: string, envName: string): string | undefined => {
@@ -75,5 +89,6 @@ export function loadAgentConfig(flags: Record<string, string | string[] | boolea
     debug: flags.debug === true || env.SWARM_AGENT_DEBUG === '1',
     longPollWaitMs: positiveInt(env, 'SWARM_AGENT_LONG_POLL_WAIT_MS', 30_000),
     wireguardInterface: str('wireguard-interface', 'SWARM_AGENT_WIREGUARD_INTERFACE') ?? 'swarmlet0',
+    dnsUpstreams: dnsUpstreams(flags['dns-upstream'], env.SWARM_AGENT_DNS_UPSTREAM),
   };
 }

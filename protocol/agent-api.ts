@@ -121,6 +121,29 @@ export interface IngressService {
   backends: Array<{ taskId: string; nodeId: string; address?: string }>;
 }
 
+/**
+ * The names a container on one overlay network resolves (Docker's service discovery: `<service>`,
+ * `tasks.<service>`, network aliases, task hostnames and container names), for the node's DNS
+ * server. Only tasks that are running (and healthy, when their service has a health check) and
+ * still wanted are answers.
+ */
+export interface NetworkNames {
+  networkId: string;
+  /** Lower-case name → its IPv4 addresses (without prefix length), sorted. */
+  records: Record<string, string[]>;
+  /**
+   * The vip-mode services' virtual IPs on the network, each with its backends: the addresses of
+   * its running tasks there. A connection to a VIP is balanced over them by the node it leaves.
+   */
+  virtualIps: VirtualIpBackends[];
+}
+
+export interface VirtualIpBackends {
+  /** The virtual IP, no prefix length. */
+  address: string;
+  backends: string[];
+}
+
 export interface AssignmentsResponse {
   index: number;
   nodeId: string;
@@ -131,6 +154,8 @@ export interface AssignmentsResponse {
   /** Log requests the control plane relays from `docker service logs`. */
   logRequests: LogRequest[];
   mesh: MeshView;
+  /** The names on each of the node's overlay networks (those of `mesh.networks`). */
+  names: NetworkNames[];
 }
 
 /**

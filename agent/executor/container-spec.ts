@@ -89,12 +89,14 @@ function extraHosts(hosts: string[] | undefined): string[] | undefined {
  */
 const engineMounts = (mounts: Mount[] | undefined) => mounts as Dockerode.MountSettings[] | undefined;
 
-/** The task's endpoint on one overlay network: its own address there, and its names (service and aliases; none on ingress). */
-export function endpointConfig(a: Assignment, attachment: TaskAttachment): Dockerode.EndpointSettings {
-  return {
-    IPAMConfig: { IPv4Address: attachment.address.split('/')[0] },
-    Aliases: attachment.ingress ? [] : [a.serviceName, ...attachment.aliases].filter(Boolean),
-  };
+/**
+ * The task's endpoint on one overlay network: its own address there. No aliases: Docker's resolver
+ * in the container would answer the service name and aliases with this host's containers alone
+ * (it knows no other host), so it must not know them and forwards them to the host's DNS server
+ * (agent/dns), which answers with the tasks on every host.
+ */
+export function endpointConfig(attachment: TaskAttachment): Dockerode.EndpointSettings {
+  return { IPAMConfig: { IPv4Address: attachment.address.split('/')[0] } };
 }
 
 /**
@@ -108,8 +110,13 @@ export function splitAttachments(a: Assignment): { first: TaskAttachment | undef
   return { first, further: all.filter((n) => n !== first) };
 }
 
-/** Turns a task's ContainerSpec into the engine's container-create request. */
-export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode.ContainerCreateOptions {
+/**
+ * Turns a task's ContainerSpec into the engine's container-create request. `resolver` is the
+ * host's DNS server for a task on overlay networks (its first own network's gateway): Docker's
+ * resolver in the container forwards to it what it does not know itself, and it forwards to the
+ * task's own DNSConfig.Nameservers what is not the swarm's. Ingress has no names, as in Docker.
+ */
+export function containerCreateOptions(a: Assignment, nodeId: string, resolver?: string): Dockerode.ContainerCreateOptions {
   const spec = containerSpecOf(a);
   const limits = a.spec?.Resources?.Limits ?? {};
   const { exposed, bindings } = hostPorts(a);
@@ -139,7 +146,7 @@ export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode
       Mounts: engineMounts(spec.Mounts),
       ReadonlyRootfs: spec.ReadOnly === true,
       ExtraHosts: extraHosts(spec.Hosts),
-      Dns: dns.Nameservers,
+      Dns: resolver ? [resolver] : dns.Nameservers,
       DnsSearch: dns.Search,
       DnsOptions: dns.Options,
       CapAdd: spec.CapabilityAdd,
@@ -154,7 +161,7 @@ export function containerCreateOptions(a: Assignment, nodeId: string): Dockerode
   if (first) {
     const network = overlayNetworkName(first.networkId);
     options.HostConfig!.NetworkMode = network;
-    options.NetworkingConfig = { EndpointsConfig: { [network]: endpointConfig(a, first) } };
+    options.NetworkingConfig = { EndpointsConfig: { [network]: endpointConfig(first) } };
   }
   if (Array.isArray(spec.Command) && spec.Command.length) options.Entrypoint = spec.Command;
   if (Array.isArray(spec.Args) && spec.Args.length) options.Cmd = spec.Args;

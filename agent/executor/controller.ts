@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import type { Assignment } from '../../protocol/agent-api.ts';
+import type { Assignment, OverlayNetwork } from '../../protocol/agent-api.ts';
 import type { PortConfig } from '../../protocol/task-spec.ts';
 import { engineMessage, engineStatus } from '../docker.ts';
 import type { Logger } from '../../protocol/log.ts';
@@ -45,7 +45,8 @@ const isGone = (err: unknown) => engineStatus(err) === 404;
 
 /** What makes a task's overlay networks exist on the engine (the node's overlay mesh). */
 export interface NetworkAttacher {
-  ensureNetworks(networkIds: string[]): Promise<void>;
+  /** Answers the networks, in the order asked (their gateways are the hosts' DNS servers). */
+  ensureNetworks(networkIds: string[]): Promise<OverlayNetwork[]>;
 }
 
 /** Runs one task's container on the local Docker engine. */
@@ -135,13 +136,16 @@ export class DockerTaskController implements TaskController {
     }
     await this.ensureImage(image);
     const attachments = this.assignment.networks ?? [];
+    let resolver: string | undefined;
     if (attachments.length) {
       if (!this.networks) throw new FatalTaskError('this agent cannot attach tasks to overlay networks');
       // A plain error: the network may only be missing from a view not yet received; the step retries.
-      await this.networks.ensureNetworks(attachments.map((n) => n.networkId));
+      const networks = await this.networks.ensureNetworks(attachments.map((n) => n.networkId));
+      const own = splitAttachments(this.assignment).first;
+      resolver = networks.find((n) => n.id === own?.networkId)?.gateway;
     }
     try {
-      const container = await this.docker.createContainer(containerCreateOptions(this.assignment, this.nodeId));
+      const container = await this.docker.createContainer(containerCreateOptions(this.assignment, this.nodeId, resolver));
       this.containerId = container.id;
       await this.connectFurtherNetworks(container.id);
     } catch (err) {
@@ -156,7 +160,7 @@ export class DockerTaskController implements TaskController {
   private async connectFurtherNetworks(id: string) {
     try {
       for (const attachment of splitAttachments(this.assignment).further) {
-        await this.docker.getNetwork(overlayNetworkName(attachment.networkId)).connect({ Container: id, EndpointConfig: endpointConfig(this.assignment, attachment) });
+        await this.docker.getNetwork(overlayNetworkName(attachment.networkId)).connect({ Container: id, EndpointConfig: endpointConfig(attachment) });
       }
     } catch (err) {
       await this.docker.getContainer(id).remove({ force: true }).catch(() => undefined);

@@ -7,8 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import type { MeshView } from '../../protocol/agent-api.ts';
 import type { Logger } from '../../protocol/log.ts';
 import { mustRun, succeeds } from './command.ts';
-import { FORWARD_CHAIN, INPUT_CHAIN, overlayBridgeName } from './names.ts';
-import { firewallRules, parseRoutes, routeChanges } from './plan.ts';
+import { FORWARD_CHAIN, INPUT_CHAIN, overlayBridgeName, VIP_CHAIN, VIP_POST_CHAIN } from './names.ts';
+import { firewallRules, type NetworkVips, parseRoutes, routeChanges, virtualIpRules } from './plan.ts';
 
 const sysctl = (path: string, value: string) => writeFile(`/proc/sys/net/ipv4/${path}`, value);
 
@@ -21,19 +21,28 @@ export async function enableForwarding(view: MeshView): Promise<void> {
   for (const n of view.networks) await sysctl(`conf/${overlayBridgeName(n.id)}/proxy_arp`, '1');
 }
 
-export async function syncRoutes(wireguardInterface: string, view: MeshView, log: Logger): Promise<void> {
+export async function syncRoutes(wireguardInterface: string, view: MeshView, vips: NetworkVips[], log: Logger): Promise<void> {
   const current = parseRoutes(await mustRun('ip', ['-4', 'route', 'show', 'dev', wireguardInterface]));
-  const { add, remove } = routeChanges(current, view);
+  const { add, remove } = routeChanges(current, view, vips);
   for (const dst of remove) await mustRun('ip', ['route', 'del', dst, 'dev', wireguardInterface]);
   for (const dst of add) await mustRun('ip', ['route', 'replace', dst, 'dev', wireguardInterface]);
   if (add.length || remove.length) log.debug('mesh: routes', { added: add, removed: remove });
 }
 
 /** Fills the chains in one commit, then makes sure FORWARD and INPUT jump to them first. */
-export async function syncFirewall(wireguardInterface: string, view: MeshView): Promise<void> {
-  await mustRun('iptables-restore', ['-w', '10', '--noflush'], firewallRules(view, wireguardInterface));
-  const jumps: Array<[builtin: string, chain: string]> = [['FORWARD', FORWARD_CHAIN], ['INPUT', INPUT_CHAIN]];
+export async function syncFirewall(wireguardInterface: string, view: MeshView, vips: NetworkVips[]): Promise<void> {
+  await mustRun('iptables-restore', ['-w', '10', '--noflush'], firewallRules(view, wireguardInterface, vips));
+  await jumpFirst('filter', [['FORWARD', FORWARD_CHAIN], ['INPUT', INPUT_CHAIN]]);
+}
+
+/** The virtual IPs' nat chains, in one commit, jumped to first from PREROUTING and POSTROUTING. */
+export async function syncVirtualIps(view: MeshView, vips: NetworkVips[]): Promise<void> {
+  await mustRun('iptables-restore', ['-w', '10', '--noflush'], virtualIpRules(view, vips));
+  await jumpFirst('nat', [['PREROUTING', VIP_CHAIN], ['POSTROUTING', VIP_POST_CHAIN]]);
+}
+
+async function jumpFirst(table: string, jumps: Array<[builtin: string, chain: string]>): Promise<void> {
   for (const [builtin, chain] of jumps) {
-    if (!(await succeeds('iptables', ['-w', '10', '-C', builtin, '-j', chain]))) await mustRun('iptables', ['-w', '10', '-I', builtin, '1', '-j', chain]);
+    if (!(await succeeds('iptables', ['-w', '10', '-t', table, '-C', builtin, '-j', chain]))) await mustRun('iptables', ['-w', '10', '-t', table, '-I', builtin, '1', '-j', chain]);
   }
 }

@@ -13,5 +13,8 @@ export const MESH_NODE_LABEL = 'swarmlet.mesh.node.id';
 /** The agent's own iptables chains in the host's filter table (jumped to from FORWARD and INPUT). */
 export const FORWARD_CHAIN = 'SWARMLET-MESH';
 export const INPUT_CHAIN = 'SWARMLET-MESH-IN';
+/** And in its nat table (jumped to from PREROUTING and POSTROUTING): the services' virtual IPs. */
+export const VIP_CHAIN = 'SWARMLET-VIP';
+export const VIP_POST_CHAIN = 'SWARMLET-VIP-POST';
 
 export const DEFAULT_WIREGUARD_INTERFACE = 'swarmlet0';

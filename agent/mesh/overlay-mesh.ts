@@ -8,10 +8,11 @@
  * addresses) pick the peer and authenticate the source. The agent's chains keep networks apart.
  */
 import type Dockerode from 'dockerode';
-import type { MeshView } from '../../protocol/agent-api.ts';
+import type { MeshView, OverlayNetwork } from '../../protocol/agent-api.ts';
 import type { Logger } from '../../protocol/log.ts';
 import { DockerNetworks } from './docker-networks.ts';
-import { enableForwarding, syncFirewall, syncRoutes } from './host-network.ts';
+import { enableForwarding, syncFirewall, syncRoutes, syncVirtualIps } from './host-network.ts';
+import type { NetworkVips } from './plan.ts';
 import { WireguardInterface } from './wireguard.ts';
 
 const NO_MESH: MeshView = { listenPort: 0, networks: [], peers: [] };
@@ -26,6 +27,7 @@ export class OverlayMesh {
   private readonly wireguard: WireguardInterface;
   private readonly networks: DockerNetworks;
   private view: MeshView = NO_MESH;
+  private vips: NetworkVips[] = [];
   /** Whether the last pass set up a mesh: only then does an empty view take the interface down. */
   private active = false;
   /** The view the last successful pass applied, and when. */
@@ -38,29 +40,33 @@ export class OverlayMesh {
     this.networks = new DockerNetworks(opts.docker, opts.nodeId, opts.log);
   }
 
-  /** Converges the host to the control plane's latest view; one pass at a time, in order. */
-  update(view: MeshView | undefined): Promise<void> {
+  /** Converges the host to the control plane's latest view and virtual IPs; one pass at a time, in order. */
+  update(view: MeshView | undefined, vips: NetworkVips[] = []): Promise<void> {
     this.view = view ?? NO_MESH;
-    return this.enqueue(() => this.apply(this.view));
+    this.vips = vips;
+    return this.enqueue(() => this.apply(this.view, this.vips));
   }
 
   /**
    * The executor asks before creating a task's container: its networks must exist on the engine.
    * A network the view does not name yet is an error the task's next step retries.
    */
-  ensureNetworks(networkIds: string[]): Promise<void> {
+  ensureNetworks(networkIds: string[]): Promise<OverlayNetwork[]> {
     return this.enqueue(async () => {
       let created = false;
+      const ensured: OverlayNetwork[] = [];
       for (const id of networkIds) {
         const network = this.view.networks.find((n) => n.id === id);
         if (!network) throw new Error(`overlay network ${id} is not in this node's mesh yet`);
         created = (await this.networks.ensure(network)) || created;
+        ensured.push(network);
       }
       // A network made again (say the engine lost it) has a new bridge without proxy ARP: a full pass now.
       if (created) {
         this.applied = undefined;
-        await this.apply(this.view);
+        await this.apply(this.view, this.vips);
       }
+      return ensured;
     });
   }
 
@@ -69,27 +75,28 @@ export class OverlayMesh {
     await this.queue;
   }
 
-  private enqueue(work: () => Promise<void>): Promise<void> {
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
     const run = this.queue.then(work);
-    this.queue = run.catch(() => undefined);
+    this.queue = run.then(() => undefined, () => undefined);
     return run;
   }
 
-  private async apply(view: MeshView): Promise<void> {
+  private async apply(view: MeshView, vips: NetworkVips[]): Promise<void> {
     if (this.closed) return;
-    const key = JSON.stringify(view);
+    const key = JSON.stringify([view, vips]);
     if (this.applied?.key === key && Date.now() - this.applied.at < REAPPLY_UNCHANGED_MS) return;
     this.applied = undefined;
     // A network still in use (its last container stopping) is removed on the next answer instead.
-    if (await this.converge(view)) this.applied = { key, at: Date.now() };
+    if (await this.converge(view, vips)) this.applied = { key, at: Date.now() };
   }
 
   /** Answers whether the host is entirely as the view says. */
-  private async converge(view: MeshView): Promise<boolean> {
+  private async converge(view: MeshView, vips: NetworkVips[]): Promise<boolean> {
     const iface = this.opts.wireguardInterface;
     if (!view.networks.length && !view.address) {
       const clean = await this.networks.removeUnused(new Set());
       if (this.active) await this.wireguard.remove();
+      if (this.active) await syncVirtualIps(view, []);
       this.active = false;
       return clean;
     }
@@ -98,10 +105,11 @@ export class OverlayMesh {
     await this.wireguard.syncAddress(view.address);
     for (const n of view.networks) await this.networks.ensure(n);
     // Isolation before any peer: no packet crosses the tunnel before the rules are in place.
-    await syncFirewall(iface, view);
+    await syncFirewall(iface, view, vips);
     await enableForwarding(view);
     await this.wireguard.syncPeers(view.peers);
-    await syncRoutes(iface, view, this.opts.log);
+    await syncRoutes(iface, view, vips, this.opts.log);
+    await syncVirtualIps(view, vips);
     return this.networks.removeUnused(new Set(view.networks.map((n) => n.id)));
   }
 }

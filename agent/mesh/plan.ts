@@ -2,8 +2,8 @@
  * The pure part of the overlay data plane: from the control plane's mesh view (and what the host
  * has now) to what to change. No I/O here, so every decision is unit-tested.
  */
-import type { MeshPeer, MeshView } from '../../protocol/agent-api.ts';
-import { FORWARD_CHAIN, INPUT_CHAIN, overlayBridgeName } from './names.ts';
+import type { MeshPeer, MeshView, VirtualIpBackends } from '../../protocol/agent-api.ts';
+import { FORWARD_CHAIN, INPUT_CHAIN, overlayBridgeName, VIP_CHAIN, VIP_POST_CHAIN } from './names.ts';
 
 /** A WireGuard peer as the interface has it (from `wg show <if> endpoints` / `allowed-ips`). */
 export interface WireguardPeer {
@@ -52,12 +52,19 @@ export interface RouteChanges {
   remove: string[];
 }
 
+/** The services' virtual IPs on one of this node's networks, as the names view gives them. */
+export interface NetworkVips {
+  networkId: string;
+  virtualIps: VirtualIpBackends[];
+}
+
 /**
  * The /32 routes through the WireGuard interface: one per remote task address, the peers'
- * allowed IPs. A route the interface has and no peer names any more goes.
+ * allowed IPs, and one per virtual IP (so proxy ARP answers a container's ARP for it; a packet
+ * to a VIP is DNATed to a task before it would take that route). A route no one names goes.
  */
-export function routeChanges(current: string[], view: MeshView): RouteChanges {
-  const desired = new Set(view.peers.flatMap((p) => p.allowedIps));
+export function routeChanges(current: string[], view: MeshView, vips: NetworkVips[] = []): RouteChanges {
+  const desired = new Set([...view.peers.flatMap((p) => p.allowedIps), ...vips.flatMap((n) => n.virtualIps.map((v) => `${v.address}/32`))]);
   const have = new Set(current);
   return { add: [...desired].filter((r) => !have.has(r)).sort(), remove: [...have].filter((r) => !desired.has(r)).sort() };
 }
@@ -86,9 +93,11 @@ export function parseAddresses(text: string): string[] {
  * host itself takes from the tunnel only the replies to its routing mesh's own connections (to its
  * mesh address, on connections it opened): tasks talk to tasks, not to hosts.
  */
-export function firewallRules(view: MeshView, wireguardInterface: string): string {
+export function firewallRules(view: MeshView, wireguardInterface: string, vips: NetworkVips[] = []): string {
   const wg = wireguardInterface;
   const lines = ['*filter', `:${FORWARD_CHAIN} - [0:0]`, `:${INPUT_CHAIN} - [0:0]`];
+  // Still addressed to a VIP after the nat table: its service has no running task. Refused at once.
+  for (const n of vips) for (const v of n.virtualIps) lines.push(`-A ${FORWARD_CHAIN} -d ${v.address}/32 -j REJECT`);
   for (const n of view.networks) {
     const br = overlayBridgeName(n.id);
     lines.push(`-A ${FORWARD_CHAIN} -i ${wg} -o ${br} -s ${n.subnet} -d ${n.subnet} -j ACCEPT`);
@@ -96,5 +105,31 @@ export function firewallRules(view: MeshView, wireguardInterface: string): strin
   }
   if (view.address) lines.push(`-A ${INPUT_CHAIN} -i ${wg} -d ${view.address} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`);
   lines.push(`-A ${FORWARD_CHAIN} -i ${wg} -j DROP`, `-A ${FORWARD_CHAIN} -o ${wg} -j DROP`, `-A ${INPUT_CHAIN} -i ${wg} -j DROP`, 'COMMIT', '');
+  return lines.join('\n');
+}
+
+/**
+ * The virtual IPs (nat table, one `iptables-restore --noflush`): a new connection from a container
+ * on network N to one of N's VIPs is DNATed to one of its service's running tasks, each with equal
+ * chance (rule i of k matches with probability 1/(k−i)), wherever the task runs; conntrack keeps
+ * the connection on it and turns the replies back. A task on this same bridge would answer the
+ * client directly, past the host, so that one flow is masqueraded (Docker's hairpin).
+ */
+export function virtualIpRules(view: MeshView, vips: NetworkVips[]): string {
+  const lines = ['*nat', `:${VIP_CHAIN} - [0:0]`, `:${VIP_POST_CHAIN} - [0:0]`];
+  for (const n of vips) {
+    const network = view.networks.find((x) => x.id === n.networkId);
+    if (!network) continue;
+    const br = overlayBridgeName(n.networkId);
+    for (const v of n.virtualIps) {
+      v.backends.forEach((backend, i) => {
+        const left = v.backends.length - i;
+        const chance = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(8)}` : '';
+        lines.push(`-A ${VIP_CHAIN} -i ${br} -d ${v.address}/32${chance} -j DNAT --to-destination ${backend}`);
+      });
+    }
+    if (n.virtualIps.length) lines.push(`-A ${VIP_POST_CHAIN} -o ${br} -s ${network.subnet} -m conntrack --ctstate DNAT -j MASQUERADE`);
+  }
+  lines.push('COMMIT', '');
   return lines.join('\n');
 }

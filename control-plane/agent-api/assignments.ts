@@ -1,12 +1,13 @@
 import { and, eq, inArray, isNotNull, notInArray, or, sql } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
-import { nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
+import { HOLDING_STATES, nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
 import { logRequestsIndex, nodeLogRequests } from '../log-relay/index.ts';
 import { ingressPublished } from '../swarm/mesh-changes.ts';
 import { ingressNetworkId, meshView, taskAttachments } from './mesh.ts';
+import { namesView } from './names.ts';
 import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
-import { expandTaskSpec, hasTemplates, type TemplateContext } from '../swarm/templates.ts';
+import { expandTaskSpec, hasTemplates, taskTemplateContext } from '../swarm/templates.ts';
 
 /** Services publishing ingress ports: every node's routing mesh needs their running tasks. */
 async function ingressServices(db: Reader, clusterId: string) {
@@ -19,10 +20,13 @@ async function ingressServices(db: Reader, clusterId: string) {
     .filter((s) => s.ports.length > 0);
 }
 
+const holding = sql`(${sql.join([...HOLDING_STATES].map((st) => sql`${st}`), sql`, `)})`;
+
 /**
  * The index of what a node's answer is built from: the node itself, its own tasks, the cluster's
- * ingress ports and the tasks behind them, and its log requests. It rises exactly when the node's answer may differ,
- * and is never 0 (the node row's version is at least the index it joined at): a long-poll with
+ * ingress ports and the tasks behind them, the mesh, the names on its tasks' networks (for a node
+ * with no overlay task, an empty read of its own tasks), and its log requests. It rises exactly
+ * when the node's answer may differ, and is never 0 (the node row's version is at least the index it joined at): a long-poll with
  * index 0 does not wait, so an idle node answered with 0 would poll in a busy loop.
  *
  * Every waiting long-poll asks this again whenever its cluster's index moves, so it is one
@@ -36,24 +40,17 @@ export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: st
       coalesce((select ingress_index from clusters where id = ${clusterId}), 0),
       coalesce((select mesh_index from clusters where id = ${clusterId}), 0),
       coalesce((
+        select max(n.names_index) from networks n
+        where n.id in (
+          select json_extract(a.value, '$.networkId') from tasks t, json_each(t.networks) a
+          where t.node_id = ${nodeId} and t.networks is not null and t.state in ${holding})
+      ), 0),
+      coalesce((
         select max(t.version) from tasks t
         where t.cluster_id = ${clusterId} and t.service_id in (${ingressPublished(sql`${clusterId}`)})
       ), 0)
     ) as idx`);
   return Math.max(row?.idx ?? 1, await logRequestsIndex(db, clusterId, nodeId));
-}
-
-function templateContext(
-  t: { id: string; serviceId: string; serviceName: string | null; serviceLabels: string | null; slot: number },
-  node: { id: string; hostname: string; description: { os: string; arch: string } },
-): TemplateContext {
-  const service = t.serviceName ?? '';
-  const slot = t.slot > 0 ? String(t.slot) : node.id;
-  return {
-    Service: { ID: t.serviceId, Name: service, Labels: t.serviceLabels ? JSON.parse(t.serviceLabels) : {} },
-    Node: { ID: node.id, Hostname: node.hostname, Platform: { OS: node.description.os, Architecture: node.description.arch } },
-    Task: { ID: t.id, Name: `${service}.${slot}.${t.id}`, Slot: slot },
-  };
 }
 
 /** The complete set of a node's tasks: what to run, and what to stop and remove. */
@@ -109,7 +106,7 @@ export async function nodeAssignments(
     desiredState: t.desiredState,
     state: t.state,
     // Templates are filled in for this task on this node; the stored task keeps them as written.
-    spec: node && templated.has(t.id) ? expandTaskSpec(t.spec, templateContext(t, node)) : t.spec,
+    spec: node && templated.has(t.id) ? expandTaskSpec(t.spec, taskTemplateContext(t, node)) : t.spec,
     ports: t.ports ?? [],
     networks: taskAttachments(t.networks, t.spec.Networks, ingressNetwork),
   }));
@@ -137,5 +134,6 @@ export async function nodeAssignments(
     })),
     logRequests: await nodeLogRequests(db, clusterId, nodeId),
     mesh: await meshView(db, clusterId, nodeId, rows, ingress.length > 0),
+    names: await namesView(db, clusterId, rows, ingressNetwork),
   };
 }

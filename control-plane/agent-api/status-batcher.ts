@@ -1,9 +1,9 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { AppDeps } from '../deps.ts';
 import { bumpIndex } from '../db/database.ts';
-import { clusters, isTerminal, nodes, services, stateRank, tasks, type TaskState } from '../db/schema/index.ts';
+import { clusters, type DesiredState, isTerminal, nodes, services, stateRank, type TaskNetwork, tasks, type TaskState } from '../db/schema/index.ts';
 import { publishesIngress } from '../swarm/ingress-ports.ts';
-import { onMesh } from '../swarm/mesh-changes.ts';
+import { changesNames, namesChanged, onMesh } from '../swarm/mesh-changes.ts';
 import type { StatusResponse, TaskReport } from '../../protocol/agent-api.ts';
 
 
@@ -121,10 +121,10 @@ export class StatusBatcher {
         }
 
         const ids = batch.flatMap((p) => p.reports.map((r) => r.taskId));
-        const current = new Map<string, { nodeId: string | null; state: TaskState; serviceId: string; onNetworks: boolean }>();
+        const current = new Map<string, { nodeId: string | null; state: TaskState; desiredState: DesiredState; serviceId: string; networks: TaskNetwork[] | null }>();
         for (let i = 0; i < ids.length; i += 400) {
           const rows = await tx
-            .select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state, serviceId: tasks.serviceId, onNetworks: sql<boolean>`${tasks.networks} is not null` })
+            .select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state, desiredState: tasks.desiredState, serviceId: tasks.serviceId, networks: tasks.networks })
             .from(tasks)
             .where(inArray(tasks.id, ids.slice(i, i + 400)));
           for (const r of rows) current.set(r.id, r);
@@ -155,10 +155,15 @@ export class StatusBatcher {
               })
               .where(eq(tasks.id, r.taskId));
             current.set(r.taskId, { ...task, state: r.state });
-            if (task.onNetworks && isTerminal(r.state)) {
+            if (task.networks && isTerminal(r.state)) {
               // Its addresses are free: no node routes to them any more.
               concern(p.clusterId);
               await tx.update(clusters).set({ meshIndex: await indexFor(p.clusterId) }).where(eq(clusters.id, p.clusterId));
+            }
+            if (task.networks && changesNames(task, { ...task, state: r.state })) {
+              // Started or stopped answering to its names: every node on its networks resolves them.
+              concern(p.clusterId);
+              await namesChanged(tx, [task], await indexFor(p.clusterId));
             }
           }
           out.push(res);

@@ -4,7 +4,8 @@
  * decided by the reconciler; this only writes it, and keeps the pass's state in step.
  */
 import { eq, inArray, sql } from 'drizzle-orm';
-import { services, tasks } from '../db/schema/index.ts';
+import { services, type TaskNetwork, tasks } from '../db/schema/index.ts';
+import { isNameAnswer, namesChanged } from '../swarm/mesh-changes.ts';
 import { newId } from '../ids.ts';
 import { specHashOf } from '../swarm/service-spec.ts';
 import type { ServiceRow, TaskSummary } from './cluster-state.ts';
@@ -48,9 +49,13 @@ async function writeRollout(pass: Pass, service: ServiceRow, plan: Plan) {
 async function stopTasks(pass: Pass, ids: string[]) {
   if (!ids.length) return;
   const version = await pass.version();
+  const stopped = new Set(ids);
+  // A running task stops being a DNS answer now, before its container stops (drain, then stop).
+  const answering = new Set(pass.state.tasks.filter((t) => stopped.has(t.id) && isNameAnswer(t)).map((t) => t.id));
+  const onNetworks: Array<{ networks: TaskNetwork[] | null }> = [];
   // A task never assigned has no agent to report it stopped: it is shut down here and now.
   for (const part of chunks(ids)) {
-    await pass.tx
+    const rows = await pass.tx
       .update(tasks)
       .set({
         desiredState: 'shutdown',
@@ -58,9 +63,11 @@ async function stopTasks(pass: Pass, ids: string[]) {
         version,
         updatedAt: pass.now,
       })
-      .where(inArray(tasks.id, part));
+      .where(inArray(tasks.id, part))
+      .returning({ id: tasks.id, networks: tasks.networks });
+    onNetworks.push(...rows.filter((r) => answering.has(r.id)));
   }
-  const stopped = new Set(ids);
+  await namesChanged(pass.tx, onNetworks, version);
   const written = pass.state.tasks.filter((t) => stopped.has(t.id));
   for (const t of written) {
     t.desiredState = 'shutdown';

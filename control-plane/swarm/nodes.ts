@@ -4,7 +4,7 @@ import { bumpIndex, type Tx } from '../db/database.ts';
 import { type NodeSpec, nodes, tasks } from '../db/schema/index.ts';
 import { ApiError } from '../errors.ts';
 import { changed, recordEvent } from '../events/record.ts';
-import { meshChanged, onMesh } from '../swarm/mesh-changes.ts';
+import { meshChanged, namesChanged, onMesh } from '../swarm/mesh-changes.ts';
 import { nodeName } from '../events/swarm-objects.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
 
@@ -30,7 +30,7 @@ export async function removeNode(tx: Tx, node: NodeRow, force: boolean, now: num
   const index = await bumpIndex(tx, node.clusterId);
   if (await onMesh(tx, [node.id])) await meshChanged(tx, node.clusterId, index);
   await tx.delete(nodes).where(eq(nodes.id, node.id));
-  await tx
+  const orphaned = await tx
     .update(tasks)
     .set({
       desiredState: 'shutdown',
@@ -38,6 +38,8 @@ export async function removeNode(tx: Tx, node: NodeRow, force: boolean, now: num
       version: index,
       updatedAt: now,
     })
-    .where(and(eq(tasks.nodeId, node.id), inArray(tasks.desiredState, ['running', 'ready'])));
+    .where(and(eq(tasks.nodeId, node.id), inArray(tasks.desiredState, ['running', 'ready'])))
+    .returning({ networks: tasks.networks });
+  await namesChanged(tx, orphaned, index);
   await recordEvent(tx, node.clusterId, now, { type: 'node', action: 'remove', actorId: node.id, attributes: { name: nodeName(node) } });
 }

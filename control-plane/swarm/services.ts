@@ -4,7 +4,7 @@
  */
 import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import { bumpIndex, type Reader, type Tx } from '../db/database.ts';
-import { clusters, services, tasks, type UpdateStatus } from '../db/schema/index.ts';
+import { clusters, services, tasks, type UpdateStatus, type VirtualIp } from '../db/schema/index.ts';
 import { wakeEveryone, wakeNodes } from '../db/wake.ts';
 import { conflict, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -15,6 +15,7 @@ import { serviceUpdated } from '../events/swarm-objects.ts';
 import { allocateEndpointPorts } from './ingress-ports.ts';
 import { resolveServiceNetworks } from './networks.ts';
 import { allocateVirtualIps } from './virtual-ips.ts';
+import { namesChanged } from './mesh-changes.ts';
 import { canonicalJson, isGlobal, isJob, modeNameOf, type PortConfig, replicasOf, replicatedJobOf, type ServiceSpec, specHashOf } from './service-spec.ts';
 
 /** Ingress ports held by the cluster's other services: "tcp/8080" → the name of the service holding it. */
@@ -64,6 +65,8 @@ export async function createService(tx: Tx, clusterId: string, posted: ServiceSp
   // their nodes); global tasks name their nodes at once.
   wakeNodes(tx, []);
   await touchIngress(tx, clusterId, [], endpointPorts, version);
+  // Its name resolves to its virtual IPs from now on, before any task runs.
+  await namesChanged(tx, [vipNetworks(virtualIps)], version);
   await reconcileNow(tx, clusterId, id, now);
   return id;
 }
@@ -101,8 +104,25 @@ export async function updateService(tx: Tx, service: ServiceRow, change: Service
     .where(eq(services.id, service.id));
   await recordEvent(tx, service.clusterId, now, serviceUpdated(service, spec, updateStatus));
   await touchIngress(tx, service.clusterId, service.endpointPorts, endpointPorts, index);
+  if (endpointModeOf(spec) !== endpointModeOf(service.spec) || canonicalJson(virtualIps) !== canonicalJson(service.virtualIps)) {
+    await touchServiceNames(tx, service.id, [...service.virtualIps, ...virtualIps], index);
+  }
   await reconcileNow(tx, service.clusterId, service.id, now);
 }
+
+const endpointModeOf = (spec: ServiceSpec) => spec.EndpointSpec?.Mode ?? 'vip';
+
+/**
+ * `<service>` answers its virtual IPs, or its running tasks' addresses in dnsrr mode: a change of
+ * either changes the names on the networks of both.
+ */
+async function touchServiceNames(tx: Tx, serviceId: string, virtualIps: VirtualIp[], index: number): Promise<void> {
+  const running = await tx.select({ networks: tasks.networks }).from(tasks).where(and(eq(tasks.serviceId, serviceId), eq(tasks.state, 'running')));
+  await namesChanged(tx, [...running, vipNetworks(virtualIps)], index);
+}
+
+/** Virtual IPs in the shape of a task's networks, for namesChanged. */
+const vipNetworks = (virtualIps: VirtualIp[]) => ({ networks: virtualIps.map((v) => ({ networkId: v.NetworkID, address: v.Addr })) });
 
 /** `docker service rm`: agents stop the containers; the tasks go once they have stopped. */
 export async function removeService(tx: Tx, service: ServiceRow, now: number): Promise<void> {
@@ -113,8 +133,10 @@ export async function removeService(tx: Tx, service: ServiceRow, now: number): P
     .update(tasks)
     .set({ desiredState: 'remove', version: index, updatedAt: now })
     .where(and(eq(tasks.serviceId, service.id), inArray(tasks.desiredState, ['running', 'ready'])))
-    .returning({ nodeId: tasks.nodeId });
+    .returning({ nodeId: tasks.nodeId, state: tasks.state, networks: tasks.networks });
   wakeNodes(tx, removed.map((t) => t.nodeId));
+  // Its name and running tasks leave the names at once, before their containers stop.
+  await namesChanged(tx, [...removed.filter((t) => t.state === 'running'), vipNetworks(service.virtualIps)], index);
   await touchIngress(tx, service.clusterId, service.endpointPorts, [], index);
 }
 

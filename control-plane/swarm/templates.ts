@@ -89,3 +89,18 @@ export function hasTemplates(spec: TaskSpec): boolean {
   const has = (text: unknown) => typeof text === 'string' && text.includes('{{');
   return has(c.Hostname) || (c.Env ?? []).some(has) || (c.Mounts ?? []).some((m) => has(m.Source) || has(m.Target));
 }
+
+/** The values a task's templates see: its service, its node (as the node reported itself) and itself. */
+export function taskTemplateContext(
+  t: { id: string; serviceId: string; serviceName: string | null; serviceLabels: string | null; slot: number },
+  node: { id: string; hostname: string; description: { os: string; arch: string } },
+): TemplateContext {
+  const service = t.serviceName ?? '';
+  const slot = t.slot > 0 ? String(t.slot) : node.id;
+  return {
+    Service: { ID: t.serviceId, Name: service, Labels: t.serviceLabels ? JSON.parse(t.serviceLabels) : {} },
+    Node: { ID: node.id, Hostname: node.hostname, Platform: { OS: node.description.os, Architecture: node.description.arch } },
+    Task: { ID: t.id, Name: `${service}.${slot}.${t.id}`, Slot: slot },
+  };
+}
+

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Assignment, MeshView } from '../../protocol/agent-api.ts';
 import { containerCreateOptions, endpointConfig, splitAttachments } from '../../agent/executor/container-spec.ts';
 import { networkCreateOptions } from '../../agent/mesh/docker-networks.ts';
-import { firewallRules, parseAddresses, parseRoutes, parseWireguardPeers, peerChanges, routeChanges } from '../../agent/mesh/plan.ts';
+import { firewallRules, parseAddresses, parseRoutes, virtualIpRules, parseWireguardPeers, peerChanges, routeChanges } from '../../agent/mesh/plan.ts';
 
 const peer = (nodeId: string, allowedIps: string[], endpoint = `198.18.0.${nodeId.length}:51820`) => ({ nodeId, publicKey: `key-${nodeId}=`, endpoint, allowedIps });
 
@@ -73,6 +73,37 @@ describe('firewallRules', () => {
   });
 });
 
+describe('virtual IPs', () => {
+  const vips = [
+    { networkId: 'frontnetwork0000000000000', virtualIps: [{ address: '10.0.1.2', backends: ['10.0.1.5', '10.0.1.7', '10.0.1.9'] }, { address: '10.0.1.3', backends: [] }] },
+    { networkId: 'backnetwork00000000000000', virtualIps: [{ address: '10.0.2.2', backends: ['10.0.2.3'] }] },
+  ];
+
+  it('DNATs a new connection to each task with equal chance, and masquerades only a flow back onto its own bridge', () => {
+    const rules = virtualIpRules(view, vips).split('\n');
+    expect(rules).toEqual([
+      '*nat',
+      ':SWARMLET-VIP - [0:0]',
+      ':SWARMLET-VIP-POST - [0:0]',
+      '-A SWARMLET-VIP -i swl-frontnetwor -d 10.0.1.2/32 -m statistic --mode random --probability 0.33333333 -j DNAT --to-destination 10.0.1.5',
+      '-A SWARMLET-VIP -i swl-frontnetwor -d 10.0.1.2/32 -m statistic --mode random --probability 0.50000000 -j DNAT --to-destination 10.0.1.7',
+      '-A SWARMLET-VIP -i swl-frontnetwor -d 10.0.1.2/32 -j DNAT --to-destination 10.0.1.9',
+      '-A SWARMLET-VIP-POST -o swl-frontnetwor -s 10.0.1.0/24 -m conntrack --ctstate DNAT -j MASQUERADE',
+      '-A SWARMLET-VIP -i swl-backnetwork -d 10.0.2.2/32 -j DNAT --to-destination 10.0.2.3',
+      '-A SWARMLET-VIP-POST -o swl-backnetwork -s 10.0.2.0/24 -m conntrack --ctstate DNAT -j MASQUERADE',
+      'COMMIT',
+      '',
+    ]);
+    expect(virtualIpRules(view, [])).toBe('*nat\n:SWARMLET-VIP - [0:0]\n:SWARMLET-VIP-POST - [0:0]\nCOMMIT\n');
+  });
+
+  it('refuses a connection to a VIP no task is behind, and routes every VIP into the tunnel for proxy ARP', () => {
+    const rules = firewallRules(view, 'wg9', vips).split('\n');
+    expect(rules.slice(3, 6)).toEqual(['-A SWARMLET-MESH -d 10.0.1.2/32 -j REJECT', '-A SWARMLET-MESH -d 10.0.1.3/32 -j REJECT', '-A SWARMLET-MESH -d 10.0.2.2/32 -j REJECT']);
+    expect(routeChanges([], { ...view, peers: [] }, vips).add).toEqual(['10.0.1.2/32', '10.0.1.3/32', '10.0.2.2/32']);
+  });
+});
+
 describe('a task on overlay networks', () => {
   const task: Assignment = {
     taskId: 't1', serviceId: 's1', serviceName: 'web', slot: 1, desiredState: 'running', state: 'assigned',
@@ -83,22 +114,30 @@ describe('a task on overlay networks', () => {
     ],
   };
 
-  it('is created on the first network with its own address and names; the others are connected later', () => {
-    const o = containerCreateOptions(task, 'n1');
+  it('is created on the first network with its own address; the others are connected later', () => {
+    const o = containerCreateOptions(task, 'n1', '10.0.1.1');
     expect(o.HostConfig?.NetworkMode).toBe('swarmlet-frontnetwork0000000000000');
-    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { 'swarmlet-frontnetwork0000000000000': { IPAMConfig: { IPv4Address: '10.0.1.5' }, Aliases: ['web', 'api'] } } });
+    // No aliases for Docker's resolver, which would answer them with this host's containers alone.
+    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { 'swarmlet-frontnetwork0000000000000': { IPAMConfig: { IPv4Address: '10.0.1.5' } } } });
     expect(containerCreateOptions({ ...task, networks: [] }, 'n1').NetworkingConfig).toBeUndefined();
   });
 
-  it('is connected to ingress, never created on it, and has no names there', () => {
+  it('is connected to ingress, never created on it', () => {
     const ingress = { networkId: 'ingressnetwork00000000000', address: '10.0.0.9/24', aliases: [], ingress: true as const };
     // Only ingress: the engine's default network stays its own (and its default route).
     const only = { ...task, networks: [ingress] };
     expect(containerCreateOptions(only, 'n1').HostConfig?.NetworkMode).toBeUndefined();
     expect(splitAttachments(only)).toEqual({ first: undefined, further: [ingress] });
-    expect(endpointConfig(only, ingress)).toEqual({ IPAMConfig: { IPv4Address: '10.0.0.9' }, Aliases: [] });
+    expect(endpointConfig(ingress)).toEqual({ IPAMConfig: { IPv4Address: '10.0.0.9' } });
     const both = { ...task, networks: [...task.networks, ingress] };
     expect(splitAttachments(both)).toEqual({ first: task.networks[0], further: [task.networks[1], ingress] });
+  });
+
+  it('asks the host\'s DNS server on its first network\'s gateway, whatever nameservers it was given', () => {
+    const own = { ...task, spec: { ContainerSpec: { Image: 'local/busybox:1', DNSConfig: { Nameservers: ['192.0.2.53'], Search: ['example.internal'] } } } };
+    expect(containerCreateOptions(own, 'n1', '10.0.1.1').HostConfig).toMatchObject({ Dns: ['10.0.1.1'], DnsSearch: ['example.internal'] });
+    // Off the overlay, Docker's own resolver configuration stands.
+    expect(containerCreateOptions({ ...own, networks: [] }, 'n1', undefined).HostConfig?.Dns).toEqual(['192.0.2.53']);
   });
 
   it('gets a bridge network of the overlay\'s subnet, unmasqueraded, on a bridge the rules can name', () => {

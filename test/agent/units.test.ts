@@ -9,6 +9,7 @@ import { controlPlaneUrl, decodeJoinToken } from '../../agent/join-token.ts';
 import { generateWireguardKeys, wireguardPublicKey } from '../../agent/state.ts';
 import { ControlPlaneError } from '../../agent/client.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
+import { hostUpstreams } from '../../agent/dns/upstream.ts';
 import { fakeJoinToken } from './agent-process.ts';
 
 function assignment(over: Partial<Assignment> = {}, containerSpec: Record<string, unknown> = {}): Assignment {
@@ -212,5 +213,13 @@ describe('agent configuration', () => {
     expect(loadAgentConfig({}, { SWARM_AGENT_LONG_POLL_WAIT_MS: '5000' }).longPollWaitMs).toBe(5000);
     expect(loadAgentConfig({}, {}).longPollWaitMs).toBe(30_000);
     expect(() => loadAgentConfig({}, { SWARM_AGENT_LONG_POLL_WAIT_MS: '0' })).toThrow(/SWARM_AGENT_LONG_POLL_WAIT_MS/);
+  });
+
+  it('takes the DNS upstreams from --dns-upstream or SWARM_AGENT_DNS_UPSTREAM, else from /etc/resolv.conf, and refuses a bad one', () => {
+    expect(loadAgentConfig({ 'dns-upstream': ['10.9.0.1', '10.9.0.2:5353'] }, {}).dnsUpstreams).toEqual([{ host: '10.9.0.1', port: 53 }, { host: '10.9.0.2', port: 5353 }]);
+    expect(loadAgentConfig({}, { SWARM_AGENT_DNS_UPSTREAM: '198.18.0.1:53,10.9.0.3' }).dnsUpstreams).toEqual([{ host: '198.18.0.1', port: 53 }, { host: '10.9.0.3', port: 53 }]);
+    expect(loadAgentConfig({}, {}).dnsUpstreams).toEqual(hostUpstreams());
+    expect(hostUpstreams().length).toBeGreaterThan(0);
+    expect(() => loadAgentConfig({ 'dns-upstream': ['dns.example'] }, {})).toThrow(/invalid --dns-upstream 'dns.example'/);
   });
 });

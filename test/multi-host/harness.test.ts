@@ -1,10 +1,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/docker-cli.ts';
 import { run, runIn } from '../harness/hosts/command.ts';
 import { type TestHost, useHostCluster } from '../harness/hosts/cluster.ts';
 import { TEST_IMAGE } from '../harness/hosts/engine.ts';
 import { pingFromContainer, pingFromHost, udpReaches } from '../harness/hosts/probe.ts';
+import { serveOutsideNames } from '../harness/hosts/dns-upstream.ts';
 import { daemonSocketsOf } from '../harness/hosts/processes.ts';
 import { runLeftovers } from '../harness/hosts/teardown.ts';
 import { fetchOnce } from '../ingress/mesh-client.ts';
@@ -225,6 +226,174 @@ describe('overlay networks across hosts', () => {
     await eventually(async () => (await runIn(h1.name, 'ip', ['link', 'show', 'dev', h1.wireguardInterface])).code !== 0, 30_000);
     expect((await cluster.docker(['network', 'rm', front(), back()])).code).toBe(0);
   }, 90_000);
+});
+
+/** What busybox nslookup in a task's container says of a name (the test image has no nslookup link): its addresses, or that it was not found. */
+async function nslookup(host: TestHost, containerId: string, name: string): Promise<{ addresses: string[]; notFound: boolean; output: string }> {
+  const res = await cluster.hostDocker(host, ['exec', containerId, 'busybox', 'nslookup', name], 20_000);
+  const output = res.stdout + res.stderr;
+  // The server's own line is `Address:\t127.0.0.11:53`; answers are `Address: 10.0.1.5`.
+  const addresses = [...output.matchAll(/^Address: (\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]!).sort();
+  return { addresses, notFound: /NXDOMAIN/.test(output), output };
+}
+
+/** The addresses of a service's running tasks on every up host, from the hosts' own engines. */
+async function taskAddresses(service: string): Promise<string[]> {
+  const perHost = await Promise.all(cluster.hosts.filter((h) => h.up).map((h) => runningOn(h, service)));
+  return perHost
+    .flat()
+    .map((c) => Object.entries(c.NetworkSettings?.Networks ?? {}).find(([name]) => name.startsWith('swarmlet-'))?.[1].IPAddress ?? '')
+    .sort();
+}
+
+/** A service's virtual IP on a network, from `docker service inspect`. */
+async function virtualIpOf(service: string, network: string): Promise<string> {
+  const id = (await cluster.docker(['network', 'inspect', '--format', '{{.Id}}', network])).stdout.trim();
+  const res = await cluster.docker(['service', 'inspect', '--format', '{{json .Endpoint.VirtualIPs}}', service]);
+  const vips = JSON.parse(res.stdout) as Array<{ NetworkID: string; Addr: string }>;
+  return vips.find((v) => v.NetworkID === id)!.Addr.split('/')[0]!;
+}
+
+/** Asks until `done` holds for the answer (every ~100 ms, at most `ms`); answers how long that took. */
+async function timeUntil(ask: () => Promise<{ addresses: string[] }>, done: (addresses: string[]) => boolean, ms = 10_000): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < ms) {
+    if (done((await ask()).addresses)) return Date.now() - started;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the answer did not change within ${ms} ms`);
+}
+
+describe('service discovery across hosts', () => {
+  const net = () => `${cluster.prefix}-dns`;
+  const otherNet = () => `${cluster.prefix}-dns-other`;
+  const api = () => `${cluster.prefix}-api`;
+  const client = () => `${cluster.prefix}-client`;
+  const stranger = () => `${cluster.prefix}-stranger`;
+  const outsideName = () => `outside.${cluster.prefix}.test`;
+  let outside: Awaited<ReturnType<typeof serveOutsideNames>> | undefined;
+  /** The client task on a host (the service is global: one per host). */
+  const clientOn = async (host: TestHost) => (await taskOn(host, client())).id;
+
+  afterAll(async () => {
+    await outside?.close();
+  });
+
+  it('resolves tasks.<service> and an alias to the running tasks on all hosts, and <service> to its virtual IP, from every host', async () => {
+    await eventually(async () => [...(await nodes()).values()].every((n) => n.state === 'ready'), 40_000);
+    outside = await serveOutsideNames(cluster.names!.gateway, 53, { [outsideName()]: '192.0.2.77' });
+    for (const n of [net(), otherNet()]) expect((await cluster.docker(['network', 'create', '-d', 'overlay', n])).code).toBe(0);
+    const create = async (args: string[]) => expect((await cluster.docker(['service', 'create', '--detach', ...args])).stderr).toBe('');
+    // Each task answers a TCP connection on 8080 with its container's hostname (its ID).
+    await create(['--name', api(), '--replicas', '3', '--network', `name=${net()},alias=backend`, TEST_IMAGE, 'nc', '-ll', '-p', '8080', '-e', 'hostname']);
+    await create(['--name', client(), '--mode', 'global', '--network', net(), TEST_IMAGE, 'sleep', '3600']);
+    await create(['--name', stranger(), '--replicas', '1', '--network', otherNet(), TEST_IMAGE, 'sleep', '3600']);
+    await eventually(async () => (await Promise.all(cluster.hosts.map((h) => runningOn(h, client())))).every((c) => c.length === 1), 60_000);
+    await eventually(async () => (await taskAddresses(api())).length === 3, 60_000);
+    const expected = await taskAddresses(api());
+    const vip = await virtualIpOf(api(), net());
+    for (const host of cluster.hosts) {
+      const id = await clientOn(host);
+      const tasks = await eventually(async () => {
+        const r = await nslookup(host, id, `tasks.${api()}`);
+        return r.addresses.length === 3 ? r : undefined;
+      }, 20_000);
+      expect(tasks.addresses, `${host.name}: ${tasks.output}`).toEqual(expected);
+      expect((await nslookup(host, id, api())).addresses).toEqual([vip]);
+      expect((await nslookup(host, id, 'BACKEND')).addresses).toEqual(expected);
+    }
+    console.log(`dns: tasks.${api()} from every host → ${expected.join(' ')}; ${api()} → ${vip}`);
+  }, 150_000);
+
+  it('balances connections to the service name (its virtual IP) over the tasks on every host, its own host\'s too', async () => {
+    const tasks = new Set((await Promise.all(cluster.hosts.map((h) => runningOn(h, api())))).flat().map((c) => c.Id.slice(0, 12)));
+    for (const host of cluster.hosts) {
+      const id = await clientOn(host);
+      const seen = new Set<string>();
+      // The first connections may wait for the host's next assignments answer (peers, routes, rules).
+      await eventually(async () => tasks.has((await ncFrom(host, id, api())).slice(0, 12)), 30_000);
+      for (let i = 0; i < 12 && seen.size < 3; i++) seen.add((await ncFrom(host, id, api())).slice(0, 12));
+      // Random per connection: 12 tries miss one of three tasks with a chance of 3·(2/3)^12 ≈ 2 %;
+      // two of three is what a VIP that balanced nowhere (or only locally) could never give.
+      expect(seen.size, `${host.name} reached ${[...seen].join(' ')}`).toBeGreaterThanOrEqual(2);
+      for (const who of seen) expect(tasks).toContain(who);
+    }
+  }, 120_000);
+
+  it('does not find a service for a task on a network it does not share', async () => {
+    const host = cluster.hosts.find((h) => h.up)!;
+    const [owner] = (await Promise.all(cluster.hosts.map(async (h) => ((await runningOn(h, stranger())).length ? h : undefined)))).filter(Boolean);
+    const id = (await taskOn(owner!, stranger())).id;
+    for (const name of [api(), `tasks.${api()}`, 'backend']) {
+      const r = await nslookup(owner!, id, name);
+      expect(r.addresses, r.output).toEqual([]);
+      expect(r.notFound, r.output).toBe(true);
+    }
+    // While the client on the same network resolves it.
+    expect((await nslookup(host, await clientOn(host), api())).addresses).toHaveLength(1);
+  }, 60_000);
+
+  it('forwards other names to the host\'s own resolver', async () => {
+    const h2 = cluster.host(2);
+    const r = await nslookup(h2, await clientOn(h2), outsideName());
+    expect(r.addresses, r.output).toEqual(['192.0.2.77']);
+    expect(outside!.asked).toContain(outsideName());
+    expect((await nslookup(h2, await clientOn(h2), `nothing.${cluster.prefix}.test`)).notFound).toBe(true);
+  }, 60_000);
+
+  it('follows scaling and a stopped task within about a second (measured and printed)', async () => {
+    const h1 = cluster.host(1);
+    const id = await clientOn(h1);
+    const ask = () => nslookup(h1, id, `tasks.${api()}`);
+    await scale(api(), 5);
+    // From the command: the new containers are created and started first, then reported running.
+    const up = await timeUntil(ask, (a) => a.length === 5, 60_000);
+    await scale(api(), 1);
+    const down = await timeUntil(ask, (a) => a.length === 1);
+    const left = await eventually(async () => {
+      const list = await taskAddresses(api());
+      return list.length === 1 ? list : undefined;
+    }, 30_000);
+    expect((await ask()).addresses).toEqual(left);
+    // A task whose container stops (here: by hand, on its host's engine) leaves the answers.
+    await scale(api(), 2);
+    await timeUntil(ask, (a) => a.length === 2, 60_000);
+    const [victimHost, victim] = (await Promise.all(cluster.hosts.map(async (h) => [h, (await runningOn(h, api()))[0]] as const))).find(([, c]) => c)!;
+    const victimAddr = Object.entries(victim!.NetworkSettings?.Networks ?? {}).find(([name]) => name.startsWith('swarmlet-'))![1].IPAddress;
+    expect((await cluster.hostDocker(victimHost, ['stop', victim!.Id])).code).toBe(0);
+    const stopped = await timeUntil(ask, (a) => !a.includes(victimAddr));
+    console.log(`dns: tasks.${api()} changed ${up} ms after scale 3→5 (containers started meanwhile), ${down} ms after scale 5→1, ${stopped} ms after docker stop of a task on ${victimHost.name} (each poll is one docker exec nslookup, ~100-200 ms)`);
+    expect(down).toBeLessThan(2_000);
+    expect(stopped).toBeLessThan(2_000);
+  }, 180_000);
+
+  it('keeps answering on a host the control plane cannot reach', async () => {
+    const h2 = cluster.host(2);
+    const id = await clientOn(h2);
+    const before = await nslookup(h2, id, `tasks.${api()}`);
+    expect(before.addresses.length).toBeGreaterThan(0);
+    // Both ways: a one-way cut still lets the control plane's answers in on the open long-poll, and
+    // with h2 marked down they would stop its tasks.
+    await cluster.partition(h2, 'both');
+    try {
+      await eventually(async () => (await nodeState(h2)) === 'down', 20_000);
+      const during = await nslookup(h2, id, `tasks.${api()}`);
+      expect(during.addresses, during.output).toEqual(before.addresses);
+      expect((await nslookup(h2, id, 'backend')).addresses).toEqual(before.addresses);
+    } finally {
+      await cluster.heal(h2);
+    }
+    await eventually(async () => (await nodeState(h2)) === 'ready', 40_000);
+  }, 90_000);
+
+  it('leaves no service, network or interface of its own behind', async () => {
+    expect((await cluster.docker(['service', 'rm', api(), client(), stranger()])).code).toBe(0);
+    for (const host of cluster.hosts) {
+      await eventually(async () => (await host.engine.listNetworks({ filters: { label: ['swarmlet.mesh.node.id'] } })).length === 0, 60_000);
+      await eventually(async () => (await runIn(host.name, 'ip', ['link', 'show', 'dev', host.wireguardInterface])).code !== 0, 30_000);
+    }
+    expect((await cluster.docker(['network', 'rm', net(), otherNet()])).code).toBe(0);
+  }, 120_000);
 });
 
 describe('the routing mesh across hosts', () => {

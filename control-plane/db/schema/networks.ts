@@ -23,6 +23,11 @@ export const networks = sqliteTable(
     /** Driver options as posted (`--opt`); the mesh always encrypts, whatever `encrypted` says. */
     options: text({ mode: 'json' }).notNull().$type<Record<string, string>>(),
     version: integer().notNull(),
+    /**
+     * Index of the last change to the names resolved on this network (a task on it started running
+     * or stopped being an answer): the assignments index of every node with a task on it.
+     */
+    namesIndex: integer().notNull().default(0),
     createdAt: integer().notNull(),
     updatedAt: integer().notNull(),
   },

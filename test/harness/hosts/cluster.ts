@@ -110,11 +110,20 @@ export class HostCluster {
     host.agent = spawnAgent(
       [...command, '--state-dir', host.agentStateDir, '--hostname', host.name, '--docker-host', host.engineUrl, '--advertise-addr', host.addr],
       // wireguard-go's control socket is machine-wide: each host's interface needs its own name.
-      { DOCKER_HOST: host.engineUrl, SWARM_AGENT_WIREGUARD_INTERFACE: host.wireguardInterface },
+      { DOCKER_HOST: host.engineUrl, SWARM_AGENT_WIREGUARD_INTERFACE: host.wireguardInterface, SWARM_AGENT_DNS_UPSTREAM: this.dnsUpstream },
       inNetns(host.name),
     );
     const running = await host.agent.waitForOutput(/agent running .*node=(\w+)/, 30_000);
     host.nodeId = /node=(\w+)/.exec(running)![1]!;
+  }
+
+  /**
+   * The hosts' own resolver (their /etc/resolv.conf is the machine's, out of their reach): port 53
+   * of the bridge's address, in the root namespace. A test that needs outside names serves them there.
+   */
+  get dnsUpstream(): string {
+    if (!this.names) throw new Error('dnsUpstream: the cluster has not started');
+    return `${this.names.gateway}:53`;
   }
 
   /** Host `index` (1-based, as in its name). */

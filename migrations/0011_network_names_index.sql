@@ -1,0 +1,1 @@
+ALTER TABLE `networks` ADD `names_index` integer DEFAULT 0 NOT NULL;
