@@ -9,6 +9,16 @@ import { stepTask, type TaskStatus, type TaskView } from './step.ts';
 const MAX_STEPS_PER_RUN = 32;
 
 /**
+ * A running task on overlay networks (ingress among them) is someone's backend: a virtual IP's, a
+ * name's, the routing mesh's. The control plane takes it out of those sets in the same write that
+ * tells its node to stop it; the other hosts need a moment to hear of it before its container
+ * stops, or their new connections to it would be reset. Drain, then stop.
+ */
+export const DRAIN_MS = 1_000;
+
+const stopping = (desired: TaskView['desiredState']) => desired !== 'running' && desired !== 'ready';
+
+/**
  * Drives one task: steps run one at a time, whenever something may have changed (a new
  * assignment, an engine event, a resync). A failing engine call is retried with backoff.
  */
@@ -19,6 +29,8 @@ export class TaskRunner {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly backoff = new Backoff(500, 15_000);
   private closed = false;
+  /** While set and ahead, the task's container is left running for the other hosts to drain. */
+  private drainUntil: number | undefined;
   /** Set once a task that left the set has no container left: the executor forgets it. */
   done = false;
 
@@ -43,6 +55,9 @@ export class TaskRunner {
   /** A newer assignment: the desired state may change; an observed state ahead of ours is adopted. */
   update(a: Assignment) {
     this.ctlr.update?.(a);
+    if (!stopping(this.view.desiredState) && stopping(a.desiredState) && this.view.status.state === 'running' && a.networks?.length) {
+      this.drainUntil = Date.now() + DRAIN_MS;
+    }
     this.view.desiredState = a.desiredState;
     this.view.graceMs = stopGraceMs(a);
     this.done = false;
@@ -74,6 +89,11 @@ export class TaskRunner {
     this.retryTimer = undefined;
     try {
       while (this.dirty && !this.closed) {
+        const drainLeft = stopping(this.view.desiredState) && this.drainUntil ? this.drainUntil - Date.now() : 0;
+        if (drainLeft > 0) {
+          this.retryTimer = setTimeout(() => this.poke(), drainLeft);
+          return;
+        }
         this.dirty = false;
         for (let i = 0; i < MAX_STEPS_PER_RUN && !this.closed; i++) {
           let result;

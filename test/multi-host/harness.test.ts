@@ -320,6 +320,31 @@ describe('service discovery across hosts', () => {
     }
   }, 120_000);
 
+  it('loses (almost) no connection to the service name while a start-first update replaces every task', async () => {
+    const h1 = cluster.host(1);
+    const id = await clientOn(h1);
+    // Connections one after another from the client for 25 s: each must be answered by a task.
+    const loop = 'ok=0; failed=0; end=$(($(date +%s)+25)); while [ $(date +%s) -lt $end ]; do ' +
+      `if [ -n "$(nc -w 2 ${api()} 8080)" ]; then ok=$((ok+1)); else failed=$((failed+1)); fi; done; echo $ok $failed`;
+    const counting = cluster.hostDocker(h1, ['exec', id, 'sh', '-c', loop], 60_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const before = new Set((await Promise.all(cluster.hosts.map((h) => runningOn(h, api())))).flat().map((c) => c.Id));
+    const update = await cluster.docker(['service', 'update', '--detach', '--force', '--update-order', 'start-first', api()]);
+    expect(update.code, update.stderr).toBe(0);
+    await eventually(async () => {
+      const now = (await Promise.all(cluster.hosts.map((h) => runningOn(h, api())))).flat();
+      return now.length === 3 && now.every((c) => !before.has(c.Id));
+    }, 60_000);
+    const result = await counting;
+    const [ok, failed] = result.stdout.trim().split(' ').map(Number);
+    console.log(`vip: ${ok} connections answered, ${failed} failed while every task of ${api()} was replaced (start-first)`);
+    expect(result.code, result.stderr).toBe(0);
+    expect(ok).toBeGreaterThan(20);
+    // Measured: 0–1 of ~900 with the drain, 4 of ~560 without it (a task stopped while other
+    // hosts still sent to it). The one left is not explained yet (see issue 10's note).
+    expect(failed).toBeLessThanOrEqual(1);
+  }, 120_000);
+
   it('does not find a service for a task on a network it does not share', async () => {
     const host = cluster.hosts.find((h) => h.up)!;
     const [owner] = (await Promise.all(cluster.hosts.map(async (h) => ((await runningOn(h, stranger())).length ? h : undefined)))).filter(Boolean);
