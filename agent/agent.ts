@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
 import type { AssignmentsResponse } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
-import { ControlPlaneClient, ControlPlaneError } from './client.ts';
+import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable } from './client.ts';
 import type { AgentConfig } from './config.ts';
 import { DnsServer } from './dns/server.ts';
 import { Executor } from './executor/executor.ts';
@@ -10,6 +10,7 @@ import { AgentExit, joinCluster } from './join.ts';
 import type { Logger } from '../protocol/log.ts';
 import { LogRelay } from './logs.ts';
 import { OverlayMesh } from './mesh/overlay-mesh.ts';
+import { retryDelay, waitToRetry } from './outage.ts';
 import { StatusReporter } from './reporter.ts';
 import type { NodeIdentity, StateDir } from './state.ts';
 
@@ -41,7 +42,7 @@ export class SwarmAgent {
     const { docker, log } = opts;
     this.identity = opts.identity;
     const nodeId = this.identity.nodeId;
-    this.client = new ControlPlaneClient(this.identity.controlPlaneUrl);
+    this.client = new ControlPlaneClient(this.identity.controlPlaneUrl, { log });
     this.client.credential = this.identity.credential;
     this.reporter = new StatusReporter({
       client: this.client,
@@ -98,6 +99,8 @@ export class SwarmAgent {
     if (this.abort.signal.aborted) return;
     this.opts.log.error('node credential revoked: this node was removed from the swarm; removing its task containers', { error: err });
     await this.executor.removeAll().catch(() => undefined);
+    // The node left the swarm: its overlay networks and WireGuard interface go with its tasks.
+    await this.mesh.update(undefined).catch((e) => this.opts.log.warn('cannot remove the overlay mesh', { error: e }));
     this.fail('this node was removed from the swarm (node credential revoked); to rejoin, run: swarm-agent join <token>');
   }
 
@@ -161,7 +164,6 @@ export class SwarmAgent {
       const asked = Date.now();
       try {
         const res = await this.client.assignments(index, index ? this.opts.config.longPollWaitMs : 0, signal);
-        if (backoff.failures) log.info('control plane reachable again');
         backoff.reset();
         if (res.index !== index || !index) log.debug('assignments', { index: res.index, tasks: res.tasks.length });
         this.applyAssignments(res);
@@ -175,11 +177,13 @@ export class SwarmAgent {
           await this.onAuthError(err);
           continue;
         }
-        const delay = backoff.next();
+        // Unreachable: the client says so once per outage, and the next attempt goes within a second.
+        const unreachable = err instanceof ControlPlaneUnreachable;
+        const delay = retryDelay(backoff, unreachable, Date.now() - asked);
         const fields = { error: err, retryInMs: Math.round(delay), failures: backoff.failures };
-        if (backoff.failures <= 1 || backoff.failures % 10 === 0) log.warn('cannot get assignments; will retry', fields);
+        if (!unreachable && (backoff.failures <= 1 || backoff.failures % 10 === 0)) log.warn('cannot get assignments; will retry', fields);
         else log.debug('cannot get assignments; will retry', fields);
-        await sleep(delay, signal);
+        await waitToRetry(delay, signal, unreachable ? this.client.answeredAgain() : undefined);
       }
     }
   }

@@ -10,9 +10,9 @@ export class Backoff {
     private readonly maxMs = 30_000,
   ) {}
 
-  /** The next delay: random in [base/2, min(max, base·2^n)]. */
-  next(): number {
-    const cap = Math.min(this.maxMs, this.baseMs * 2 ** this.attempt);
+  /** The next delay: random in [base/2, min(max, base·2^n)]; `capMs` lowers the max for this one. */
+  next(capMs = this.maxMs): number {
+    const cap = Math.min(capMs, this.maxMs, this.baseMs * 2 ** this.attempt);
     this.attempt = Math.min(this.attempt + 1, 30);
     return Math.max(this.baseMs / 2, Math.random() * cap);
   }

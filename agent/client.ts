@@ -10,6 +10,8 @@ import type {
 } from '../protocol/agent-api.ts';
 import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import { type ErrorCode, isErrorCode } from '../protocol/errors.ts';
+import type { Logger } from '../protocol/log.ts';
+import { OutageLog } from './outage.ts';
 
 /** The control plane answered with an error status: its `{"message", "code"}` reply. */
 export class ControlPlaneError extends Error {
@@ -48,53 +50,130 @@ export class ControlPlaneUnreachable extends Error {
 }
 
 /**
+ * Deadlines. A connection is given a second: a SYN lost to a partition is then followed by a new
+ * one each second instead of the kernel's backoff (1, 3, 7, 15 s). Every request has a deadline,
+ * since a request on a connection that a partition stalled waits for TCP's retransmits, whose
+ * backoff grows to minutes: a short one a few seconds, a long-poll its wait and a margin.
+ */
+export const CONNECT_TIMEOUT_MS = 1_000;
+export const REQUEST_DEADLINE_MS = 3_000;
+export const JOIN_DEADLINE_MS = 10_000;
+export const LONG_POLL_MARGIN_MS = 5_000;
+
+interface CallOptions {
+  body?: unknown;
+  signal?: AbortSignal;
+  auth?: boolean;
+  deadlineMs: number;
+}
+
+/** A request given up because another one got through: it is sent again, not reported. */
+class RetryNow extends Error {}
+
+const newDispatcher = () => new Agent({ keepAliveTimeout: 60_000, connectTimeout: CONNECT_TIMEOUT_MS });
+
+/**
  * The agent protocol over HTTP (undici). The credential is read for every request, so a renewal
- * takes effect on the next call without rebuilding the client.
+ * takes effect on the next call without rebuilding the client. A request that finds the control
+ * plane unreachable takes every other connection with it: they share the path that failed, and a
+ * long-poll whose answer a partition swallowed would otherwise wait for TCP to retransmit it.
  */
 export class ControlPlaneClient {
-  private readonly dispatcher = new Agent({ keepAliveTimeout: 60_000, connectTimeout: 10_000 });
+  private dispatcher = newDispatcher();
+  private readonly outage: OutageLog;
+  private readonly sentDuringOutage = new Set<AbortController>();
   credential: string | undefined;
 
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    opts: { log?: Logger } = {},
+  ) {
+    this.outage = new OutageLog(opts.log);
+  }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, opts: { body?: unknown; signal?: AbortSignal; auth?: boolean } = {}): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST', path: string, opts: CallOptions): Promise<T> {
+    for (;;) {
+      // Sent while the control plane is unreachable: most likely waiting on a SYN the outage dropped.
+      const retryNow = new AbortController();
+      if (this.outage.down) this.sentDuringOutage.add(retryNow);
+      try {
+        return await this.attempt<T>(method, path, opts, retryNow);
+      } catch (err) {
+        // Another request got through meanwhile: this one goes again at once, on a fresh connection.
+        if (!(err instanceof RetryNow)) throw err;
+      } finally {
+        this.sentDuringOutage.delete(retryNow);
+      }
+    }
+  }
+
+  private async attempt<T>(method: 'GET' | 'POST', path: string, opts: CallOptions, retryNow: AbortController): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (opts.auth !== false && this.credential) headers.authorization = `Bearer ${this.credential}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const deadline = AbortSignal.timeout(opts.deadlineMs);
+    const dispatcher = this.dispatcher;
     let res;
+    let text;
     try {
       res = await request(`${this.baseUrl}${AGENT_PREFIX}${path}`, {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: opts.signal,
-        dispatcher: this.dispatcher,
+        signal: AbortSignal.any([deadline, retryNow.signal, ...(opts.signal ? [opts.signal] : [])]),
+        dispatcher,
       });
+      text = await res.body.text();
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      const code = (err as { code?: string }).code;
-      throw new ControlPlaneUnreachable(`cannot reach the control plane at ${this.baseUrl}: ${code ?? (err as Error).message}`);
+      if (retryNow.signal.aborted) throw new RetryNow();
+      const why = deadline.aborted ? `no answer within ${opts.deadlineMs} ms` : ((err as { code?: string }).code ?? (err as Error).message);
+      const unreachable = new ControlPlaneUnreachable(`cannot reach the control plane at ${this.baseUrl}: ${why}`);
+      this.outage.failed(unreachable);
+      this.distrust(dispatcher);
+      throw unreachable;
     }
-    const text = await res.body.text();
+    this.sentDuringOutage.delete(retryNow);
+    this.answered();
     if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text);
     return JSON.parse(text) as T;
   }
 
+  /** The control plane answered: an outage ends, and the requests still trying to get through try again at once. */
+  private answered() {
+    if (!this.outage.down) return;
+    this.outage.answered();
+    for (const stalled of this.sentDuringOutage) stalled.abort();
+    this.sentDuringOutage.clear();
+  }
+
+  /** Resolves when the control plane next answers any request (at once unless it is known to be unreachable). */
+  answeredAgain(): Promise<void> {
+    return this.outage.answeredAgain();
+  }
+
+  /** Drops every connection of a dispatcher that failed (once: later failures of its requests find it replaced). */
+  private distrust(dispatcher: Agent) {
+    if (dispatcher !== this.dispatcher) return;
+    this.dispatcher = newDispatcher();
+    dispatcher.destroy(new ControlPlaneUnreachable('connection dropped: another request found the control plane unreachable')).catch(() => undefined);
+  }
+
   join(body: JoinRequest, signal?: AbortSignal) {
-    return this.call<JoinResponse>('POST', '/join', { body, signal, auth: false });
+    return this.call<JoinResponse>('POST', '/join', { body, signal, auth: false, deadlineMs: JOIN_DEADLINE_MS });
   }
 
   renewCredential(signal?: AbortSignal) {
-    return this.call<CredentialResponse>('POST', '/credential', { signal });
+    return this.call<CredentialResponse>('POST', '/credential', { signal, deadlineMs: REQUEST_DEADLINE_MS });
   }
 
   /** Blocking query: returns when the node's set changes past `index` or `waitMs` runs out. */
   assignments(index: number, waitMs: number, signal?: AbortSignal) {
-    return this.call<AssignmentsResponse>('GET', `/assignments?index=${index}&wait=${Math.round(waitMs)}ms`, { signal });
+    return this.call<AssignmentsResponse>('GET', `/assignments?index=${index}&wait=${Math.round(waitMs)}ms`, { signal, deadlineMs: waitMs + LONG_POLL_MARGIN_MS });
   }
 
   status(reports: TaskReport[], signal?: AbortSignal) {
-    return this.call<StatusResponse>('POST', '/status', { body: { reports }, signal });
+    return this.call<StatusResponse>('POST', '/status', { body: { reports }, signal, deadlineMs: REQUEST_DEADLINE_MS });
   }
 
   /** A streaming POST with the node credential (log relay). */

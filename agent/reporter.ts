@@ -1,6 +1,7 @@
 import type { TaskReport } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
-import type { ControlPlaneClient } from './client.ts';
+import { type ControlPlaneClient, ControlPlaneUnreachable } from './client.ts';
+import { retryDelay, waitToRetry } from './outage.ts';
 import type { Logger } from '../protocol/log.ts';
 
 /**
@@ -55,6 +56,7 @@ export class StatusReporter {
       // A short pause lets the other changes of the same moment join the batch.
       if (this.queue.length) await sleep(this.opts.batchDelayMs ?? 50, this.abort.signal);
       const batch = this.queue.splice(0);
+      const sent = Date.now();
       try {
         await this.send(batch);
         this.backoff.reset();
@@ -64,12 +66,13 @@ export class StatusReporter {
           this.opts.onRefused(err);
           return;
         }
-        const delay = this.backoff.next();
+        const unreachable = err instanceof ControlPlaneUnreachable;
+        const delay = retryDelay(this.backoff, unreachable, Date.now() - sent);
         const fields = { error: err, reports: batch.length, retryInMs: Math.round(delay), failures: this.backoff.failures };
-        // The assignments loop already says the control plane is gone; repeat only now and then.
-        if (this.backoff.failures <= 1 || this.backoff.failures % 10 === 0) this.opts.log.warn('status report failed; will retry', fields);
+        // An outage is the client's one line; an error answer is repeated only now and then.
+        if (!unreachable && (this.backoff.failures <= 1 || this.backoff.failures % 10 === 0)) this.opts.log.warn('status report failed; will retry', fields);
         else this.opts.log.debug('status report failed; will retry', fields);
-        await sleep(delay, this.abort.signal);
+        await waitToRetry(delay, this.abort.signal, unreachable ? this.opts.client.answeredAgain() : undefined);
       }
     }
   }

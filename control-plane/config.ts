@@ -94,7 +94,9 @@ export function loadConfig(env: Env = process.env): Config {
       renewMs: intFrom(env, 'LEASE_RENEW_MS', 5_000),
       retryMs: intFrom(env, 'LEASE_RETRY_MS', 2_000),
     },
-    heartbeat: { periodMs: intFrom(env, 'HEARTBEAT_PERIOD_MS', 5_000), misses: intFrom(env, 'HEARTBEAT_MISSES', 3) },
+    // Down after 6 s of silence: a killed host's replicas run elsewhere within 10 s (Swarm: ~20 s).
+    // Agents report every second, so only six missed reports in a row mark a node down.
+    heartbeat: { periodMs: intFrom(env, 'HEARTBEAT_PERIOD_MS', 2_000), misses: intFrom(env, 'HEARTBEAT_MISSES', 3) },
     joinTokenTtlMs: intFrom(env, 'JOIN_TOKEN_TTL_MS', 365 * 24 * HOUR),
     joinTokenRetentionMs: intFrom(env, 'JOIN_TOKEN_RETENTION_MS', 24 * HOUR),
     nodeCredentialTtlMs: intFrom(env, 'NODE_CREDENTIAL_TTL_MS', HOUR),

@@ -100,6 +100,9 @@ export class OverlayMesh {
       this.active = false;
       return clean;
     }
+    // Gone peers first, before the slower steps: taking access away needs no rule in place. (An
+    // interface that vanished fails here harmlessly; ensure() below makes it again.)
+    if (this.active) await this.wireguard.removeStalePeers(view.peers).catch(() => undefined);
     this.active = true;
     await this.wireguard.ensure(view.listenPort);
     await this.wireguard.syncAddress(view.address);

@@ -58,14 +58,27 @@ export class WireguardInterface {
     this.log.info('mesh: removed WireGuard interface (no overlay network has a task here)', { interface: this.name });
   }
 
-  /** Converges the peers: sets the new and changed ones, removes the ones no longer named. */
-  async syncPeers(desired: MeshPeer[]): Promise<void> {
+  private async peerChanges(desired: MeshPeer[]) {
     const [endpoints, allowed] = await Promise.all([mustRun('wg', ['show', this.name, 'endpoints']), mustRun('wg', ['show', this.name, 'allowed-ips'])]);
-    const changes = peerChanges(parseWireguardPeers(endpoints, allowed), desired);
-    for (const key of changes.remove) {
+    return peerChanges(parseWireguardPeers(endpoints, allowed), desired);
+  }
+
+  private async removePeers(keys: string[]): Promise<void> {
+    for (const key of keys) {
       await mustRun('wg', ['set', this.name, 'peer', key, 'remove']);
       this.log.info('mesh: removed peer', { publicKey: key });
     }
+  }
+
+  /** Only the removals of syncPeers: a removed or down node loses the tunnel without waiting for the rest of a pass. */
+  async removeStalePeers(desired: MeshPeer[]): Promise<void> {
+    await this.removePeers((await this.peerChanges(desired)).remove);
+  }
+
+  /** Converges the peers: sets the new and changed ones, removes the ones no longer named. */
+  async syncPeers(desired: MeshPeer[]): Promise<void> {
+    const changes = await this.peerChanges(desired);
+    await this.removePeers(changes.remove);
     for (const p of changes.set) {
       const allowedIps = p.allowedIps.join(',');
       await mustRun('wg', ['set', this.name, 'peer', p.publicKey, 'endpoint', p.endpoint, 'allowed-ips', allowedIps, 'persistent-keepalive', KEEPALIVE_SECONDS]);

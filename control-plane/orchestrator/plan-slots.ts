@@ -40,20 +40,23 @@ export function planSlots(service: ServiceView, tasks: TaskView[], nodes: NodeVi
   const nodeById = new Map(nodes.map((n) => [n.id, n]));
   const stop = (t: TaskView, message: string) => plan.shutdown.push({ taskId: t.id, message });
 
-  // Tasks that exited on their own, or whose node is gone, down or drained, leave their slot.
+  // Slot key: replica number, or node ID for global services and global jobs.
+  const global = onePerNode(service.spec);
+
+  // Tasks that exited on their own, or whose node is gone, down or drained, leave their slot; but
+  // a global task is made for its node and could run nowhere else: a down node keeps it, so a node
+  // cut off for a while and back with the container still running goes on with the same task.
   const live: TaskView[] = [];
   for (const t of tasks) {
     if (!isLive(t)) continue;
     const node = t.nodeId ? nodeById.get(t.nodeId) : undefined;
     if (isTerminal(t.state)) stop(t, `task ${t.state}`);
     else if (t.nodeId && !node) stop(t, 'node removed');
-    else if (node?.state === 'down') stop(t, 'node down');
+    else if (node?.state === 'down' && !global) stop(t, 'node down');
     else if (node?.availability === 'drain') stop(t, 'node drained');
     else live.push(t);
   }
 
-  // Slot key: replica number, or node ID for global services and global jobs.
-  const global = onePerNode(service.spec);
   const keyOf = (t: Pick<TaskView, 'slot' | 'nodeId'>) => (global ? (t.nodeId ?? '') : String(t.slot));
   const wanted = wantedSlots(service, tasks, live, nodes);
 
@@ -118,8 +121,10 @@ function wantedSlots(service: ServiceView, tasks: TaskView[], live: TaskView[], 
   const constraints = constraintsOf(service.spec.TaskTemplate ?? {}).map(parseConstraint);
   // A node holds the service while it runs one of its tasks, including one being replaced.
   const occupied = new Set([...live, ...tasks.filter((t) => !isLive(t) && !isTerminal(t.state))].map((t) => t.nodeId));
+  const kept = new Set(live.map((t) => t.nodeId));
   for (const n of nodes) {
-    if (n.state !== 'ready' || n.availability === 'drain') continue;
+    // A down node keeps the slot of the task it has (see planSlots) and is given no new one.
+    if (n.availability === 'drain' || (n.state !== 'ready' && !(n.state === 'down' && kept.has(n.id)))) continue;
     // Paused nodes keep their tasks but take no new ones.
     if (n.availability === 'pause' && !occupied.has(n.id)) continue;
     if (!constraints.every((c) => satisfies(c, n))) continue;

@@ -541,6 +541,121 @@ describe('a service across hosts', () => {
   }, 120_000);
 });
 
+/** Running containers of a replicated service per slot, across every host's own engine. */
+async function runningPerSlot(service: string, hosts: TestHost[]): Promise<Map<string, number>> {
+  const perSlot = new Map<string, number>();
+  for (const c of (await Promise.all(hosts.map((h) => runningOn(h, service)))).flat()) {
+    // Docker's task name: `<service>.<slot>.<task id>`.
+    const slot = c.Labels['com.docker.swarm.task.name']!.slice(service.length + 1).split('.')[0]!;
+    perSlot.set(slot, (perSlot.get(slot) ?? 0) + 1);
+  }
+  return perSlot;
+}
+
+/** The public keys of a host's WireGuard peers (none when it has no interface). */
+async function wireguardPeers(host: TestHost): Promise<string[]> {
+  const res = await runIn(host.name, 'wg', ['show', host.wireguardInterface, 'peers']);
+  return res.code === 0 ? res.stdout.split('\n').filter(Boolean) : [];
+}
+
+describe('faults across hosts', () => {
+  const web = () => `${cluster.prefix}-web`;
+  const everywhere = () => `${cluster.prefix}-everywhere`;
+  const mesh = () => `${cluster.prefix}-mesh`;
+  /** The hosts still in the cluster: the fourth host is removed at the end of this block. */
+  const members = () => cluster.hosts.filter((h) => h.agent && h.up);
+  const globalTasks = async () => {
+    const ps = await cluster.docker(['service', 'ps', '--no-trunc', '--format', '{{.ID}} {{.Node}} {{.DesiredState}}', everywhere()]);
+    expect(ps.code, ps.stderr).toBe(0);
+    return ps.stdout.split('\n').filter(Boolean).sort();
+  };
+
+  it('a global service runs one task on every Ready host, the fourth included, and they are each other\'s WireGuard peers', async () => {
+    expect(cluster.hosts).toHaveLength(4);
+    await eventually(async () => [...(await nodes()).values()].filter((n) => n.state === 'ready').length === 4, 40_000);
+    expect((await cluster.docker(['network', 'create', '-d', 'overlay', mesh()])).code).toBe(0);
+    const res = await cluster.docker(['service', 'create', '--detach', '--name', everywhere(), '--mode', 'global', '--network', mesh(), TEST_IMAGE, 'sleep', '3600']);
+    expect(res.code, res.stderr).toBe(0);
+    await eventually(async () => (await Promise.all(cluster.hosts.map((h) => runningOn(h, everywhere())))).every((c) => c.length === 1), 60_000);
+    const tasks = await globalTasks();
+    expect(tasks.map((t) => t.split(' ')[1]).sort()).toEqual(cluster.hosts.map((h) => h.name).sort());
+    expect(tasks.every((t) => t.endsWith(' Running'))).toBe(true);
+    await eventually(async () => (await Promise.all(cluster.hosts.map(wireguardPeers))).every((p) => p.length === 3), 30_000);
+  }, 120_000);
+
+  it('a host partitioned until Down and healed runs each replica slot exactly once within 2 s, and keeps its global task', async () => {
+    const h2 = cluster.host(2);
+    const others = cluster.hosts.filter((h) => h !== h2);
+    const [globalBefore] = await runningOn(h2, everywhere());
+    const tasksBefore = await globalTasks();
+    expect((await runningOn(h2, web())).length).toBe(3);
+    await cluster.partition(h2, 'both');
+    let healedAt = 0;
+    try {
+      await eventually(async () => (await nodeState(h2)) === 'down', 20_000);
+      // Its replicas run elsewhere now, while its own containers still run: those slots run twice.
+      await eventually(async () => (await Promise.all(others.map((h) => runningOn(h, web())))).flat().length === 12, 60_000);
+      const twice = [...(await runningPerSlot(web(), cluster.hosts)).values()].filter((n) => n === 2);
+      expect(twice).toHaveLength(3);
+    } finally {
+      await cluster.heal(h2);
+      healedAt = Date.now();
+    }
+    const once = async () => {
+      const perSlot = await runningPerSlot(web(), cluster.hosts);
+      return perSlot.size === 12 && [...perSlot.values()].every((n) => n === 1);
+    };
+    await eventually(once, 20_000, 50);
+    const slotsOnceMs = Date.now() - healedAt;
+    console.log(`faults: ${h2.name} partitioned until Down and healed: every slot of ${web()} runs exactly once ${slotsOnceMs} ms after the heal`);
+    expect(slotsOnceMs).toBeLessThan(2_000);
+
+    await eventually(async () => (await nodeState(h2)) === 'ready', 20_000);
+    // The same task in the same container, never stopped; no new task made for the host.
+    const [globalAfter] = await runningOn(h2, everywhere());
+    expect(globalAfter?.Id).toBe(globalBefore!.Id);
+    expect(globalAfter?.Labels['com.docker.swarm.task.id']).toBe(globalBefore!.Labels['com.docker.swarm.task.id']);
+    expect(await globalTasks()).toEqual(tasksBefore);
+  }, 150_000);
+
+  it('docker node rm --force drops the node from every other host\'s WireGuard peers at once and refuses its credential', async () => {
+    const h4 = cluster.host(4);
+    const keyOf4 = await runIn(h4.name, 'wg', ['show', h4.wireguardInterface, 'public-key']);
+    expect(keyOf4.code, keyOf4.stderr).toBe(0);
+    const key = keyOf4.stdout.trim();
+    const others = cluster.hosts.filter((h) => h !== h4);
+    await eventually(async () => (await Promise.all(others.map(wireguardPeers))).every((p) => p.includes(key)), 30_000);
+    const identity = JSON.parse(readFileSync(`${h4.agentStateDir}/node.json`, 'utf8')) as { credential: string; controlPlaneUrl: string };
+
+    const removedAt = Date.now();
+    const rm = await cluster.docker(['node', 'rm', '--force', h4.nodeId]);
+    expect(rm.code, rm.stderr).toBe(0);
+    await eventually(async () => (await Promise.all(others.map(wireguardPeers))).every((p) => !p.includes(key)), 10_000, 50);
+    const droppedMs = Date.now() - removedAt;
+    console.log(`faults: ${h4.name} removed: out of every other host's WireGuard peers ${droppedMs} ms after docker node rm`);
+    expect(droppedMs).toBeLessThan(3_000);
+
+    const refused = await fetch(`${identity.controlPlaneUrl}/agent/v1/assignments?index=0&wait=0ms`, { headers: { authorization: `Bearer ${identity.credential}` } });
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { code?: string }).code).toBe('credential_revoked');
+    // Its agent leaves: its containers, networks and WireGuard interface go with it.
+    expect((await h4.agent!.exited).code).not.toBe(0);
+    expect(h4.agent!.output()).toMatch(/node credential revoked/);
+    h4.agent = undefined;
+    await eventually(async () => (await h4.engine.listContainers({ filters: { label: ['swarmlet.task.id'] } })).length === 0, 30_000);
+    await eventually(async () => (await runIn(h4.name, 'ip', ['link', 'show', 'dev', h4.wireguardInterface])).code !== 0, 30_000);
+  }, 90_000);
+
+  it('leaves the cluster healed and clean: the global service and its network gone, the replicas on the three hosts', async () => {
+    expect((await cluster.docker(['service', 'rm', everywhere()])).code).toBe(0);
+    await eventually(async () => (await Promise.all(members().map((h) => runningOn(h, everywhere())))).every((c) => c.length === 0), 60_000);
+    await eventually(async () => (await Promise.all(members().map((h) => runIn(h.name, 'ip', ['link', 'show', 'dev', h.wireguardInterface])))).every((r) => r.code !== 0), 30_000);
+    expect((await cluster.docker(['network', 'rm', mesh()])).code).toBe(0);
+    expect(members()).toHaveLength(3);
+    await eventually(async () => (await Promise.all(members().map((h) => runningOn(h, web())))).every((c) => c.length === 4), 60_000);
+  }, 120_000);
+});
+
 describe('teardown', () => {
   it('leaves no namespace, link, rule, process, mount, cgroup, socket, directory or claim of the run, and may run twice', async () => {
     const names = cluster.names!;

@@ -185,9 +185,12 @@ export function wantedSlots(w: World): Set<string> {
   const constrained = (w.service.spec.TaskTemplate.Placement?.Constraints ?? []).length > 0;
   // A paused node keeps the tasks it has (being replaced or not) but takes no new ones.
   const occupied = new Set(w.tasks.filter((t) => ofThisRun(w, t) && !isTerminal(t.state)).map((t) => t.nodeId));
+  // A down node keeps its live task's slot (and takes no new task).
+  const kept = new Set(w.tasks.filter((t) => ofThisRun(w, t) && isLive(t) && !isTerminal(t.state)).map((t) => t.nodeId));
+  const eligible = (n: NodeView) => (n.state === 'ready' && (n.availability !== 'pause' || occupied.has(n.id))) || (n.state === 'down' && kept.has(n.id));
   return new Set(
     w.nodes
-      .filter((n) => n.state === 'ready' && n.availability !== 'drain' && (n.availability !== 'pause' || occupied.has(n.id)))
+      .filter((n) => n.availability !== 'drain' && eligible(n))
       .filter((n) => !constrained || n.labels.zone === 'east')
       .map((n) => n.id),
   );

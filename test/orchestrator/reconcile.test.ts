@@ -300,15 +300,36 @@ describe('reconcileService: global services', () => {
   it('skips drained, down and (for new tasks) paused nodes; keeps a paused node\'s task', () => {
     const svc = service(g);
     const onPaused = task({ slot: 0, nodeId: 'p', specHash: svc.specHash });
-    const onDown = task({ slot: 0, nodeId: 'd', specHash: svc.specHash });
+    const onDrained = task({ slot: 0, nodeId: 'dr', specHash: svc.specHash });
     const plan = reconcileService(
       svc,
-      [onPaused, onDown],
+      [onPaused, onDrained],
       [node('a'), node('dr', { availability: 'drain' }), node('d', { state: 'down' }), node('p', { availability: 'pause' }), node('p2', { availability: 'pause' })],
       1000,
     );
     expect(plan.create).toEqual([{ slot: 0, nodeId: 'a' }]);
-    expect(plan.shutdown).toEqual([{ taskId: onDown.id, message: 'node down' }]);
+    expect(plan.shutdown).toEqual([{ taskId: onDrained.id, message: 'node drained' }]);
+  });
+
+  it('keeps the task of a node that is down, so the node comes back to the same task; a replica there is replaced', () => {
+    const svc = service(g);
+    const kept = task({ slot: 0, nodeId: 'd', specHash: svc.specHash });
+    const down = [node('a'), node('d', { state: 'down' })];
+    const plan = reconcileService(svc, [kept, task({ slot: 0, nodeId: 'a', specHash: svc.specHash })], down, 1000);
+    expect(plan).toEqual({ create: [], shutdown: [] });
+    // Back: the same task holds the slot, nothing is made or stopped.
+    expect(reconcileService(svc, [kept, task({ slot: 0, nodeId: 'a', specHash: svc.specHash })], [node('a'), node('d')], 2000)).toEqual({ create: [], shutdown: [] });
+    // A replicated task on a down node runs somewhere else instead.
+    const rep = service(spec({ Mode: { Replicated: { Replicas: 1 } } }));
+    const away = task({ slot: 1, nodeId: 'd', specHash: rep.specHash });
+    expect(reconcileService(rep, [away], down, 1000)).toEqual({ create: [{ slot: 1, nodeId: null }], shutdown: [{ taskId: away.id, message: 'node down' }] });
+  });
+
+  it('gives a down node no new task: not when its task had failed, nor when it had none', () => {
+    const svc = global({ RestartPolicy: { Condition: 'any', Delay: 0 } });
+    const failed = task({ slot: 0, nodeId: 'd', specHash: svc.specHash, state: 'failed' });
+    const plan = reconcileService(svc, [failed], [node('d', { state: 'down' }), node('d2', { state: 'down' })], 1000);
+    expect(plan).toEqual({ create: [], shutdown: [{ taskId: failed.id, message: 'task failed' }] });
   });
 
   it('follows constraints, and stops the task of a node that no longer matches', () => {
