@@ -33,6 +33,10 @@ export class OverlayMesh {
   /** The view the last successful pass applied, and when. */
   private applied: { key: string; at: number } | undefined;
   private queue: Promise<void> = Promise.resolve();
+  /** The virtual IPs' own line: they change with every task start and stop, the rest seldom. */
+  private vipQueue: Promise<void> = Promise.resolve();
+  /** The virtual IP rules last written (their key). */
+  private vipsApplied: string | undefined;
   private closed = false;
 
   constructor(private readonly opts: { docker: Dockerode; nodeId: string; log: Logger; wireguardInterface: string; privateKeyFile: string }) {
@@ -44,6 +48,9 @@ export class OverlayMesh {
   update(view: MeshView | undefined, vips: NetworkVips[] = []): Promise<void> {
     this.view = view ?? NO_MESH;
     this.vips = vips;
+    // The VIP rules first and on their own: a task leaving a VIP must stop getting connections
+    // within its drain, not after a whole mesh pass (several seconds on a loaded host).
+    this.vipQueue = this.vipQueue.then(() => this.applyVips()).catch((err) => this.opts.log.warn('mesh: virtual IP rules failed; will retry', { error: err }));
     return this.enqueue(() => this.apply(this.view, this.vips));
   }
 
@@ -75,6 +82,15 @@ export class OverlayMesh {
     await this.queue;
   }
 
+  /** Writes the VIP rules of the latest view when they differ from the last written (once per burst). */
+  private async applyVips(): Promise<void> {
+    const [view, vips] = [this.view, this.vips];
+    const key = JSON.stringify([view.networks, vips]);
+    if (this.closed || key === this.vipsApplied || (!view.networks.length && !this.vipsApplied)) return;
+    await syncVirtualIps(view, vips);
+    this.vipsApplied = key;
+  }
+
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
     const run = this.queue.then(work);
     this.queue = run.then(() => undefined, () => undefined);
@@ -97,6 +113,7 @@ export class OverlayMesh {
       const clean = await this.networks.removeUnused(new Set());
       if (this.active) await this.wireguard.remove();
       if (this.active) await syncVirtualIps(view, []);
+      this.vipsApplied = undefined;
       this.active = false;
       return clean;
     }
@@ -112,7 +129,13 @@ export class OverlayMesh {
     await enableForwarding(view);
     await this.wireguard.syncPeers(view.peers);
     await syncRoutes(iface, view, vips, this.opts.log);
-    await syncVirtualIps(view, vips);
+    // Written again (drift repair), in the VIPs' own line so a newer set written meanwhile stays.
+    const rewrite = this.vipQueue.then(() => {
+      this.vipsApplied = undefined;
+      return this.applyVips();
+    });
+    this.vipQueue = rewrite.catch(() => undefined);
+    await rewrite;
     return this.networks.removeUnused(new Set(view.networks.map((n) => n.id)));
   }
 }
