@@ -3,11 +3,12 @@
  * TCP throughput with a small node sender and receiver (busybox nc gives no timing, and the test
  * image has nothing better). Each probe runs inside a network namespace, a host's or a task
  * container's, so its packets take exactly that namespace's path: its veth, its bridge, its routes
- * and, for a task on an overlay network, the WireGuard tunnel.
+ * and, for a task on an overlay network, the WireGuard tunnel. probeIn runs bench/netns-probe.ts
+ * (DNS and short TCP requests, timed in one process) the same way.
  */
 import { spawn } from 'node:child_process';
 import { run, sleep } from '../test/harness/hosts/command.ts';
-import { watchOutput } from '../test/harness/process-output.ts';
+import { spawnTs, type WatchedProcess, watchOutput } from '../test/harness/process-output.ts';
 
 /** .ci/run installs busybox-static; the test image's busybox is a copy of it. */
 const BUSYBOX = '/bin/busybox';
@@ -33,7 +34,7 @@ export interface Throughput {
   mib: number;
 }
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+export const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
 
 /** Pings until one answers (the first packets of a new peer wait for its handshake); bounded. */
 export async function firstAnswer(from: Netns, addr: string, timeoutMs = 30_000): Promise<number> {
@@ -116,4 +117,19 @@ export async function tcpThroughput(from: Netns, to: Netns, addr: string, mib = 
   } finally {
     await receiver.stop('SIGKILL');
   }
+}
+
+/** bench/netns-probe.ts running in a network namespace (see there for its commands). */
+export function probeIn(netns: Netns, args: (string | number)[]): WatchedProcess {
+  return spawnTs('bench/netns-probe.ts', args.map(String), {}, `netns-probe ${args[0]} in ${netns}`, 20_000, ['nsenter', `--net=${netns}`]);
+}
+
+/** A probe run to its end: what it printed on its `result` line. */
+export async function probeResult<T>(netns: Netns, args: (string | number)[], timeoutMs = 60_000): Promise<T> {
+  const probe = probeIn(netns, args);
+  const timer = setTimeout(() => void probe.stop('SIGKILL'), timeoutMs);
+  const { code } = await probe.exited.finally(() => clearTimeout(timer));
+  const line = /^result (.*)$/m.exec(probe.output());
+  if (code !== 0 || !line) throw new Error(`netns-probe ${args.join(' ')} in ${netns} exited ${code}: ${probe.output()}`);
+  return JSON.parse(line[1]!) as T;
 }

@@ -17,11 +17,12 @@
  */
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../control-plane/config.ts';
-import { runIn, sleep } from '../test/harness/hosts/command.ts';
-import { HostCluster, type TestHost } from '../test/harness/hosts/cluster.ts';
+import { runIn } from '../test/harness/hosts/command.ts';
+import type { HostCluster, TestHost } from '../test/harness/hosts/cluster.ts';
 import { TEST_IMAGE } from '../test/harness/hosts/engine.ts';
 import { SwarmClient } from '../test/harness/swarm-client.ts';
-import { firstAnswer, hostNetns, processNetns, roundTrips, tcpThroughput } from './mesh-paths.ts';
+import { mustDocker, ratio, row, runningOn, s, taskOn, until, withHostCluster } from './host-cluster.ts';
+import { firstAnswer, hostNetns, roundTrips, tcpThroughput } from './mesh-paths.ts';
 
 /**
  * Swarm's defaults, cited, not measured here: swarmkit's dispatcher (manager/dispatcher/dispatcher.go)
@@ -30,39 +31,6 @@ import { firstAnswer, hostNetns, processNetns, roundTrips, tcpThroughput } from 
  */
 const SWARM_KILL_TO_NN_S = 20;
 const GOAL_KILL_TO_NN_S = 10;
-const POLL_MS = 100;
-
-const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
-const row = (label: string, value: string) => console.log(`  ${`${label}:`.padEnd(44)}${value}`);
-
-/** Polls `check` every POLL_MS until it returns a value; bounded. */
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${s(timeoutMs)} waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
-}
-
-async function mustDocker(cluster: HostCluster, args: string[]): Promise<string> {
-  const res = await cluster.docker(args);
-  if (res.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${res.code}: ${res.stderr}`);
-  return res.stdout.trim();
-}
-
-const runningOn = (host: TestHost, service: string) =>
-  host.engine.listContainers({ filters: { label: [`com.docker.swarm.service.name=${service}`], status: ['running'] } });
-
-/** The service's one running task container on the host: its address on the overlay and its network namespace. */
-async function taskOn(host: TestHost, service: string): Promise<{ addr: string; netns: string } | undefined> {
-  const [c] = await runningOn(host, service);
-  const addr = Object.entries(c?.NetworkSettings?.Networks ?? {}).find(([name]) => name.startsWith('swarmlet-'))?.[1].IPAddress;
-  if (!c || !addr) return undefined;
-  return { addr, netns: processNetns((await host.engine.getContainer(c.Id).inspect()).State.Pid) };
-}
 
 /** The host's WireGuard peers, as endpoint address → allowed IPs (none while it has no interface). */
 async function wireguardPeers(host: TestHost): Promise<Map<string, string[]>> {
@@ -178,13 +146,7 @@ async function hostKill(cluster: HostCluster, service: string, replicas: number)
 export async function run(): Promise<void> {
   const heartbeat = loadConfig(process.env).heartbeat;
   console.log(`\n# mesh: 3 hosts + 1 joining, control plane liveness at its defaults ${JSON.stringify(heartbeat)}`);
-  const cluster = new HostCluster({ liveness: 'defaults' });
-  const interrupted = () => void cluster.stop().finally(() => process.exit(130));
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
-  try {
-    await cluster.start(3);
-    console.log(`cluster ${cluster.prefix} up in ${s(cluster.startupMs)}`);
+  await withHostCluster(3, { liveness: 'defaults' }, async (cluster) => {
     const [network, probe, web] = ['mesh', 'probe', 'web'].map((n) => `${cluster.prefix}-${n}`) as [string, string, string];
     const replicas = 6;
     await mustDocker(cluster, ['network', 'create', '-d', 'overlay', network]);
@@ -201,11 +163,7 @@ export async function run(): Promise<void> {
     await dataPath(cluster, probe);
     await peerPropagation(cluster, probe);
     await hostKill(cluster, web, replicas);
-  } finally {
-    process.off('SIGINT', interrupted);
-    process.off('SIGTERM', interrupted);
-    await cluster.stop();
-  }
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
