@@ -25,6 +25,11 @@ export interface Config {
   /** How long after its credential expired a node can still come back as itself. */
   rejoinGraceMs: number;
   longPollMaxWaitMs: number;
+  /**
+   * How long a stopping task that was a backend (of a VIP, a name, the routing mesh) keeps running
+   * after it left those sets, for the other hosts to stop sending to it; 0 stops at once.
+   */
+  taskDrainMs: number;
   /** How often an instance polls the change index for other instances' writes while someone waits. */
   notifierPollMs: number;
   bodyLimitBytes: number;
@@ -102,6 +107,7 @@ export function loadConfig(env: Env = process.env): Config {
     nodeCredentialTtlMs: intFrom(env, 'NODE_CREDENTIAL_TTL_MS', HOUR),
     rejoinGraceMs: intFrom(env, 'REJOIN_GRACE_MS', 30 * 24 * HOUR),
     longPollMaxWaitMs: intFrom(env, 'LONG_POLL_MAX_WAIT_MS', 120_000),
+    taskDrainMs: intFrom(env, 'TASK_DRAIN_MS', 1_000),
     notifierPollMs: intFrom(env, 'NOTIFIER_POLL_MS', 250),
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),
     adminToken: env.ADMIN_TOKEN || undefined,

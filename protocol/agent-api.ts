@@ -57,6 +57,11 @@ export interface Assignment {
   ports: PortConfig[];
   /** The task's address on each of its overlay networks (given when it was assigned). */
   networks: TaskAttachment[];
+  /**
+   * A task to stop that was a backend until just now: keep its container running this much longer
+   * (ms), so the other hosts stop sending to it first. Absent: stop at once.
+   */
+  drainMs?: number;
 }
 
 export interface TaskAttachment {

@@ -8,14 +8,6 @@ import { stepTask, type TaskStatus, type TaskView } from './step.ts';
 
 const MAX_STEPS_PER_RUN = 32;
 
-/**
- * A running task on overlay networks (ingress among them) is someone's backend: a virtual IP's, a
- * name's, the routing mesh's. The control plane takes it out of those sets in the same write that
- * tells its node to stop it; the other hosts need a moment to hear of it before its container
- * stops, or their new connections to it would be reset. Drain, then stop.
- */
-export const DRAIN_MS = 1_000;
-
 const stopping = (desired: TaskView['desiredState']) => desired !== 'running' && desired !== 'ready';
 
 /**
@@ -55,9 +47,9 @@ export class TaskRunner {
   /** A newer assignment: the desired state may change; an observed state ahead of ours is adopted. */
   update(a: Assignment) {
     this.ctlr.update?.(a);
-    if (!stopping(this.view.desiredState) && stopping(a.desiredState) && this.view.status.state === 'running' && a.networks?.length) {
-      this.drainUntil = Date.now() + DRAIN_MS;
-    }
+    // A backend until just now (a VIP's, a name's, the routing mesh's): the control plane says how
+    // long the other hosts may still send to it. Drain, then stop.
+    if (!stopping(this.view.desiredState) && stopping(a.desiredState) && a.drainMs) this.drainUntil = Date.now() + a.drainMs;
     this.view.desiredState = a.desiredState;
     this.view.graceMs = stopGraceMs(a);
     this.done = false;

@@ -53,15 +53,27 @@ export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: st
   return Math.max(row?.idx ?? 1, await logRequestsIndex(db, clusterId, nodeId));
 }
 
+/**
+ * A running task on overlay networks that is to stop was a backend until its stop was decided
+ * (that write took it out of names, VIPs and routing meshes): it drains for what is left of the
+ * drain period since then. One stopped long ago (say, while its host was cut off) stops at once.
+ */
+function drainOf(t: { desiredState: string; state: string; networks: unknown[] | null; updatedAt: number }, drainMs: number, now: number) {
+  if (t.desiredState === 'running' || t.desiredState === 'ready' || t.state !== 'running' || !t.networks?.length) return {};
+  const left = drainMs - (now - t.updatedAt);
+  return left > 0 ? { drainMs: left } : {};
+}
+
 /** The complete set of a node's tasks: what to run, and what to stop and remove. */
 export async function nodeAssignments(
   db: Reader,
   clusterId: string,
   nodeId: string,
-  heartbeatPeriodMs: number,
+  timing: { heartbeatPeriodMs: number; taskDrainMs: number },
   /** The node's index when the caller just read it; it is read before the tasks either way. */
   knownIndex?: number,
 ): Promise<AssignmentsResponse> {
+  const now = Date.now();
   const index = knownIndex ?? (await assignmentsIndex(db, clusterId, nodeId));
   // Finished tasks the control plane no longer wants stay out (the agent removes their containers),
   // so a node's history is not read, and only the columns the answer carries are.
@@ -74,6 +86,7 @@ export async function nodeAssignments(
       state: tasks.state,
       spec: tasks.spec,
       networks: tasks.networks,
+      updatedAt: tasks.updatedAt,
       serviceName: services.name,
       serviceLabels: sql<string | null>`json_extract(${services.spec}, '$.Labels')`,
       ports: services.endpointPorts,
@@ -109,6 +122,7 @@ export async function nodeAssignments(
     spec: node && templated.has(t.id) ? expandTaskSpec(t.spec, taskTemplateContext(t, node)) : t.spec,
     ports: t.ports ?? [],
     networks: taskAttachments(t.networks, t.spec.Networks, ingressNetwork),
+    ...drainOf(t, timing.taskDrainMs, now),
   }));
 
   const backends = ingress.length
@@ -120,7 +134,7 @@ export async function nodeAssignments(
   return {
     index,
     nodeId,
-    heartbeatPeriodMs,
+    heartbeatPeriodMs: timing.heartbeatPeriodMs,
     tasks: assignments,
     ingress: ingress.map((s) => ({
       serviceId: s.id,

@@ -15,7 +15,7 @@ describe('the names in the assignments', () => {
   const nodes: Record<string, InProcessNode> = {};
   const netId: Record<string, string> = {};
   beforeAll(async () => {
-    t = await createTestApp();
+    t = await createTestApp({ env: { TASK_DRAIN_MS: '60000' } });
     leader = new LeaderLoop(t.deps);
     leader.start();
     for (const name of ['a', 'b', 'c', 'idle']) nodes[name] = await joinInProcess(t, { hostname: `names-${name}` });
@@ -150,6 +150,11 @@ describe('the names in the assignments', () => {
     expect(scaled.tasks).toHaveLength(1);
     expect(both).toContain(scaled.tasks[0]);
     expect(scaled.ms).toBeLessThan(2_000);
+    // Its node is told to drain the stopping task (still running) for what is left of the period.
+    const stopping = (await assignments('a')).tasks.find((x: any) => x.serviceName === 'scaled' && x.desiredState !== 'running');
+    expect(stopping.drainMs).toBeGreaterThan(0);
+    expect(stopping.drainMs).toBeLessThanOrEqual(t.deps.config.taskDrainMs);
+    expect((await liveTasks('a', 'scaled'))[0].drainMs).toBeUndefined();
     // Removing the service takes its names away at once too.
     const removed = await bAfter(() => t.request('DELETE', '/v1.41/services/scaled'));
     expect(removed).toMatchObject({ index: true, tasks: undefined });

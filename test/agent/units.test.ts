@@ -5,7 +5,7 @@ import { createLogger } from '../../protocol/log.ts';
 import { containerCreateOptions, stopGraceMs } from '../../agent/executor/container-spec.ts';
 import { type ContainerObservation, FatalTaskError, type TaskController } from '../../agent/executor/controller.ts';
 import { stepTask, type TaskView } from '../../agent/executor/step.ts';
-import { DRAIN_MS, TaskRunner } from '../../agent/executor/task-runner.ts';
+import { TaskRunner } from '../../agent/executor/task-runner.ts';
 import { controlPlaneUrl, decodeJoinToken } from '../../agent/join-token.ts';
 import { generateWireguardKeys, wireguardPublicKey } from '../../agent/state.ts';
 import { ControlPlaneError } from '../../agent/client.ts';
@@ -143,20 +143,21 @@ describe('stepTask', () => {
 
 describe('TaskRunner', () => {
   /** A running task's runner, its container running, reports collected. */
-  function runningTask(networks: Assignment['networks']) {
+  const DRAIN_MS = 600;
+  function runningTask(drainMs: number | undefined) {
     const ctlr = new FakeController();
     ctlr.container = { id: 'c1', status: 'running', running: true, pid: 42, exitCode: 0, error: '', oomKilled: false, health: 'none', ports: [] };
     const reports: string[] = [];
-    const a = assignment({ state: 'running', networks });
+    const a = assignment({ state: 'running' });
     const runner = new TaskRunner('t1', a, ctlr, (r) => reports.push(r.state), createLogger({ write: () => undefined }));
-    return { ctlr, reports, runner, stop: () => runner.update({ ...a, desiredState: 'shutdown' }) };
+    return { ctlr, reports, runner, stop: () => runner.update({ ...a, desiredState: 'shutdown', ...(drainMs ? { drainMs } : {}) }) };
   }
   const until = async (check: () => boolean, ms: number) => {
     for (const t0 = Date.now(); !check() && Date.now() - t0 < ms; ) await new Promise((r) => setTimeout(r, 10));
   };
 
-  it('stops a task on overlay networks only after the drain period, so other hosts stop sending to it first', async () => {
-    const { ctlr, reports, stop } = runningTask([{ networkId: 'n1', address: '10.0.1.5/24', aliases: [] }]);
+  it('stops a task the control plane says to drain only after that, so other hosts stop sending to it first', async () => {
+    const { ctlr, reports, stop } = runningTask(DRAIN_MS);
     const t0 = Date.now();
     stop();
     await new Promise((r) => setTimeout(r, DRAIN_MS / 2));
@@ -167,8 +168,8 @@ describe('TaskRunner', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(DRAIN_MS);
   });
 
-  it('stops a task on no overlay network at once: no one else sends to it', async () => {
-    const { ctlr, reports, stop } = runningTask([]);
+  it('stops a task without a drain at once', async () => {
+    const { ctlr, reports, stop } = runningTask(undefined);
     stop();
     await until(() => reports.includes('shutdown'), DRAIN_MS / 2);
     expect(ctlr.calls).toEqual(['stop']);
