@@ -24,7 +24,7 @@ Options (or the SWARM_AGENT_* variable in brackets):
   --docker-host ADDR       Docker engine, unix:///path or tcp://host:port (SWARM_AGENT_DOCKER_HOST, DOCKER_HOST)
   --advertise-addr IP      address other hosts reach this one at (SWARM_AGENT_ADVERTISE_ADDR)
   --hostname NAME          node hostname (SWARM_AGENT_HOSTNAME)
-  --label k=v              node label, repeatable (SWARM_AGENT_LABELS=k=v,k2=v2)
+  --label k=v              engine label (constraint engine.labels.k), repeatable (SWARM_AGENT_LABELS=k=v,k2=v2)
   --wireguard-interface IF overlay tunnel interface (SWARM_AGENT_WIREGUARD_INTERFACE; swarmlet0)
   --dns-upstream IP[:PORT] resolver for names that are not the swarm's, repeatable
                            (SWARM_AGENT_DNS_UPSTREAM=a,b; the host's /etc/resolv.conf)

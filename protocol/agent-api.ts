@@ -20,7 +20,11 @@ export interface NodeDescription {
   wireguardPublicKey?: string;
 }
 
-/** What an agent tells about its host; `labels` become the node's Spec.Labels on first join. */
+/**
+ * What an agent tells about its host. Its `labels` (`--label`) are engine labels like the engine's
+ * own (`engine.labels.<key>` in constraints), never the node's Spec.Labels: `node.labels` are the
+ * operator's (`docker node update --label-add`), so a host cannot place itself.
+ */
 export interface NodeInfo extends NodeDescription {
   labels?: Record<string, string>;
 }

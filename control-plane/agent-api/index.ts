@@ -3,11 +3,12 @@ import type { AppDeps } from '../deps.ts';
 import { verifyJoinToken, verifyNodeCredential, signNodeCredential } from '../auth/tokens.ts';
 import { readJsonObject, jsonOk } from '../docker-api/body.ts';
 import { readClusterIndex } from '../db/database.ts';
-import { invalid } from '../errors.ts';
-import { writeCluster } from '../app-env.ts';
+import { ApiError, invalid } from '../errors.ts';
+import { clusterUrl, writeCluster } from '../app-env.ts';
 import { assignmentsIndex, nodeAssignments } from './assignments.ts';
 import { agentLogRoutes } from './logs.ts';
-import { admitNode, validateNodeInfo } from './join.ts';
+import { admitNode } from './join.ts';
+import { isLocalUrl, validateJoiningNode } from './join-request.ts';
 import { type AgentEnv, clusterKeys, nodeAuth } from './node-auth.ts';
 import type { JoinResponse } from '../../protocol/agent-api.ts';
 import { isTaskReport } from './status-batcher.ts';
@@ -42,7 +43,10 @@ export const agentApi = new Hono<AgentEnv>()
     const body = await readJsonObject(c);
     if (typeof body.token !== 'string') throw invalid('token is required');
     const claims = await verifyJoinToken(body.token, clusterKeys(deps), deps.config.issuer);
-    const info = validateNodeInfo(body.node);
+    const cluster = await deps.database.db.query.clusters.findFirst({ where: (t, { eq }) => eq(t.id, claims.clusterId) });
+    if (!cluster) throw new ApiError('unauthorized', 'join token is for a swarm that no longer exists');
+    // A loopback addr is the truth only when every agent runs on this machine (the join URL is loopback).
+    const info = validateJoiningNode(body.node, { loopbackAllowed: isLocalUrl(clusterUrl(deps, cluster)) });
     // A rejoin proves which node it is with that node's last credential, even one expired while
     // the host was off; the host's public WireGuard key proves nothing and is never used for it.
     let rejoin: { nodeId: string; generation: number } | undefined;
@@ -57,7 +61,6 @@ export const agentApi = new Hono<AgentEnv>()
     const node = await writeCluster(deps, claims.clusterId, (tx) =>
       admitNode(tx, { clusterId: claims.clusterId, jti: claims.jti, role: claims.role, info, rejoin, now: deps.now() }),
     );
-    const cluster = (await deps.database.db.query.clusters.findFirst({ where: (t, { eq }) => eq(t.id, claims.clusterId) }))!;
     const response: JoinResponse = {
       nodeId: node.id,
       clusterId: cluster.id,

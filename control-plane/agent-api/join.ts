@@ -1,46 +1,12 @@
-import { isStringMap } from '../json-guards.ts';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import { bumpIndex, type Tx } from '../db/database.ts';
 import { joinTokens, nodes } from '../db/schema/index.ts';
-import { ApiError, invalid } from '../errors.ts';
+import { ApiError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { meshChanged, onMesh } from '../swarm/mesh-changes.ts';
 import { recordEvent } from '../events/record.ts';
 import { nodeName, nodeStateChanged } from '../events/swarm-objects.ts';
-import type { NodeInfo } from '../../protocol/agent-api.ts';
-
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-const isText = (v: unknown, max = 255): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
-const isOptionalStringMap = (v: unknown): v is Record<string, string> | undefined => v === undefined || isStringMap(v);
-function text(field: string, v: unknown): string {
-  if (!isText(v)) throw invalid(`node.${field} must be a non-empty string`);
-  return v;
-}
-const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object';
-
-/** Checks what an agent says about its host before any of it is stored. */
-export function validateNodeInfo(node: unknown): NodeInfo {
-  if (!isObject(node)) throw invalid('node description is required');
-  const { hostname, nanoCpus, memoryBytes, os, arch, engineVersion, addr, wireguardPublicKey, labels, engineLabels } = node;
-  if (!isText(hostname, 253)) throw invalid('node.hostname must be a non-empty string');
-  if (!isCount(nanoCpus) || !isCount(memoryBytes)) throw invalid('node.nanoCpus and node.memoryBytes must be non-negative integers');
-  if (wireguardPublicKey !== undefined && !(typeof wireguardPublicKey === 'string' && /^[A-Za-z0-9+/]{43}=$/.test(wireguardPublicKey))) {
-    throw invalid('node.wireguardPublicKey must be a base64 X25519 public key');
-  }
-  if (!isOptionalStringMap(labels) || !isOptionalStringMap(engineLabels)) throw invalid('node.labels must map strings to strings');
-  return {
-    hostname,
-    nanoCpus,
-    memoryBytes,
-    os: text('os', os),
-    arch: text('arch', arch),
-    engineVersion: text('engineVersion', engineVersion),
-    addr: text('addr', addr),
-    wireguardPublicKey,
-    labels,
-    engineLabels,
-  };
-}
+import type { NodeDescription } from '../../protocol/agent-api.ts';
 
 /** A WireGuard key is one host's: another node presenting it would receive that node's traffic. */
 async function refuseTakenKey(tx: Tx, clusterId: string, key: string | undefined, self: string | undefined) {
@@ -57,11 +23,12 @@ async function refuseTakenKey(tx: Tx, clusterId: string, key: string | undefined
 /**
  * Spends a join token and records the node, in one transaction: a revoked, rotated, expired or
  * already-used single-use token is refused, and of two joins racing on a single-use token only
- * the first commits. A rejoin that proved its identity with the node's credential keeps its ID.
+ * the first commits. A rejoin that proved its identity with the node's credential keeps its ID,
+ * and its Spec (the operator's labels and availability): the node only refreshes its description.
  */
 export async function admitNode(
   tx: Tx,
-  opts: { clusterId: string; jti: string; role: 'worker' | 'manager'; info: NodeInfo; rejoin?: { nodeId: string; generation: number }; now: number },
+  opts: { clusterId: string; jti: string; role: 'worker' | 'manager'; info: NodeDescription; rejoin?: { nodeId: string; generation: number }; now: number },
 ) {
   const { clusterId, jti, info, now } = opts;
   const token = await tx.query.joinTokens.findFirst({ where: and(eq(joinTokens.jti, jti), eq(joinTokens.clusterId, clusterId)) });
@@ -102,7 +69,7 @@ export async function admitNode(
   if (existing) {
     const [row] = await tx
       .update(nodes)
-            // A rejoin is issued a new credential; the ones before it stop working.
+      // A rejoin is issued a new credential; the ones before it stop working.
       .set({
         description,
         hostname: info.hostname,
@@ -124,7 +91,9 @@ export async function admitNode(
       id: newId(),
       clusterId,
       role: opts.role,
-      spec: { Labels: info.labels ?? {}, Role: opts.role, Availability: 'active' },
+      // Node labels are the operator's (`docker node update --label-add`): what the node says of
+      // itself is in its engine labels, so it cannot place itself under a `node.labels` constraint.
+      spec: { Labels: {}, Role: opts.role, Availability: 'active' },
       availability: 'active',
       hostname: info.hostname,
       description,

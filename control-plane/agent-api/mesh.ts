@@ -10,6 +10,8 @@ import type { Reader } from '../db/database.ts';
 import { clusters, HOLDING_STATES, networks, nodes, type TaskNetwork, type TaskState, tasks } from '../db/schema/index.ts';
 
 const hostAddress = (cidr: string) => `${cidr.split('/')[0]}/32`;
+/** `addr:port` as WireGuard takes it: an IPv6 address in brackets. */
+const endpoint = (addr: string, port: number) => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
 
 /** A task's attachments with the aliases its service gave each network (`--network name=N,alias=x`). */
 export function taskAttachments(
@@ -77,7 +79,7 @@ export async function meshView(
     if (servesIngress && p.meshAddress) allowedIps.push(hostAddress(p.meshAddress));
     // Only nodes this node exchanges packets with are its peers: a node joining changes no one's.
     if (!p.description.wireguardPublicKey || !allowedIps.length) continue;
-    peers.push({ nodeId: p.id, publicKey: p.description.wireguardPublicKey, endpoint: `${p.description.addr}:${listenPort}`, allowedIps: allowedIps.sort() });
+    peers.push({ nodeId: p.id, publicKey: p.description.wireguardPublicKey, endpoint: endpoint(p.description.addr, listenPort), allowedIps: allowedIps.sort() });
   }
   return {
     listenPort,

@@ -127,9 +127,9 @@ describe('the join request itself', () => {
         t.app.request('http://cp.test/agent/v1/join', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: valid, node }) }),
       );
     await expectRefusedWithoutChange(t, send(undefined), 400, /node description is required/, expectAgentError);
-    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), hostname: '' }), 400, /node\.hostname must be a non-empty string/, expectAgentError);
-    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), nanoCpus: '2' }), 400, /nanoCpus and node\.memoryBytes must be non-negative integers/, expectAgentError);
-    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), addr: 7 }), 400, /node\.addr must be a non-empty string/, expectAgentError);
+    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), hostname: '' }), 400, /^node\.hostname must be a string of 1 to 253 characters$/, expectAgentError);
+    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), nanoCpus: '2' }), 400, /^node\.nanoCpus must be a non-negative integer$/, expectAgentError);
+    await expectRefusedWithoutChange(t, send({ ...nodeInfo('h'), addr: 7 }), 400, /^node\.addr must be the IP address of the node$/, expectAgentError);
   });
 
   it('malformed JSON → 400', async () => {

@@ -111,7 +111,7 @@ export interface InProcessNode {
   report(taskId: string, state: string): Promise<{ ok: boolean; error?: string }>;
 }
 
-export async function joinInProcess(t: TestApp, node: { hostname: string; addr?: string; nanoCpus?: number; memoryBytes?: number; os?: string; arch?: string; wireguardPublicKey?: string }): Promise<InProcessNode> {
+export async function joinInProcess(t: TestApp, node: { hostname: string; addr?: string; nanoCpus?: number; memoryBytes?: number; os?: string; arch?: string; wireguardPublicKey?: string; labels?: Record<string, string>; engineLabels?: Record<string, string> }): Promise<InProcessNode> {
   const swarm = await (await t.request('GET', '/swarm')).json();
   const res = await t.app.request('http://cp.test/agent/v1/join', {
     method: 'POST',

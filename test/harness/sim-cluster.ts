@@ -11,7 +11,11 @@ export interface SimCluster {
   api: SwarmClient;
   token: string;
   agents: SimAgent[];
-  /** Joins one more simulated agent with the worker token. */
+  /**
+   * Joins one more simulated agent with the worker token. Its `labels` are set as the operator
+   * would (`docker node update --label-add`), for `node.labels` constraints: a node's own are
+   * engine labels only.
+   */
   addAgent(info?: Partial<NodeInfo>, opts?: SimAgentOptions): Promise<SimAgent>;
   close(): Promise<void>;
 }
@@ -27,9 +31,10 @@ export async function startSimCluster(env: Record<string, string> = {}): Promise
     api,
     token,
     agents,
-    async addAgent(info = {}, opts = {}) {
+    async addAgent({ labels, ...info } = {}, opts = {}) {
       const agent = await SimAgent.start(cp.url, token, nodeInfo(info), opts);
       agents.push(agent);
+      if (labels) await api.updateNode(agent.nodeId, (spec) => (spec.Labels = { ...spec.Labels, ...labels }));
       return agent;
     },
     async close() {
