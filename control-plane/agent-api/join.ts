@@ -123,8 +123,9 @@ export async function admitNode(
     .values({
       id: newId(),
       clusterId,
-      role: opts.role,
-      spec: { Labels: info.labels ?? {}, Role: opts.role, Availability: 'active' },
+      // The stored token's role, never the claim: the row is what the cluster issued.
+      role: token.role,
+      spec: { Labels: info.labels ?? {}, Role: token.role, Availability: 'active' },
       availability: 'active',
       hostname: info.hostname,
       description,
