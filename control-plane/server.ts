@@ -24,6 +24,7 @@ async function main() {
   if (sealing.sealed || sealing.resealed) {
     log.info(`signing keys at rest: sealed ${sealing.sealed} stored in plain text, ${sealing.resealed} again with the current key-encryption key ${keyRing.currentId}`);
   }
+  if (sealing.sealed && !sealing.scrubbed) log.warn('the replaced plain-text signing keys may linger in free database pages: run VACUUM on the database');
   const { created, dockerConfigDir } = await bootstrap(database, keyRing, config.dataDir, Date.now());
   const app = createApp(deps);
 

@@ -36,9 +36,9 @@ export async function openSigningKey(ring: KeyRing, cluster: ClusterKeyRow): Pro
  * sealed) and seals again, with the current KEK, every key sealed with an older one. Each row is
  * replaced only if no other instance changed it meanwhile, so instances starting together agree.
  */
-export async function sealSigningKeysAtRest(database: Database, ring: KeyRing): Promise<{ sealed: number; resealed: number }> {
+export async function sealSigningKeysAtRest(database: Database, ring: KeyRing): Promise<{ sealed: number; resealed: number; scrubbed: boolean }> {
   const rows = await database.db.select({ id: clusters.id, signingKey: clusters.signingKey }).from(clusters);
-  const counts = { sealed: 0, resealed: 0 };
+  const counts = { sealed: 0, resealed: 0, scrubbed: false };
   for (const row of rows) {
     const stored = row.signingKey;
     const plaintext = !stored.sealedPrivateJwk;
@@ -54,5 +54,22 @@ export async function sealSigningKeysAtRest(database: Database, ring: KeyRing): 
     );
     if (replaced.length) counts[plaintext ? 'sealed' : 'resealed']++;
   }
+  if (counts.sealed) counts.scrubbed = await scrubOldPages(database);
   return counts;
+}
+
+/**
+ * The plain-text key an update replaced lingers in the WAL and in freed page space until the file
+ * is rewritten: VACUUM rewrites it, and the checkpoint empties the WAL. A libSQL server that
+ * refuses either keeps its old pages; the keys are sealed all the same.
+ */
+async function scrubOldPages(database: Database): Promise<boolean> {
+  try {
+    await database.client.execute('VACUUM');
+    await database.client.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    return true;
+  } catch {
+    // Not a file, or another instance holds the lock: the caller says to run VACUUM by hand.
+    return false;
+  }
 }

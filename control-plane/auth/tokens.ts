@@ -31,7 +31,8 @@ export async function createSigningKey(): Promise<SigningKey> {
 
 const imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
 function importKey(jwk: JsonWebKeyLike): Promise<CryptoKey | Uint8Array> {
-  const cacheKey = `${jwk.d ? 'private' : 'public'}:${jwk.x}`;
+  // A private key is cached under its own d: under x alone, any JWK naming a cluster's public key would sign as it.
+  const cacheKey = jwk.d ? `private:${jwk.x}:${jwk.d}` : `public:${jwk.x}`;
   let key = imported.get(cacheKey);
   if (!key) {
     key = importJWK(jwk as JWK, ALG);
