@@ -103,6 +103,7 @@ export default {
     return response;
   },
   async scheduled(_event: unknown, env: Env, ctx: ExecutionContext): Promise<void> {
-    ctx.waitUntil(build(env).then(({ deps }) => leaderSweep(deps)));
+    // A Worker that cannot start (no KEK) says why in the log, once per cron tick.
+    ctx.waitUntil(build(env).then(({ deps }) => leaderSweep(deps), (err) => console.error(`control plane cannot start: ${(err as Error).message}`)));
   },
 };
