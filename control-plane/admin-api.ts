@@ -36,6 +36,7 @@ export const adminApi = new Hono<AppEnv>()
       name,
       initialize: body.initialize !== false,
       now: deps.now(),
+      keyRing: deps.keyRing,
       tokenTtlMs: deps.config.joinTokenTtlMs,
     });
     return jsonOk({ clusterId: cluster.id, tenantId: cluster.tenantId, apiKey }, 201);

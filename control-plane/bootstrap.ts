@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { KeyRing } from './auth/envelope.ts';
 import type { Database } from './db/database.ts';
 import { addApiKey, createCluster } from './swarm/clusters.ts';
 
@@ -9,13 +10,13 @@ import { addApiKey, createCluster } from './swarm/clusters.ts';
  * file is lost (or a crash came between the commit and the write), the next start issues the
  * default cluster a new key and writes the file again.
  */
-export async function bootstrap(database: Database, dataDir: string, now: number): Promise<{ created: boolean; dockerConfigDir: string }> {
+export async function bootstrap(database: Database, keyRing: KeyRing, dataDir: string, now: number): Promise<{ created: boolean; dockerConfigDir: string }> {
   const dockerConfigDir = resolve(join(dataDir, 'docker'));
   const first = await database.db.query.clusters.findFirst({ columns: { id: true }, orderBy: (c, { asc }) => asc(c.createdAt) });
   if (first && dockerConfigExists(dockerConfigDir)) return { created: false, dockerConfigDir };
   const apiKey = first
     ? await addApiKey(database, first.id, 'docker-config', now)
-    : (await createCluster(database, { tenant: 'default', name: 'default', initialize: false, now })).apiKey;
+    : (await createCluster(database, { tenant: 'default', name: 'default', initialize: false, now, keyRing })).apiKey;
   mkdirSync(dockerConfigDir, { recursive: true, mode: 0o700 });
   const file = join(dockerConfigDir, 'config.json');
   writeFileSync(file, JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${apiKey}` } }, null, 2) + '\n', { mode: 0o600 });

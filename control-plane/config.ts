@@ -22,6 +22,13 @@ export interface Config {
   /** How long a spent, revoked or expired join token's row is kept (to explain a refused join). */
   joinTokenRetentionMs: number;
   nodeCredentialTtlMs: number;
+  /** The furthest ahead a token's `exp` may lie: longer-lived tokens (and ones without exp) are refused. */
+  tokenMaxTtl: { joinMs: number; nodeCredentialMs: number };
+  /**
+   * Key-encryption keys that seal the clusters' signing keys at rest, base64, the current one first
+   * (older ones only open). Unset on Node: read from `file`, which the first start creates.
+   */
+  kek: { keys: string[]; file: string };
   /** How long after its credential expired a node can still come back as itself. */
   rejoinGraceMs: number;
   longPollMaxWaitMs: number;
@@ -81,10 +88,20 @@ function flagFrom(env: Env, name: string): boolean {
 
 const HOUR = 3600_000;
 
+function ttlWithin(env: Env, name: string, fallback: number, maxName: string, max: number): number {
+  const value = intFrom(env, name, fallback);
+  if (value > max) throw new Error(`${name} (${value}) must not exceed ${maxName} (${max})`);
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = env.DATA_DIR || './data';
   const logFormat = env.LOG_FORMAT || 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw new Error(`LOG_FORMAT must be text or json, got '${logFormat}'`);
+  const tokenMaxTtl = {
+    joinMs: intFrom(env, 'JOIN_TOKEN_MAX_TTL_MS', 366 * 24 * HOUR),
+    nodeCredentialMs: intFrom(env, 'NODE_CREDENTIAL_MAX_TTL_MS', 24 * HOUR),
+  };
   return {
     port: intFrom(env, 'PORT', 2399),
     host: env.HOST || '127.0.0.1',
@@ -102,9 +119,14 @@ export function loadConfig(env: Env = process.env): Config {
     // Down after 6 s of silence: a killed host's replicas run elsewhere within 10 s (Swarm: ~20 s).
     // Agents report every second, so only six missed reports in a row mark a node down.
     heartbeat: { periodMs: intFrom(env, 'HEARTBEAT_PERIOD_MS', 2_000), misses: intFrom(env, 'HEARTBEAT_MISSES', 3) },
-    joinTokenTtlMs: intFrom(env, 'JOIN_TOKEN_TTL_MS', 365 * 24 * HOUR),
+    joinTokenTtlMs: ttlWithin(env, 'JOIN_TOKEN_TTL_MS', 365 * 24 * HOUR, 'JOIN_TOKEN_MAX_TTL_MS', tokenMaxTtl.joinMs),
     joinTokenRetentionMs: intFrom(env, 'JOIN_TOKEN_RETENTION_MS', 24 * HOUR),
-    nodeCredentialTtlMs: intFrom(env, 'NODE_CREDENTIAL_TTL_MS', HOUR),
+    nodeCredentialTtlMs: ttlWithin(env, 'NODE_CREDENTIAL_TTL_MS', HOUR, 'NODE_CREDENTIAL_MAX_TTL_MS', tokenMaxTtl.nodeCredentialMs),
+    tokenMaxTtl,
+    kek: {
+      keys: (env.KEK ?? '').split(',').map((k) => k.trim()).filter(Boolean),
+      file: env.KEK_FILE || `${dataDir}/kek`,
+    },
     rejoinGraceMs: intFrom(env, 'REJOIN_GRACE_MS', 30 * 24 * HOUR),
     longPollMaxWaitMs: intFrom(env, 'LONG_POLL_MAX_WAIT_MS', 120_000),
     taskDrainMs: intFrom(env, 'TASK_DRAIN_MS', 1_000),

@@ -2,6 +2,7 @@ import { createLogger, type Logger } from '../protocol/log.ts';
 import { LogArrivals } from './log-relay/index.ts';
 import { VerifiedCredentials } from './agent-api/node-auth.ts';
 import { StatusBatcher } from './agent-api/status-batcher.ts';
+import type { KeyRing } from './auth/envelope.ts';
 import type { Config } from './config.ts';
 import { type Database, readClusterIndex } from './db/database.ts';
 import { Notifier, type NotifierOptions } from './notifier.ts';
@@ -14,6 +15,8 @@ import { readLease } from './orchestrator/lease.ts';
 export interface AppDeps {
   database: Database;
   config: Config;
+  /** Key-encryption keys that open the clusters' signing keys. */
+  keyRing: KeyRing;
   log: Logger;
   notifier: Notifier;
   now: () => number;
@@ -37,12 +40,13 @@ export interface RuntimeOptions {
   log?: Logger;
 }
 
-export function buildDeps(config: Config, database: Database, opts: RuntimeOptions = {}): AppDeps {
+export function buildDeps(config: Config, database: Database, keyRing: KeyRing, opts: RuntimeOptions = {}): AppDeps {
   const now = opts.now ?? Date.now;
   const notifier = new Notifier((clusterId) => readClusterIndex(database.db, clusterId), config.notifierPollMs, opts.notifier);
   return {
     database,
     config,
+    keyRing,
     log: opts.log ?? createLogger({ format: config.log.format, debug: config.log.debug }),
     notifier,
     now,

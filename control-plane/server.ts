@@ -1,6 +1,8 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
+import { loadKeyRing } from './auth/kek-file.ts';
+import { sealSigningKeysAtRest } from './auth/signing-keys.ts';
 import { bootstrap } from './bootstrap.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase } from './db/open.ts';
@@ -13,11 +15,17 @@ async function main() {
   // this process writes is for other users of the host.
   process.umask(0o077);
   const config = loadConfig();
+  const keyRing = await loadKeyRing(config);
   const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken);
   let publicUrl = config.publicUrl ?? '';
-  const deps = buildDeps(config, database, { publicUrl: () => publicUrl });
+  const deps = buildDeps(config, database, keyRing, { publicUrl: () => publicUrl });
   const { log } = deps;
-  const { created, dockerConfigDir } = await bootstrap(database, config.dataDir, Date.now());
+  const sealing = await sealSigningKeysAtRest(database, keyRing);
+  if (sealing.sealed || sealing.resealed) {
+    log.info(`signing keys at rest: sealed ${sealing.sealed} stored in plain text, ${sealing.resealed} again with the current key-encryption key ${keyRing.currentId}`);
+  }
+  if (sealing.sealed && !sealing.scrubbed) log.warn('the replaced plain-text signing keys may linger in free database pages: run VACUUM on the database');
+  const { created, dockerConfigDir } = await bootstrap(database, keyRing, config.dataDir, Date.now());
   const app = createApp(deps);
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import type { AppDeps } from '../deps.ts';
-import { verifyJoinToken, verifyNodeCredential, signNodeCredential } from '../auth/tokens.ts';
+import { joinTokenPolicy, nodeCredentialPolicy, verifyJoinToken, verifyNodeCredential, signNodeCredential } from '../auth/tokens.ts';
+import { openSigningKey } from '../auth/signing-keys.ts';
 import { readJsonObject, jsonOk } from '../docker-api/body.ts';
 import { readClusterIndex } from '../db/database.ts';
 import { ApiError, invalid } from '../errors.ts';
@@ -17,7 +18,7 @@ import type { Cluster } from '../swarm/clusters.ts';
 
 async function credentialFor(deps: AppDeps, cluster: Cluster, node: NodeRow) {
   const credentialExpiresAt = deps.now() + deps.config.nodeCredentialTtlMs;
-  const credential = await signNodeCredential(cluster.signingKey, deps.config.issuer, {
+  const credential = await signNodeCredential(await openSigningKey(deps.keyRing, cluster), deps.config.issuer, {
     clusterId: cluster.id,
     nodeId: node.id,
     generation: node.credentialGeneration,
@@ -42,7 +43,7 @@ export const agentApi = new Hono<AgentEnv>()
     const { deps } = c.var;
     const body = await readJsonObject(c);
     if (typeof body.token !== 'string') throw invalid('token is required');
-    const claims = await verifyJoinToken(body.token, clusterKeys(deps), deps.config.issuer);
+    const claims = await verifyJoinToken(body.token, clusterKeys(deps), joinTokenPolicy(deps.config));
     const cluster = await deps.database.db.query.clusters.findFirst({ where: (t, { eq }) => eq(t.id, claims.clusterId) });
     if (!cluster) throw new ApiError('unauthorized', 'join token is for a swarm that no longer exists');
     // A loopback addr is the truth only when every agent runs on this machine (the join URL is loopback).
@@ -52,14 +53,14 @@ export const agentApi = new Hono<AgentEnv>()
     let rejoin: { nodeId: string; generation: number } | undefined;
     if (typeof body.credential === 'string') {
       try {
-        const cred = await verifyNodeCredential(body.credential, clusterKeys(deps), deps.config.issuer, deps.config.rejoinGraceMs);
+        const cred = await verifyNodeCredential(body.credential, clusterKeys(deps), nodeCredentialPolicy(deps.config), deps.config.rejoinGraceMs);
         if (cred.clusterId === claims.clusterId) rejoin = { nodeId: cred.nodeId, generation: cred.generation };
       } catch {
         // Not a usable credential: this is a fresh join.
       }
     }
     const node = await writeCluster(deps, claims.clusterId, (tx) =>
-      admitNode(tx, { clusterId: claims.clusterId, jti: claims.jti, role: claims.role, info, rejoin, now: deps.now() }),
+      admitNode(tx, { clusterId: claims.clusterId, jti: claims.jti, info, rejoin, now: deps.now() }),
     );
     const response: JoinResponse = {
       nodeId: node.id,

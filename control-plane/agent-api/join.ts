@@ -28,7 +28,7 @@ async function refuseTakenKey(tx: Tx, clusterId: string, key: string | undefined
  */
 export async function admitNode(
   tx: Tx,
-  opts: { clusterId: string; jti: string; role: 'worker' | 'manager'; info: NodeDescription; rejoin?: { nodeId: string; generation: number }; now: number },
+  opts: { clusterId: string; jti: string; info: NodeDescription; rejoin?: { nodeId: string; generation: number }; now: number },
 ) {
   const { clusterId, jti, info, now } = opts;
   const token = await tx.query.joinTokens.findFirst({ where: and(eq(joinTokens.jti, jti), eq(joinTokens.clusterId, clusterId)) });
@@ -90,10 +90,11 @@ export async function admitNode(
     .values({
       id: newId(),
       clusterId,
-      role: opts.role,
+      // The stored token's role, never the claim: the row is what the cluster issued.
+      role: token.role,
       // Node labels are the operator's (`docker node update --label-add`): what the node says of
       // itself is in its engine labels, so it cannot place itself under a `node.labels` constraint.
-      spec: { Labels: {}, Role: opts.role, Availability: 'active' },
+      spec: { Labels: {}, Role: token.role, Availability: 'active' },
       availability: 'active',
       hostname: info.hostname,
       description,

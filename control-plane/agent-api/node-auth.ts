@@ -4,7 +4,7 @@ import { decodeJwt } from 'jose';
 import type { AppEnv } from '../app-env.ts';
 import type { AppDeps } from '../deps.ts';
 import { bearerToken } from '../auth/api-key.ts';
-import { type ClusterKeyLookup, verifyNodeCredential } from '../auth/tokens.ts';
+import { type ClusterKeyLookup, nodeCredentialPolicy, verifyNodeCredential } from '../auth/tokens.ts';
 import { clusters, nodes } from '../db/schema/index.ts';
 import { ApiError } from '../errors.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
@@ -16,7 +16,7 @@ export interface AgentEnv extends AppEnv {
 export function clusterKeys(deps: AppDeps): ClusterKeyLookup {
   return async (clusterId) => {
     const row = await deps.database.db.query.clusters.findFirst({ columns: { signingKey: true }, where: eq(clusters.id, clusterId) });
-    return row?.signingKey;
+    return row && { publicJwk: row.signingKey.publicJwk };
   };
 }
 
@@ -35,7 +35,7 @@ export class VerifiedCredentials {
   async claims(deps: AppDeps, token: string): Promise<NodeClaims> {
     const hit = this.verified.get(token);
     if (hit && hit.expiresAt > deps.now()) return hit.claims;
-    const claims = await verifyNodeCredential(token, clusterKeys(deps), deps.config.issuer);
+    const claims = await verifyNodeCredential(token, clusterKeys(deps), nodeCredentialPolicy(deps.config));
     const exp = decodeJwt(token).exp;
     if (typeof exp === 'number') {
       if (this.verified.size >= VerifiedCredentials.MAX) this.verified.clear();

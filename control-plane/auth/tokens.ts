@@ -9,6 +9,7 @@ import {
   SignJWT,
 } from 'jose';
 import { ApiError } from '../errors.ts';
+import type { Config } from '../config.ts';
 import type { JsonWebKeyLike } from '../db/schema/index.ts';
 
 const ALG = 'EdDSA';
@@ -30,7 +31,8 @@ export async function createSigningKey(): Promise<SigningKey> {
 
 const imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
 function importKey(jwk: JsonWebKeyLike): Promise<CryptoKey | Uint8Array> {
-  const cacheKey = `${jwk.d ? 'private' : 'public'}:${jwk.x}`;
+  // A private key is cached under its own d: under x alone, any JWK naming a cluster's public key would sign as it.
+  const cacheKey = jwk.d ? `private:${jwk.x}:${jwk.d}` : `public:${jwk.x}`;
   let key = imported.get(cacheKey);
   if (!key) {
     key = importJWK(jwk as JWK, ALG);
@@ -82,13 +84,25 @@ export async function signNodeCredential(key: SigningKey, issuer: string, claims
 }
 
 /** Finds the public key of the cluster named in the token's `kid`; undefined when there is none. */
-export type ClusterKeyLookup = (clusterId: string) => Promise<SigningKey | undefined>;
+export type ClusterKeyLookup = (clusterId: string) => Promise<{ publicJwk: JsonWebKeyLike } | undefined>;
+
+/**
+ * What a token must satisfy besides its signature: who issued it, and how far ahead its `exp` may
+ * lie. A token without `exp`, or one that outlives the policy (a key thief's 100-year token), is refused.
+ */
+export interface TokenPolicy {
+  issuer: string;
+  maxTtlMs: number;
+}
+
+/** Tolerated clock difference between the instance that signed a token and the one checking it. */
+const CLOCK_SKEW_S = 60;
 
 /**
  * Verifies a token with everything pinned: algorithm, type, audience, issuer, and the signing key of
  * the cluster the token claims to belong to. Any failure is one 401 that names no internals.
  */
-async function verify(token: string, lookup: ClusterKeyLookup, issuer: string, audience: string, typ: string, clockToleranceS = 0) {
+async function verify(token: string, lookup: ClusterKeyLookup, policy: TokenPolicy, audience: string, typ: string, clockToleranceS = 0) {
   const what = audience === 'join' ? 'join token' : 'node credential';
   let kid: unknown;
   try {
@@ -104,11 +118,13 @@ async function verify(token: string, lookup: ClusterKeyLookup, issuer: string, a
     const { payload } = await jwtVerify(token, await importKey(key.publicJwk), {
       algorithms: [ALG],
       audience,
-      issuer,
+      issuer: policy.issuer,
       typ,
       clockTolerance: clockToleranceS,
+      requiredClaims: ['exp'],
     });
     if (payload.cid !== kid) throw new Error('cluster mismatch');
+    if (payload.exp! > Date.now() / 1000 + policy.maxTtlMs / 1000 + CLOCK_SKEW_S) throw new Error('exp beyond policy');
     return payload;
   } catch (err) {
     const reason = (err as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'expired' : 'invalid';
@@ -116,11 +132,12 @@ async function verify(token: string, lookup: ClusterKeyLookup, issuer: string, a
   }
 }
 
-export async function verifyJoinToken(token: string, lookup: ClusterKeyLookup, issuer: string) {
-  const p = await verify(token, lookup, issuer, 'join', JOIN_TYPE);
+export async function verifyJoinToken(token: string, lookup: ClusterKeyLookup, policy: TokenPolicy) {
+  const p = await verify(token, lookup, policy, 'join', JOIN_TYPE);
   if (typeof p.jti !== 'string' || (p.role !== 'worker' && p.role !== 'manager')) {
     throw new ApiError('unauthorized', 'invalid join token: missing claims');
   }
+  // The role claim is only informative: the join token's stored row decides the role (admitNode).
   return { clusterId: p.cid as string, role: p.role as 'worker' | 'manager', jti: p.jti };
 }
 
@@ -128,10 +145,13 @@ export async function verifyJoinToken(token: string, lookup: ClusterKeyLookup, i
  * `expiredGraceMs` accepts a credential that expired at most that long ago: only a rejoin uses it,
  * where the credential proves which node is coming back and a valid join token is also required.
  */
-export async function verifyNodeCredential(token: string, lookup: ClusterKeyLookup, issuer: string, expiredGraceMs = 0) {
-  const p = await verify(token, lookup, issuer, 'node', NODE_TYPE, Math.floor(expiredGraceMs / 1000));
+export async function verifyNodeCredential(token: string, lookup: ClusterKeyLookup, policy: TokenPolicy, expiredGraceMs = 0) {
+  const p = await verify(token, lookup, policy, 'node', NODE_TYPE, Math.floor(expiredGraceMs / 1000));
   if (typeof p.sub !== 'string' || typeof p.gen !== 'number') {
     throw new ApiError('unauthorized', 'invalid node credential: missing claims');
   }
   return { clusterId: p.cid as string, nodeId: p.sub, generation: p.gen };
 }
+
+export const joinTokenPolicy = (config: Config): TokenPolicy => ({ issuer: config.issuer, maxTtlMs: config.tokenMaxTtl.joinMs });
+export const nodeCredentialPolicy = (config: Config): TokenPolicy => ({ issuer: config.issuer, maxTtlMs: config.tokenMaxTtl.nodeCredentialMs });

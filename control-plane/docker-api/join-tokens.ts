@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { type AppEnv, clusterUrl, writeCluster } from '../app-env.ts';
+import { openSigningKey } from '../auth/signing-keys.ts';
 import { signJoinToken } from '../auth/tokens.ts';
 import { joinTokens } from '../db/schema/index.ts';
 import { invalid, notFound } from '../errors.ts';
@@ -18,14 +19,15 @@ export const joinTokenRoutes = new Hono<AppEnv>()
     const role = body.role ?? 'worker';
     if (role !== 'worker' && role !== 'manager') throw invalid('role must be worker or manager');
     const ttlSeconds = body.ttlSeconds ?? 3600;
-    if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 366 * 86400) {
-      throw invalid('ttlSeconds must be an integer between 1 and 31622400');
+    const maxSeconds = Math.floor(deps.config.tokenMaxTtl.joinMs / 1000);
+    if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > maxSeconds) {
+      throw invalid(`ttlSeconds must be an integer between 1 and ${maxSeconds}`);
     }
     const singleUse = body.singleUse !== false;
     const now = deps.now();
     const expiresAt = now + ttlSeconds * 1000;
     const jti = await writeCluster(deps, cluster.id, (tx) => issueJoinToken(tx, cluster.id, role, now, ttlSeconds * 1000, false, singleUse));
-    const token = await signJoinToken(cluster.signingKey, deps.config.issuer, {
+    const token = await signJoinToken(await openSigningKey(deps.keyRing, cluster), deps.config.issuer, {
       clusterId: cluster.id,
       role,
       jti,

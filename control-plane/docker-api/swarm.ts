@@ -48,7 +48,7 @@ export const swarm = new Hono<AppEnv>()
   .use('/swarm/*', requireSwarm())
   .get('/swarm', async (c) => {
     const { cluster, deps } = c.var;
-    const tokens = await currentJoinTokens(deps.database.db, cluster, deps.config.issuer, clusterUrl(deps, cluster));
+    const tokens = await currentJoinTokens(deps.database.db, deps.keyRing, cluster, deps.config.issuer, clusterUrl(deps, cluster));
     return jsonOk({ ...swarmObject(cluster), JoinTokens: { Worker: tokens.worker, Manager: tokens.manager } });
   })
   .get('/swarm/unlockkey', () => jsonOk({ UnlockKey: '' }))

@@ -3,6 +3,8 @@ import { bumpIndex, type Database, type Reader, type Tx } from '../db/database.t
 import { apiKeys, clusters, type DataPathSettings, joinTokens, type SwarmSpec, tenants } from '../db/schema/index.ts';
 import { ApiError } from '../errors.ts';
 import { newId, newSecret, sha256Hex } from '../ids.ts';
+import type { KeyRing } from '../auth/envelope.ts';
+import { openSigningKey, sealSigningKey } from '../auth/signing-keys.ts';
 import { createSigningKey, signJoinToken } from '../auth/tokens.ts';
 import { createIngressNetwork } from './networks.ts';
 
@@ -31,9 +33,10 @@ export interface CreatedCluster {
 /** Creates a tenant (if new), a cluster and its first API key in one transaction. */
 export async function createCluster(
   database: Database,
-  opts: { tenant: string; name: string; initialize: boolean; now: number; advertiseUrl?: string; tokenTtlMs?: number },
+  opts: { tenant: string; name: string; initialize: boolean; now: number; keyRing: KeyRing; advertiseUrl?: string; tokenTtlMs?: number },
 ): Promise<CreatedCluster> {
-  const signingKey = await createSigningKey();
+  const id = newId();
+  const signingKey = await sealSigningKey(opts.keyRing, id, await createSigningKey());
   const { apiKey, secretHash } = await mintApiKey();
   const cluster = await database.write(async (tx) => {
     let tenant = await tx.query.tenants.findFirst({ where: eq(tenants.name, opts.tenant) });
@@ -47,7 +50,7 @@ export async function createCluster(
     const [row] = await tx
       .insert(clusters)
       .values({
-        id: newId(),
+        id,
         tenantId: tenant!.id,
         name: opts.name,
         managerNodeId: newId(),
@@ -128,13 +131,14 @@ export async function rotateJoinToken(tx: Tx, clusterId: string, role: Role, now
 }
 
 /** The tokens `docker swarm join-token` prints, re-derived from their rows. */
-export async function currentJoinTokens(db: Reader, cluster: Cluster, issuer: string, url: string) {
+export async function currentJoinTokens(db: Reader, keyRing: KeyRing, cluster: Cluster, issuer: string, url: string) {
   const rows = await db.query.joinTokens.findMany({
     where: and(eq(joinTokens.clusterId, cluster.id), eq(joinTokens.current, true), isNull(joinTokens.revokedAt)),
   });
   const out: Record<Role, string> = { worker: '', manager: '' };
+  const signingKey = rows.length ? await openSigningKey(keyRing, cluster) : undefined;
   for (const row of rows) {
-    out[row.role] = await signJoinToken(cluster.signingKey, issuer, {
+    out[row.role] = await signJoinToken(signingKey!, issuer, {
       clusterId: cluster.id,
       role: row.role,
       jti: row.jti,

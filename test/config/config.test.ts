@@ -12,6 +12,8 @@ describe('loadConfig', () => {
       notifierPollMs: 250,
       logRelay: { requestTtlMs: 90_000, renewEveryMs: 30_000, chunkTtlMs: 120_000, pollMs: 250, taskScanMs: 2_000, idleTimeoutMs: 10_000 },
       log: { format: 'text', debug: false, commits: false },
+      tokenMaxTtl: { joinMs: 366 * 24 * 3600_000, nodeCredentialMs: 24 * 3600_000 },
+      kek: { keys: [], file: './data/kek' },
     });
     const tuned = loadConfig({ LOG_IDLE_TIMEOUT_MS: '1500', LOG_FORMAT: 'json', LOG_COMMITS: '1', REJOIN_GRACE_MS: '60000' });
     expect(tuned.logRelay.idleTimeoutMs).toBe(1500);

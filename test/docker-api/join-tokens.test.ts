@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { decodeJwt, SignJWT, importJWK, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSigningKey } from '../../control-plane/auth/signing-keys.ts';
 import { createSigningKey, signJoinToken, signNodeCredential, type SigningKey } from '../../control-plane/auth/tokens.ts';
 import { clusters } from '../../control-plane/db/schema/index.ts';
 import { createTestApp, type TestApp } from '../harness/app.ts';
@@ -17,7 +18,7 @@ let claims: ReturnType<typeof decodeJwt>;
 beforeAll(async () => {
   t = await createTestApp();
   const row = await t.deps.database.db.query.clusters.findFirst({ where: eq(clusters.id, t.clusterId) });
-  key = row!.signingKey;
+  key = await openSigningKey(t.deps.keyRing, row!);
   valid = await workerToken(t);
   claims = decodeJwt(valid);
 });

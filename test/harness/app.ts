@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../control-plane/app.ts';
+import { loadKeyRing } from '../../control-plane/auth/kek-file.ts';
 import { loadConfig, type Config } from '../../control-plane/config.ts';
 import { openDatabase } from '../../control-plane/db/open.ts';
 import { type AppDeps, buildDeps } from '../../control-plane/deps.ts';
@@ -28,13 +29,15 @@ export async function createTestApp(opts: { initialize?: boolean; env?: Record<s
   const dir = mkdtempSync(join(tmpdir(), 'swarmlet-test-'));
   const config = loadConfig({ DATA_DIR: dir, ADMIN_TOKEN: 'admin-secret-for-tests', ...opts.env });
   const database = await openDatabase(config.libsqlUrl);
-  const deps = buildDeps(config, database, { publicUrl: () => 'http://127.0.0.1:2399' });
+  const keyRing = await loadKeyRing(config);
+  const deps = buildDeps(config, database, keyRing, { publicUrl: () => 'http://127.0.0.1:2399' });
   const app = createApp(deps);
   const { cluster, apiKey } = await createCluster(database, {
     tenant: 'test',
     name: 'main',
     initialize: opts.initialize !== false,
     now: Date.now(),
+    keyRing,
   });
   return {
     app,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { drizzle } from 'drizzle-orm/libsql/web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyRingFrom, newKek } from '../../control-plane/auth/envelope.ts';
 import { Database, DRIZZLE_OPTIONS } from '../../control-plane/db/database.ts';
 import { createCluster } from '../../control-plane/swarm/clusters.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
@@ -95,12 +96,13 @@ describe('Cloudflare Worker in workerd on a remote libSQL server', () => {
     // fails unless the schema is already there.
     const client = createWebClient({ url: hrana.url, authToken: TOKEN });
     database = new Database(client, drizzle(client, DRIZZLE_OPTIONS));
-    const { apiKey } = await createCluster(database, { tenant: 'default', name: 'default', initialize: false, now: Date.now() });
+    const kek = newKek();
+    const { apiKey } = await createCluster(database, { tenant: 'default', name: 'default', initialize: false, now: Date.now(), keyRing: await keyRingFrom([kek]) });
     mkdirSync(dockerConfig, { recursive: true });
     writeFileSync(join(dockerConfig, 'config.json'), JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${apiKey}` } }));
 
     const config = await bundleWorker(join(dir, 'bundle'));
-    worker = await startWrangler(config, { LIBSQL_URL: hrana.url, LIBSQL_AUTH_TOKEN: TOKEN }, join(dir, 'wrangler-state'));
+    worker = await startWrangler(config, { LIBSQL_URL: hrana.url, LIBSQL_AUTH_TOKEN: TOKEN, KEK: kek }, join(dir, 'wrangler-state'));
     env = { DOCKER_HOST: `tcp://127.0.0.1:${worker.port}`, DOCKER_CONFIG: dockerConfig };
   }, 150_000);
 

@@ -39,8 +39,8 @@ export const clusters = sqliteTable(
     dataPath: text({ mode: 'json' }).notNull().$type<DataPathSettings>().default(DEFAULT_DATA_PATH),
     /** URL agents use to reach the control plane; carried in join tokens. */
     advertiseUrl: text(),
-    /** Ed25519 key pair (JWK) that signs this cluster's join tokens and node credentials. */
-    signingKey: text({ mode: 'json' }).notNull().$type<{ privateJwk: JsonWebKeyLike; publicJwk: JsonWebKeyLike }>(),
+    /** Ed25519 key pair (JWK) that signs this cluster's join tokens and node credentials; the private half sealed. */
+    signingKey: text({ mode: 'json' }).notNull().$type<StoredSigningKey>(),
     changeIndex: integer().notNull().default(1),
     /** Index of the last change to the cluster's published ingress ports (every node's routing mesh). */
     ingressIndex: integer().notNull().default(0),
@@ -54,3 +54,13 @@ export const clusters = sqliteTable(
 );
 
 export type JsonWebKeyLike = Record<string, string | undefined>;
+
+/**
+ * A cluster's key pair at rest: the private JWK sealed with the key-encryption key (auth/envelope.ts).
+ * `privateJwk` is the plain-text form written before keys were sealed; start seals such rows.
+ */
+export interface StoredSigningKey {
+  publicJwk: JsonWebKeyLike;
+  sealedPrivateJwk?: string;
+  privateJwk?: JsonWebKeyLike;
+}
