@@ -58,7 +58,7 @@ describe('leader lease', () => {
 
   it('a leader whose lease was taken while it still believed it led places nothing', async () => {
     const token = await t.deps.database.db.query.joinTokens.findFirst({ where: eq(joinTokens.clusterId, t.clusterId) });
-    await t.deps.database.write((tx) => admitNode(tx, { clusterId: t.clusterId, jti: token!.jti, role: 'worker', info: nodeInfo(), now: Date.now() }));
+    await t.deps.database.write((tx) => admitNode(tx, { clusterId: t.clusterId, jti: token!.jti, info: nodeInfo(), now: Date.now() }));
     const leadership: Array<Lease | undefined> = [];
     const commits: Array<{ epoch: number; placed: number }> = [];
     const loop = new LeaderLoop(t.deps, {

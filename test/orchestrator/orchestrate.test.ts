@@ -18,7 +18,7 @@ describe('orchestrateCluster', () => {
 
   async function join(info = {}) {
     const token = await t.deps.database.db.query.joinTokens.findFirst({ where: eq(joinTokens.clusterId, t.clusterId) });
-    return t.deps.database.write((tx) => admitNode(tx, { clusterId: t.clusterId, jti: token!.jti, role: 'worker', info: nodeInfo(info), now: Date.now() }));
+    return t.deps.database.write((tx) => admitNode(tx, { clusterId: t.clusterId, jti: token!.jti, info: nodeInfo(info), now: Date.now() }));
   }
   const pass = (now = Date.now()) =>
     t.deps.database.write((tx) => orchestrateCluster(tx, t.clusterId, now, { schedule: true, heartbeatGraceMs: 60_000, historyPerSlot: 5 }));
