@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { serviceSpec } from '../harness/app.ts';
-import { createService, expectRefusedWithoutChange, json, refusalFixture, withTemplate } from './helpers.ts';
+import { createTestApp, serviceSpec } from '../harness/app.ts';
+import { createService, expectAgentError, expectRefusedWithoutChange, json, refusalFixture, withTemplate } from './helpers.ts';
 
 /**
  * Issue 11, finding 5: a spec stored with one field of the wrong type (Placement.Preferences `[1]`,
@@ -104,6 +104,46 @@ describe('well-formed specs that use those fields', () => {
     const got = await json(await fixture.t.request('GET', '/v1.41/services/fine'));
     expect(got.Spec.TaskTemplate).toEqual(spec2.TaskTemplate);
     expect((await fixture.t.request('DELETE', '/v1.41/services/fine')).status).toBe(200);
+  });
+});
+
+/** A service spec whose unknown top-level field XDeep holds `levels` nested arrays: the body nests 1 + levels deep. */
+const deepSpec = (name: string, levels: number) =>
+  JSON.stringify({ ...serviceSpec(name), XDeep: '__deep__' }).replace('"__deep__"', '['.repeat(levels) + ']'.repeat(levels));
+const TOO_DEEP = /^request body is nested too deeply: the limit is 64 levels of arrays and objects$/;
+
+describe('nesting and size limits, wherever a body is read', () => {
+  it('a spec nested 5,000 levels deep → 400, not a stack overflow', () => expectRefusedWithoutChange(fixture.t, create(deepSpec('deep', 5000)), 400, TOO_DEEP));
+  it('and 100,000 levels → 400', () => expectRefusedWithoutChange(fixture.t, create(deepSpec('deep', 100_000)), 400, TOO_DEEP));
+  it('65 levels → 400; 64 are accepted', async () => {
+    await expectRefusedWithoutChange(fixture.t, create(deepSpec('deep', 64)), 400, TOO_DEEP);
+    await createService(fixture.t, JSON.parse(deepSpec('deep', 63)));
+    expect((await fixture.t.request('DELETE', '/v1.41/services/deep')).status).toBe(200);
+  });
+  it('brackets inside strings do not count', async () => {
+    await createService(fixture.t, { ...serviceSpec('brackets'), Labels: { a: '[{'.repeat(1000), 'b"[': '\\"[[[' } });
+    expect((await fixture.t.request('DELETE', '/v1.41/services/brackets')).status).toBe(200);
+  });
+  it('an update nested too deeply → 400', () => expectRefusedWithoutChange(fixture.t, update(deepSpec('web', 5000)), 400, TOO_DEEP));
+  it('a network create nested too deeply → 400', () =>
+    expectRefusedWithoutChange(fixture.t, () => fixture.t.request('POST', '/v1.41/networks/create', `{"Name":"n","Labels":${'['.repeat(100)}${']'.repeat(100)}}`), 400, TOO_DEEP));
+  it('an agent join nested too deeply → 400 in the agent error shape', () =>
+    expectRefusedWithoutChange(
+      fixture.t,
+      async () => fixture.t.app.request('http://cp.test/agent/v1/join', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `{"token":${'['.repeat(5000)}${']'.repeat(5000)}}` }),
+      400,
+      /nested too deeply/,
+      expectAgentError,
+    ));
+  it('the limits are the config\'s: JSON_MAX_DEPTH and BODY_LIMIT_BYTES', async () => {
+    const strict = await createTestApp({ env: { JSON_MAX_DEPTH: '3', BODY_LIMIT_BYTES: '2000' } });
+    try {
+      await expectRefusedWithoutChange(strict, () => strict.request('POST', '/v1.41/services/create', serviceSpec('api')), 400, /the limit is 3 levels/);
+      const big = { Name: 'api', Labels: { blob: 'x'.repeat(2000) } };
+      await expectRefusedWithoutChange(strict, () => strict.request('POST', '/v1.41/services/create', big), 413, /^request body too large: the limit is 2000 bytes$/);
+    } finally {
+      await strict.close();
+    }
   });
 });
 
