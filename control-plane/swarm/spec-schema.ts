@@ -18,6 +18,8 @@ export type Shape =
   | 'uint'
   /** Go's uint32: file modes. */
   | 'uint32'
+  /** Go's float64. */
+  | 'number'
   | { enum: readonly string[] }
   /** A struct: the fields listed are checked, others kept as they came. */
   | { fields: Record<string, Shape> }
@@ -28,16 +30,18 @@ export type Shape =
 const INT_RANGE: Record<'int' | 'uint' | 'uint32', [number, number]> = { int: [-(2 ** 63), 2 ** 63 - 1], uint: [0, 2 ** 64 - 1], uint32: [0, 2 ** 32 - 1] };
 const INT_WORDS = { int: 'an integer', uint: 'an integer of 0 or more', uint32: 'an integer from 0 to 4294967295' };
 
+function isInteger(value: unknown, shape: 'int' | 'uint' | 'uint32'): boolean {
+  const [min, max] = INT_RANGE[shape];
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
 /** Throws a 400 naming the first field whose value does not fit its shape; null stands for "unset", as in Go. An empty path names top-level fields bare. */
 export function checkShape(value: unknown, shape: Shape, path: string): void {
   if (value === undefined || value === null) return;
-  if (shape === 'string' || shape === 'boolean') {
+  if (shape === 'string' || shape === 'boolean' || shape === 'number') {
     if (typeof value !== shape) throw invalid(`${path} must be a ${shape}`);
   } else if (shape === 'int' || shape === 'uint' || shape === 'uint32') {
-    const [min, max] = INT_RANGE[shape];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      throw invalid(`${path} must be ${INT_WORDS[shape]}, got ${JSON.stringify(value)}`);
-    }
+    if (!isInteger(value, shape)) throw invalid(`${path} must be ${INT_WORDS[shape]}, got ${JSON.stringify(value)}`);
   } else if ('enum' in shape) {
     if (typeof value !== 'string' || !shape.enum.includes(value)) {
       throw invalid(`${path} must be one of ${shape.enum.filter(Boolean).join(', ')}, got ${JSON.stringify(value)}`);
@@ -60,6 +64,32 @@ export function checkShape(value: unknown, shape: Shape, path: string): void {
     if (!isObject(value)) throw invalid(`${path} must be an object`);
     for (const [key, fieldShape] of Object.entries(shape.fields)) checkShape(value[key], fieldShape, path ? `${path}.${key}` : key);
   }
+}
+
+/**
+ * The value with every part that does not fit its shape left out, so what Go cannot decode never
+ * reaches a client: the views' defence against a spec stored before a check existed. A value that
+ * fits comes back equal, its keys in their order. An enum takes any string, as Go's decoder does.
+ */
+export function decodable(value: unknown, shape: Shape): unknown {
+  if (value === undefined || value === null) return value;
+  if (typeof shape === 'string') {
+    if (shape === 'string' || shape === 'boolean' || shape === 'number') return typeof value === shape ? value : undefined;
+    return isInteger(value, shape) ? value : undefined;
+  }
+  if ('enum' in shape) return typeof value === 'string' ? value : undefined;
+  if ('items' in shape) {
+    if (!Array.isArray(value)) return undefined;
+    return value.map((item) => decodable(item, shape.items)).filter((item) => item !== undefined);
+  }
+  if (!isObject(value)) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const fieldShape = 'values' in shape ? shape.values : shape.fields[key];
+    const kept = fieldShape ? decodable(v, fieldShape) : v;
+    if (kept !== undefined) out[key] = kept;
+  }
+  return out;
 }
 
 const strings: Shape = { items: 'string' };
@@ -141,7 +171,7 @@ const genericResources: Shape = {
 const networkAttachment: Shape = { fields: { Target: 'string', Aliases: strings, DriverOpts: labels } };
 
 /** TaskSpec without its ContainerSpec, which is checked under its own name (errors say `ContainerSpec.Env`). */
-export const TASK_SPEC: Shape = {
+export const TASK_SPEC = {
   fields: {
     PluginSpec: { fields: { Name: 'string', Remote: 'string', Disabled: 'boolean', PluginPrivilege: { items: { fields: { Name: 'string', Description: 'string', Value: strings } } } } },
     NetworkAttachmentSpec: { fields: { ContainerID: 'string' } },
@@ -160,7 +190,40 @@ export const TASK_SPEC: Shape = {
     Networks: { items: networkAttachment },
     LogDriver: { fields: { Name: 'string', Options: labels } },
   },
-};
+} satisfies Shape;
 
 /** The ServiceSpec fields outside Name, the task template, Mode, UpdateConfig and EndpointSpec (checked with their own rules). */
 export const SERVICE_SPEC: Shape = { fields: { Labels: labels, Networks: { items: networkAttachment } } };
+
+/** The whole TaskSpec, as tasks carry it. */
+export const TASK_TEMPLATE: Shape = { fields: { ...TASK_SPEC.fields, ContainerSpec: CONTAINER_SPEC } };
+
+// Enums are plain strings to Go's decoder, so these name them 'string'.
+export const ENDPOINT_SPEC: Shape = {
+  fields: { Mode: 'string', Ports: { items: { fields: { Name: 'string', Protocol: 'string', TargetPort: 'uint32', PublishedPort: 'uint32', PublishMode: 'string' } } } },
+};
+
+const updateConfig: Shape = {
+  fields: { Parallelism: 'uint', Delay: 'int', FailureAction: 'string', Monitor: 'int', MaxFailureRatio: 'number', Order: 'string' },
+};
+
+/** The whole ServiceSpec, for the views (validateServiceSpec checks Mode, UpdateConfig and EndpointSpec by their own rules). */
+export const STORED_SERVICE_SPEC: Shape = {
+  fields: {
+    Name: 'string',
+    Labels: labels,
+    TaskTemplate: TASK_TEMPLATE,
+    Mode: {
+      fields: {
+        Replicated: { fields: { Replicas: 'uint' } },
+        Global: { fields: {} },
+        ReplicatedJob: { fields: { MaxConcurrent: 'uint', TotalCompletions: 'uint' } },
+        GlobalJob: { fields: {} },
+      },
+    },
+    UpdateConfig: updateConfig,
+    RollbackConfig: updateConfig,
+    Networks: { items: networkAttachment },
+    EndpointSpec: ENDPOINT_SPEC,
+  },
+};
