@@ -40,6 +40,8 @@ export interface Config {
   /** How often an instance polls the change index for other instances' writes while someone waits. */
   notifierPollMs: number;
   bodyLimitBytes: number;
+  /** Deepest nesting of arrays and objects a JSON body may have (a ServiceSpec needs about 8). */
+  jsonMaxDepth: number;
   /** Bearer token of the admin (tenant) API; the admin API is closed when unset. */
   adminToken: string | undefined;
   /** Task history kept per slot (Docker's TaskHistoryRetentionLimit). */
@@ -132,6 +134,7 @@ export function loadConfig(env: Env = process.env): Config {
     taskDrainMs: intFrom(env, 'TASK_DRAIN_MS', 1_000),
     notifierPollMs: intFrom(env, 'NOTIFIER_POLL_MS', 250),
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),
+    jsonMaxDepth: intFrom(env, 'JSON_MAX_DEPTH', 64),
     adminToken: env.ADMIN_TOKEN || undefined,
     taskHistoryPerSlot: intFrom(env, 'TASK_HISTORY_PER_SLOT', 5),
     housekeepingMs: intFrom(env, 'HOUSEKEEPING_MS', 10 * 60_000),

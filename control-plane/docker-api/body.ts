@@ -1,11 +1,39 @@
 import { isObject } from '../json-guards.ts';
 import type { Context } from 'hono';
+import type { AppDeps } from '../deps.ts';
 import { invalid } from '../errors.ts';
+
+/** Used where no config is at hand; the config's JSON_MAX_DEPTH says otherwise. */
+const DEFAULT_MAX_DEPTH = 64;
+
+/**
+ * Whether a JSON text nests arrays and objects deeper than `max`, found by scanning it rather than
+ * parsing it: every walk of a decoded spec (key spelling, hashing, storing) is recursive, and a
+ * spec 5,000 levels deep overflowed the stack, answering 500.
+ */
+export function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character, a quote included
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
 
 /** Parses a JSON request body, naming what is wrong with it rather than failing deep inside. */
 export async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
   if (text.trim() === '') throw invalid('request body is empty; expected JSON');
+  // Every app sets deps first (app.ts); the agent and admin APIs read bodies here too.
+  const maxDepth = (c.get('deps') as AppDeps | undefined)?.config.jsonMaxDepth ?? DEFAULT_MAX_DEPTH;
+  if (nestedDeeperThan(text, maxDepth)) throw invalid(`request body is nested too deeply: the limit is ${maxDepth} levels of arrays and objects`);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { NetworkRow, NodeSpec } from '../db/schema/index.ts';
 import type { Cluster } from '../swarm/clusters.ts';
 import type { ServiceSpec } from '../swarm/service-spec.ts';
+import { decodable, ENDPOINT_SPEC, STORED_SERVICE_SPEC, TASK_TEMPLATE } from '../swarm/spec-schema.ts';
 import type { NodeRow, ServiceRow, TaskRow } from '../orchestrator/cluster-state.ts';
 
 /** Docker timestamps are RFC 3339; the CLI parses millisecond precision fine. */
@@ -49,13 +50,18 @@ export function toManagerNode(cluster: Cluster, addr: string, leaderHost: string
   };
 }
 
+/**
+ * Specs are shown through decodable(): the CLI decodes a whole list at once, so one spec stored
+ * with a field of the wrong type (before validation checked it) would fail `docker service ls`
+ * for every service; that field is left out of the view instead.
+ */
 export function toDockerService(s: ServiceRow, spec: ServiceSpec, status?: { running: number; desired: number; completed: number }) {
   return {
     ...objectMeta(s),
-    Spec: spec,
-    ...(s.previousSpec ? { PreviousSpec: s.previousSpec } : {}),
+    Spec: decodable(spec, STORED_SERVICE_SPEC),
+    ...(s.previousSpec ? { PreviousSpec: decodable(s.previousSpec, STORED_SERVICE_SPEC) } : {}),
     Endpoint: {
-      Spec: s.spec.EndpointSpec ?? { Mode: 'vip' },
+      Spec: decodable(s.spec.EndpointSpec, ENDPOINT_SPEC) ?? { Mode: 'vip' },
       ...(s.endpointPorts.length ? { Ports: s.endpointPorts } : {}),
       ...(s.virtualIps.length ? { VirtualIPs: s.virtualIps } : {}),
     },
@@ -102,8 +108,8 @@ export function toDockerTask(t: TaskRow, serviceLabels: Record<string, string> |
   });
   return {
     ...objectMeta(t),
-    Labels: serviceLabels ?? {},
-    Spec: t.spec,
+    Labels: decodable(serviceLabels, { values: 'string' }) ?? {},
+    Spec: decodable(t.spec, TASK_TEMPLATE),
     ServiceID: t.serviceId,
     Slot: t.slot,
     ...(t.nodeId ? { NodeID: t.nodeId } : {}),

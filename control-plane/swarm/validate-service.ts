@@ -1,7 +1,9 @@
 import { isObject } from '../json-guards.ts';
 import { invalid } from '../errors.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
-import type { ServiceSpec } from './service-spec.ts';
+import type { ServiceSpec, TaskSpec } from './service-spec.ts';
+import type { Mount } from '../../protocol/task-spec.ts';
+import { CONTAINER_SPEC, checkShape, MOUNT_TYPES, SERVICE_SPEC, TASK_SPEC } from './spec-schema.ts';
 import { withDockerKeys } from './spec-keys.ts';
 import { expandTaskSpec } from './templates.ts';
 
@@ -22,17 +24,6 @@ function object(v: unknown, path: Path, required = false): Record<string, unknow
   return v;
 }
 
-function stringArray(v: unknown, path: Path): string[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw invalid(`${path} must be an array of strings`);
-  return v;
-}
-
-function stringMap(v: unknown, path: Path): void {
-  const o = object(v, path);
-  if (o && Object.values(o).some((x) => typeof x !== 'string')) throw invalid(`${path} must map strings to strings`);
-}
-
 function count(v: unknown, path: Path, max = Number.MAX_SAFE_INTEGER): void {
   if (v === undefined || v === null) return;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
@@ -45,48 +36,21 @@ function oneOf(v: unknown, path: Path, values: string[]): void {
   if (typeof v !== 'string' || !values.includes(v)) throw invalid(`${path} must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
 }
 
-type Kind = 'string' | 'boolean' | 'strings' | 'array' | 'object' | 'stringMap' | 'count';
-
-/**
- * Go types of the other fields the docker CLI decodes. They are stored as posted, but one of the
- * wrong type would make every `docker service ls` of the cluster fail to decode the list.
- */
-const CONTAINER_FIELDS: Record<string, Kind> = {
-  Hostname: 'string',
-  Dir: 'string',
-  User: 'string',
-  StopSignal: 'string',
-  Isolation: 'string',
-  Init: 'boolean',
-  TTY: 'boolean',
-  OpenStdin: 'boolean',
-  ReadOnly: 'boolean',
-  Hosts: 'strings',
-  CapabilityAdd: 'strings',
-  CapabilityDrop: 'strings',
-  Mounts: 'array',
-  Secrets: 'array',
-  Configs: 'array',
-  Ulimits: 'array',
-  Privileges: 'object',
-  DNSConfig: 'object',
-  Sysctls: 'stringMap',
-};
-const TEMPLATE_FIELDS: Record<string, Kind> = { Networks: 'array', LogDriver: 'object', Runtime: 'string', ForceUpdate: 'count' };
-
-function ofKind(v: unknown, path: Path, kind: Kind): void {
-  if (v === undefined || v === null) return;
-  if (kind === 'strings') return void stringArray(v, path);
-  if (kind === 'stringMap') return stringMap(v, path);
-  if (kind === 'object') return void object(v, path);
-  if (kind === 'count') return count(v, path);
-  if (kind === 'array' ? !Array.isArray(v) : typeof v !== kind) throw invalid(`${path} must be ${kind === 'array' ? 'an array' : `a ${kind}`}`);
+/** What dockerd refuses of a mount beyond its types (daemon/cluster/convert, volume/mounts validation). */
+function checkMounts(mounts: Mount[] | undefined): void {
+  (mounts ?? []).forEach((m, i) => {
+    const what = `ContainerSpec.Mounts[${i}]`;
+    if (!m.Type) throw invalid(`${what}.Type is required: one of ${MOUNT_TYPES.join(', ')}`);
+    if (!m.Target) throw invalid(`invalid mount config for type "${m.Type}": field Target must not be empty (${what})`);
+    if (m.Type === 'bind' && !m.Source) throw invalid(`invalid mount config for type "bind": field Source must not be empty (${what})`);
+    if (m.Type === 'tmpfs' && m.Source) throw invalid(`invalid mount config for type "tmpfs": field Source must not be specified (${what})`);
+  });
 }
 
 /**
  * Checks a posted ServiceSpec at the edge. The spec is then stored exactly as posted (unknown
- * fields included), so only the fields this control plane acts on, and those the CLI decodes
- * into typed Go fields, are type-checked here.
+ * fields included), so every field the CLI decodes into a typed Go field is type-checked
+ * (spec-schema.ts), and those this control plane acts on also by their rules.
  */
 export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpec {
   const spec = withDockerKeys('ServiceSpec', posted);
@@ -96,42 +60,23 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
     }
     if (spec.Name.length > 63) throw invalid(`invalid service name ${JSON.stringify(spec.Name)}: name must be 63 characters or fewer`);
   }
-  stringMap(spec.Labels, 'Labels');
+  checkShape(spec, SERVICE_SPEC, '');
 
   const template = object(spec.TaskTemplate, 'TaskTemplate', true)!;
   const container = object(template.ContainerSpec, 'TaskTemplate.ContainerSpec', true)!;
   if (typeof container.Image !== 'string' || container.Image.trim() === '') {
     throw invalid('ContainerSpec: image reference must be provided');
   }
-  for (const key of ['Args', 'Command', 'Env', 'Groups'] as const) stringArray(container[key], `ContainerSpec.${key}`);
-  for (const [key, kind] of Object.entries(CONTAINER_FIELDS)) ofKind(container[key], `ContainerSpec.${key}`, kind);
-  for (const [key, kind] of Object.entries(TEMPLATE_FIELDS)) ofKind(template[key], `TaskTemplate.${key}`, kind);
-  stringMap(container.Labels, 'ContainerSpec.Labels');
-  count(container.StopGracePeriod, 'ContainerSpec.StopGracePeriod');
-  const health = object(container.Healthcheck, 'ContainerSpec.Healthcheck');
-  if (health) {
-    stringArray(health.Test, 'ContainerSpec.Healthcheck.Test');
-    for (const k of ['Interval', 'Timeout', 'StartPeriod', 'Retries'] as const) count(health[k], `ContainerSpec.Healthcheck.${k}`);
-  }
-
-  const resources = object(template.Resources, 'TaskTemplate.Resources');
-  for (const kind of ['Limits', 'Reservations'] as const) {
-    const r = object(resources?.[kind], `Resources.${kind}`);
-    count(r?.NanoCPUs, `Resources.${kind}.NanoCPUs`);
-    count(r?.MemoryBytes, `Resources.${kind}.MemoryBytes`);
-  }
-  const placement = object(template.Placement, 'TaskTemplate.Placement');
-  for (const c of stringArray(placement?.Constraints, 'Placement.Constraints') ?? []) {
+  checkShape(container, CONTAINER_SPEC, 'ContainerSpec');
+  checkShape(template, TASK_SPEC, 'TaskTemplate');
+  checkMounts(container.Mounts as Mount[] | undefined);
+  for (const c of (template as TaskSpec).Placement?.Constraints ?? []) {
     try {
       parseConstraint(c);
     } catch (err) {
       throw invalid((err as Error).message);
     }
   }
-  count(placement?.MaxReplicas, 'Placement.MaxReplicas');
-  const restart = object(template.RestartPolicy, 'TaskTemplate.RestartPolicy');
-  oneOf(restart?.Condition, 'RestartPolicy.Condition', ['none', 'on-failure', 'any']);
-  for (const k of ['Delay', 'MaxAttempts', 'Window'] as const) count(restart?.[k], `RestartPolicy.${k}`);
 
   const mode = object(spec.Mode, 'Mode');
   let replicated: Record<string, unknown> | undefined;

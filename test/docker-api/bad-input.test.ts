@@ -1,26 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
-import { createService, enc, expectRefusedWithoutChange, json } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { serviceSpec } from '../harness/app.ts';
+import { enc, expectRefusedWithoutChange, json, refusalFixture, withTemplate } from './helpers.ts';
 
 /**
  * Every refused request answers a 4xx in Docker's error shape and leaves the database exactly as
  * it was: a service and its tasks exist beforehand, so a partial write would show.
  */
-let t: TestApp;
-let webVersion: number;
-beforeAll(async () => {
-  t = await createTestApp();
-  await createService(t, serviceSpec('web', 2));
-  webVersion = (await json(await t.request('GET', '/v1.41/services/web'))).Version.Index;
-});
-afterAll(() => t.close());
+const fixture = refusalFixture();
 
-const create = (body: unknown, headers?: Record<string, string>) => () => t.request('POST', '/v1.41/services/create', body, headers);
-const update = (body: unknown) => () => t.request('POST', `/v1.41/services/web/update?version=${webVersion}`, body);
-const withTemplate = (patch: Record<string, unknown>, container: Record<string, unknown> = {}) => {
-  const spec = serviceSpec('api', 1);
-  return { ...spec, TaskTemplate: { ...spec.TaskTemplate, ...patch, ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, ...container } } };
-};
+const create = (body: unknown, headers?: Record<string, string>) => () => fixture.t.request('POST', '/v1.41/services/create', body, headers);
+const update = (body: unknown) => () => fixture.t.request('POST', `/v1.41/services/web/update?version=${fixture.webVersion}`, body);
 
 describe('malformed bodies', () => {
   const cases: [string, string, RegExp][] = [
@@ -32,8 +21,8 @@ describe('malformed bodies', () => {
     ['JSON null', 'null', /^request body must be a JSON object$/],
   ];
   for (const [what, body, message] of cases) {
-    it(`create: ${what} → 400`, () => expectRefusedWithoutChange(t, create(body), 400, message));
-    it(`update: ${what} → 400`, () => expectRefusedWithoutChange(t, update(body), 400, message));
+    it(`create: ${what} → 400`, () => expectRefusedWithoutChange(fixture.t, create(body), 400, message));
+    it(`update: ${what} → 400`, () => expectRefusedWithoutChange(fixture.t, update(body), 400, message));
   }
 });
 
@@ -76,71 +65,71 @@ describe('fields of the wrong type', () => {
     ['a bad update order', { ...serviceSpec('api'), UpdateConfig: { Order: 'random' } }, /UpdateConfig\.Order must be one of stop-first, start-first/],
   ];
   for (const [what, body, message] of cases) {
-    it(`create: ${what} → 400`, () => expectRefusedWithoutChange(t, create(body), 400, message));
+    it(`create: ${what} → 400`, () => expectRefusedWithoutChange(fixture.t, create(body), 400, message));
   }
   it('update: Replicas as a string → 400, and the service keeps its spec', () =>
-    expectRefusedWithoutChange(t, update(serviceSpec('web', '5' as unknown as number)), 400, /Replicas must be an integer/));
-  it('update: Env not an array → 400', () => expectRefusedWithoutChange(t, update({ ...withTemplate({}, { Env: 'A=1' }), Name: 'web' }), 400, /Env must be an array/));
+    expectRefusedWithoutChange(fixture.t, update(serviceSpec('web', '5' as unknown as number)), 400, /Replicas must be an integer/));
+  it('update: Env not an array → 400', () => expectRefusedWithoutChange(fixture.t, update({ ...withTemplate({}, { Env: 'A=1' }), Name: 'web' }), 400, /Env must be an array/));
 });
 
 describe('values Docker refuses', () => {
-  it('negative replicas → 400', () => expectRefusedWithoutChange(t, create(serviceSpec('api', -1)), 400, /^Mode\.Replicated\.Replicas must be an integer between 0 and 100000, got -1$/));
+  it('negative replicas → 400', () => expectRefusedWithoutChange(fixture.t, create(serviceSpec('api', -1)), 400, /^Mode\.Replicated\.Replicas must be an integer between 0 and 100000, got -1$/));
   it('an empty image → 400 "image reference must be provided"', () =>
-    expectRefusedWithoutChange(t, create(withTemplate({}, { Image: '' })), 400, /^ContainerSpec: image reference must be provided$/));
-  it('a missing image → 400', () => expectRefusedWithoutChange(t, create(withTemplate({}, { Image: undefined })), 400, /image reference must be provided/));
+    expectRefusedWithoutChange(fixture.t, create(withTemplate({}, { Image: '' })), 400, /^ContainerSpec: image reference must be provided$/));
+  it('a missing image → 400', () => expectRefusedWithoutChange(fixture.t, create(withTemplate({}, { Image: undefined })), 400, /image reference must be provided/));
   for (const name of ['-web', '_web', 'web-', 'web_', 'web.1', 'web service', 'wéb']) {
     it(`an invalid name ${JSON.stringify(name)} → 400`, () =>
-      expectRefusedWithoutChange(t, create(serviceSpec(name)), 400, /^invalid service name .*: name must be valid as a DNS name component/));
+      expectRefusedWithoutChange(fixture.t, create(serviceSpec(name)), 400, /^invalid service name .*: name must be valid as a DNS name component/));
   }
   it('a name longer than 63 characters → 400', () =>
-    expectRefusedWithoutChange(t, create(serviceSpec('a'.repeat(64))), 400, /^invalid service name .*: name must be 63 characters or fewer$/));
-  it('a name that is not a string → 400', () => expectRefusedWithoutChange(t, create({ ...serviceSpec('x'), Name: 42 }), 400, /invalid service name 42/));
-  it('a duplicate name → 409 "already exists"', () => expectRefusedWithoutChange(t, create(serviceSpec('web', 1)), 409, /^service web already exists$/));
+    expectRefusedWithoutChange(fixture.t, create(serviceSpec('a'.repeat(64))), 400, /^invalid service name .*: name must be 63 characters or fewer$/));
+  it('a name that is not a string → 400', () => expectRefusedWithoutChange(fixture.t, create({ ...serviceSpec('x'), Name: 42 }), 400, /invalid service name 42/));
+  it('a duplicate name → 409 "already exists"', () => expectRefusedWithoutChange(fixture.t, create(serviceSpec('web', 1)), 409, /^service web already exists$/));
 });
 
 describe('queries', () => {
   for (const path of ['/v1.41/services', '/v1.41/tasks', '/v1.41/nodes']) {
     it(`unknown filter on ${path} → 400 "Invalid filter"`, () =>
-      expectRefusedWithoutChange(t, () => t.request('GET', `${path}?filters=${enc({ bogus: ['1'] })}`), 400, /^Invalid filter 'bogus'$/));
+      expectRefusedWithoutChange(fixture.t, () => fixture.t.request('GET', `${path}?filters=${enc({ bogus: ['1'] })}`), 400, /^Invalid filter 'bogus'$/));
   }
-  it('filters that are not JSON → 400', () => expectRefusedWithoutChange(t, () => t.request('GET', '/v1.41/tasks?filters={bad'), 400, /^invalid filters: /));
+  it('filters that are not JSON → 400', () => expectRefusedWithoutChange(fixture.t, () => fixture.t.request('GET', '/v1.41/tasks?filters={bad'), 400, /^invalid filters: /));
 });
 
 describe('size and authentication', () => {
   it('a 10 MB body → 413', async () => {
     const huge = JSON.stringify({ ...serviceSpec('big'), Labels: { blob: 'x'.repeat(10 * 1024 * 1024) } });
-    await expectRefusedWithoutChange(t, create(huge), 413, /^request body too large: the limit is \d+ bytes$/);
+    await expectRefusedWithoutChange(fixture.t, create(huge), 413, /^request body too large: the limit is \d+ bytes$/);
   });
 
   it('a 10 MB body announced by Content-Length → 413 before it is read', async () => {
     const huge = 'x'.repeat(10 * 1024 * 1024);
-    await expectRefusedWithoutChange(t, create(huge, { 'Content-Length': String(huge.length) }), 413, /request body too large/);
+    await expectRefusedWithoutChange(fixture.t, create(huge, { 'Content-Length': String(huge.length) }), 413, /request body too large/);
   });
 
   it('no API key → 401 that says how to send one', async () => {
-    await expectRefusedWithoutChange(t, create(serviceSpec('api'), { Authorization: '' }), 401, /^missing API key: send "Authorization: Bearer <key>"/);
-    await expectRefusedWithoutChange(t, () => t.request('GET', '/v1.41/services', undefined, { Authorization: '' }), 401, /missing API key/);
+    await expectRefusedWithoutChange(fixture.t, create(serviceSpec('api'), { Authorization: '' }), 401, /^missing API key: send "Authorization: Bearer <key>"/);
+    await expectRefusedWithoutChange(fixture.t, () => fixture.t.request('GET', '/v1.41/services', undefined, { Authorization: '' }), 401, /missing API key/);
   });
 
   it('no key on a newer API version\'s path → 401, not "too new" (where the CLI lands when /_ping is refused)', async () => {
-    await expectRefusedWithoutChange(t, () => t.request('GET', '/v1.50/services', undefined, { Authorization: '' }), 401, /missing API key/);
-    await expectRefusedWithoutChange(t, () => t.request('GET', '/_ping', undefined, { Authorization: '' }), 401, /missing API key/);
+    await expectRefusedWithoutChange(fixture.t, () => fixture.t.request('GET', '/v1.50/services', undefined, { Authorization: '' }), 401, /missing API key/);
+    await expectRefusedWithoutChange(fixture.t, () => fixture.t.request('GET', '/_ping', undefined, { Authorization: '' }), 401, /missing API key/);
   });
 
   it('a wrong API key → 401', async () => {
-    await expectRefusedWithoutChange(t, create(serviceSpec('api'), { Authorization: 'Bearer swl_wrong' }), 401, /^invalid API key/);
-    await expectRefusedWithoutChange(t, () => t.request('DELETE', '/v1.41/services/web', undefined, { Authorization: 'Bearer swl_wrong' }), 401, /invalid API key/);
-    await expectRefusedWithoutChange(t, () => t.request('GET', '/v1.41/info', undefined, { Authorization: `Basic ${btoa('u:p')}` }), 401, /missing API key/);
+    await expectRefusedWithoutChange(fixture.t, create(serviceSpec('api'), { Authorization: 'Bearer swl_wrong' }), 401, /^invalid API key/);
+    await expectRefusedWithoutChange(fixture.t, () => fixture.t.request('DELETE', '/v1.41/services/web', undefined, { Authorization: 'Bearer swl_wrong' }), 401, /invalid API key/);
+    await expectRefusedWithoutChange(fixture.t, () => fixture.t.request('GET', '/v1.41/info', undefined, { Authorization: `Basic ${btoa('u:p')}` }), 401, /missing API key/);
   });
 
   it('the key of another scheme or with junk around it → 401', async () => {
-    await expectRefusedWithoutChange(t, create(serviceSpec('api'), { Authorization: `Token ${t.apiKey}` }), 401, /missing API key/);
-    await expectRefusedWithoutChange(t, create(serviceSpec('api'), { Authorization: `Bearer ${t.apiKey}x` }), 401, /invalid API key/);
+    await expectRefusedWithoutChange(fixture.t, create(serviceSpec('api'), { Authorization: `Token ${fixture.t.apiKey}` }), 401, /missing API key/);
+    await expectRefusedWithoutChange(fixture.t, create(serviceSpec('api'), { Authorization: `Bearer ${fixture.t.apiKey}x` }), 401, /invalid API key/);
   });
 });
 
 it('the fixtures are still what the refused requests must not have changed', async () => {
-  const services = await json<any[]>(await t.request('GET', '/v1.41/services'));
+  const services = await json<any[]>(await fixture.t.request('GET', '/v1.41/services'));
   expect(services.map((s) => s.Spec.Name)).toEqual(['web']);
-  expect(services[0].Version.Index).toBe(webVersion);
+  expect(services[0].Version.Index).toBe(fixture.webVersion);
 });

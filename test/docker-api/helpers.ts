@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../../protocol/errors.ts';
-import { expect } from 'vitest';
-import type { TestApp } from '../harness/app.ts';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
 
 const TABLES = ['tenants', 'clusters', 'api_keys', 'join_tokens', 'nodes', 'services', 'tasks', 'leases', 'networks', 'events'] as const;
 
@@ -116,3 +116,24 @@ export async function createService(t: TestApp, spec: Record<string, unknown>): 
 
 export const enc = (filters: Record<string, string[]>) =>
   encodeURIComponent(JSON.stringify(Object.fromEntries(Object.entries(filters).map(([k, vs]) => [k, Object.fromEntries(vs.map((v) => [v, true]))]))));
+
+/**
+ * A cluster with one service, `web` (2 replicas), for files of refused requests: a partial write
+ * would show against it. Registers its own beforeAll/afterAll; read `t` and `webVersion` in tests.
+ */
+export function refusalFixture() {
+  const fixture = { t: undefined as unknown as TestApp, webVersion: 0 };
+  beforeAll(async () => {
+    fixture.t = await createTestApp();
+    await createService(fixture.t, serviceSpec('web', 2));
+    fixture.webVersion = (await json(await fixture.t.request('GET', '/v1.41/services/web'))).Version.Index;
+  });
+  afterAll(() => fixture.t.close());
+  return fixture;
+}
+
+/** The spec of a one-replica service `api` with its task template and container spec patched. */
+export function withTemplate(patch: Record<string, unknown>, container: Record<string, unknown> = {}) {
+  const spec = serviceSpec('api', 1);
+  return { ...spec, TaskTemplate: { ...spec.TaskTemplate, ...patch, ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, ...container } } };
+}
