@@ -216,12 +216,20 @@ describe('deleting a cluster', () => {
     await expectDockerError(await services(c.apiKey), 401, /^invalid API key/);
   });
 
-  it('its nodes\' credentials are refused, remembered as verified or not', async () => {
-    await expectAgentError(await agent(nodeC), 401, /revoked|unknown cluster/);
+  it('its nodes\' credentials are refused as revoked (agents stop), remembered as verified or not', async () => {
+    const revoked = async (res: Response) => {
+      const message = await expectAgentError(res.clone(), 401, /^node credential revoked/);
+      expect({ message, code: (await res.json()).code }).toEqual({ message, code: 'credential_revoked' });
+    };
+    await revoked(await agent(nodeC));
     // A fresh instance on the same database has never verified the credential.
     const deps = buildDeps(t.config, t.deps.database, { publicUrl: () => 'http://127.0.0.1:2399' });
     try {
-      await expectAgentError(await agent(nodeC, createApp(deps)), 401, /revoked|unknown cluster/);
+      await revoked(await agent(nodeC, createApp(deps)));
+      // A malformed credential names no cluster: still the plain 401, which an agent may retry.
+      const malformed = await agent('not-a-jwt', createApp(deps));
+      expect((await malformed.clone().json()).code).toBe('unauthorized');
+      await expectAgentError(malformed, 401, /^malformed node credential$/);
     } finally {
       deps.notifier.close();
     }
