@@ -2,7 +2,8 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { KeyRing } from './auth/envelope.ts';
 import type { Database } from './db/database.ts';
-import { addApiKey, createCluster } from './swarm/clusters.ts';
+import { addApiKey } from './swarm/api-keys.ts';
+import { createCluster } from './swarm/clusters.ts';
 
 /**
  * First start on an empty database: a default tenant, its cluster and an API key, with a docker

@@ -5,7 +5,7 @@
 export const ERROR_CODES = [
   'invalid',
   'unauthorized',
-  /** The node's credential was revoked (`docker node rm`, or a newer join of the same node): do not retry. */
+  /** The node's credential was revoked (`docker node rm`, a newer join of the same node, or its cluster deleted): do not retry. */
   'credential_revoked',
   'not_found',
   'conflict',

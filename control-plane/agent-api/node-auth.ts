@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { AppEnv } from '../app-env.ts';
 import type { AppDeps } from '../deps.ts';
 import { bearerToken } from '../auth/api-key.ts';
@@ -46,6 +46,23 @@ export class VerifiedCredentials {
 }
 
 /**
+ * Whether a credential names (by its `kid`, unverified) a cluster that does not exist. A deleted
+ * cluster's credentials are refused as revoked, so its agents stop rather than retry: only
+ * `credential_revoked` tells an agent not to.
+ */
+async function namesMissingCluster(deps: AppDeps, token: string): Promise<boolean> {
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    return false;
+  }
+  return typeof kid === 'string' && (await clusterKeys(deps)(kid)) === undefined;
+}
+
+const clusterGone = () => new ApiError('credential_revoked', 'node credential revoked: its cluster no longer exists');
+
+/**
  * Authenticates an agent by its node credential. The node must still exist with the credential's
  * generation: `docker node rm` ends every credential the node held.
  */
@@ -54,7 +71,10 @@ export function nodeAuth(): MiddlewareHandler<AgentEnv> {
     const { deps } = c.var;
     const token = bearerToken(c.req.header('authorization'));
     if (!token) throw new ApiError('unauthorized', 'missing node credential');
-    const claims = await deps.verifiedCredentials.claims(deps, token);
+    const claims = await deps.verifiedCredentials.claims(deps, token).catch(async (err: unknown) => {
+      if (err instanceof ApiError && err.code === 'unauthorized' && (await namesMissingCluster(deps, token))) throw clusterGone();
+      throw err;
+    });
     const [row] = await deps.database.db
       .select({ node: nodes, cluster: clusters })
       .from(nodes)

@@ -1,10 +1,25 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, inArray, isNull } from 'drizzle-orm';
 import { bumpIndex, type Database, type Reader, type Tx } from '../db/database.ts';
-import { apiKeys, clusters, type DataPathSettings, joinTokens, type SwarmSpec, tenants } from '../db/schema/index.ts';
-import { ApiError } from '../errors.ts';
-import { newId, newSecret, sha256Hex } from '../ids.ts';
+import {
+  apiKeys,
+  clusters,
+  type DataPathSettings,
+  events,
+  joinTokens,
+  logChunks,
+  logRequests,
+  networks,
+  nodes,
+  services,
+  type SwarmSpec,
+  tasks,
+  tenants,
+} from '../db/schema/index.ts';
+import { ApiError, notFound } from '../errors.ts';
+import { newId, sha256Hex } from '../ids.ts';
 import type { KeyRing } from '../auth/envelope.ts';
 import { openSigningKey, sealSigningKey } from '../auth/signing-keys.ts';
+import { mintApiKey } from './api-keys.ts';
 import { createSigningKey, signJoinToken } from '../auth/tokens.ts';
 import { createIngressNetwork } from './networks.ts';
 
@@ -66,18 +81,6 @@ export async function createCluster(
     return row!;
   });
   return { cluster, apiKey };
-}
-
-async function mintApiKey(): Promise<{ apiKey: string; secretHash: string }> {
-  const apiKey = `swl_${newSecret()}`;
-  return { apiKey, secretHash: await sha256Hex(apiKey) };
-}
-
-/** A new API key for a cluster; returns the secret, which is stored only as its hash. */
-export async function addApiKey(database: Database, clusterId: string, name: string, now: number): Promise<string> {
-  const { apiKey, secretHash } = await mintApiKey();
-  await database.write((tx) => tx.insert(apiKeys).values({ id: newId(), clusterId, name, secretHash, createdAt: now }));
-  return apiKey;
 }
 
 /** Marks the swarm active and issues its first worker and manager join tokens. */
@@ -159,4 +162,25 @@ export async function clusterForApiKey(db: Reader, secret: string): Promise<Clus
     .innerJoin(clusters, eq(clusters.id, apiKeys.clusterId))
     .where(and(eq(apiKeys.secretHash, await sha256Hex(secret)), isNull(apiKeys.revokedAt)));
   return row?.cluster;
+}
+
+/** Every table whose rows belong to one cluster by a `cluster_id` column. */
+const CLUSTER_TABLES = [tasks, services, nodes, networks, joinTokens, apiKeys, events, logRequests] as const;
+
+/**
+ * Deletes a cluster and everything of it in one transaction. Rows go by name rather than by the
+ * foreign keys' cascade, which a connection without `PRAGMA foreign_keys` would skip, and log
+ * chunks have no cluster column at all. With the rows go its API keys (looked up per request) and
+ * its nodes' credentials (node-auth reads the node, and the cluster's signing key, per request).
+ * The tenant stays: it is the customer, not the cluster.
+ */
+export async function deleteCluster(database: Database, clusterId: string): Promise<void> {
+  await database.write(async (tx) => {
+    const row = await tx.query.clusters.findFirst({ columns: { id: true }, where: eq(clusters.id, clusterId) });
+    if (!row) throw notFound(`cluster ${clusterId} not found`);
+    const requests = tx.select({ id: logRequests.id }).from(logRequests).where(eq(logRequests.clusterId, clusterId));
+    await tx.delete(logChunks).where(inArray(logChunks.requestId, requests));
+    for (const table of CLUSTER_TABLES) await tx.delete(table).where(eq(table.clusterId, clusterId));
+    await tx.delete(clusters).where(eq(clusters.id, clusterId));
+  });
 }
