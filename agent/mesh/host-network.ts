@@ -35,9 +35,9 @@ export async function syncFirewall(wireguardInterface: string, view: MeshView, v
   await jumpFirst('filter', [['FORWARD', FORWARD_CHAIN], ['INPUT', INPUT_CHAIN]]);
 }
 
-/** The virtual IPs' nat chains, in one commit, jumped to first from PREROUTING and POSTROUTING. */
-export async function syncVirtualIps(view: MeshView, vips: NetworkVips[]): Promise<void> {
-  await mustRun('iptables-restore', ['-w', '10', '--noflush'], virtualIpRules(view, vips));
+/** The virtual IPs' and egress nat chains, in one commit, jumped to first from PREROUTING and POSTROUTING. */
+export async function syncVirtualIps(view: MeshView, vips: NetworkVips[], wireguardInterface: string): Promise<void> {
+  await mustRun('iptables-restore', ['-w', '10', '--noflush'], virtualIpRules(view, vips, wireguardInterface));
   await jumpFirst('nat', [['PREROUTING', VIP_CHAIN], ['POSTROUTING', VIP_POST_CHAIN]]);
 }
 

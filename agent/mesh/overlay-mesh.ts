@@ -87,7 +87,7 @@ export class OverlayMesh {
     const [view, vips] = [this.view, this.vips];
     const key = JSON.stringify([view.networks, vips]);
     if (this.closed || key === this.vipsApplied || (!view.networks.length && !this.vipsApplied)) return;
-    await syncVirtualIps(view, vips);
+    await syncVirtualIps(view, vips, this.opts.wireguardInterface);
     this.vipsApplied = key;
   }
 
@@ -112,7 +112,7 @@ export class OverlayMesh {
     if (!view.networks.length && !view.address) {
       const clean = await this.networks.removeUnused(new Set());
       if (this.active) await this.wireguard.remove();
-      if (this.active) await syncVirtualIps(view, []);
+      if (this.active) await syncVirtualIps(view, [], this.opts.wireguardInterface);
       this.vipsApplied = undefined;
       this.active = false;
       return clean;

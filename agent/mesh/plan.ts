@@ -114,9 +114,14 @@ export function firewallRules(view: MeshView, wireguardInterface: string, vips: 
  * chance (rule i of k matches with probability 1/(k−i)), wherever the task runs; conntrack keeps
  * the connection on it and turns the replies back. A task on this same bridge would answer the
  * client directly, past the host, so that one flow is masqueraded (Docker's hairpin).
+ *
+ * And egress (Docker's docker_gwbridge does it there): a task's connection out of its overlay
+ * networks, neither to its subnet nor into the tunnel, leaves masqueraded as the host, so a task
+ * on an overlay reaches the outside world; task-to-task traffic keeps its own addresses.
  */
-export function virtualIpRules(view: MeshView, vips: NetworkVips[]): string {
+export function virtualIpRules(view: MeshView, vips: NetworkVips[], wireguardInterface: string): string {
   const lines = ['*nat', `:${VIP_CHAIN} - [0:0]`, `:${VIP_POST_CHAIN} - [0:0]`];
+  for (const n of view.networks) lines.push(`-A ${VIP_POST_CHAIN} -s ${n.subnet} ! -d ${n.subnet} ! -o ${wireguardInterface} -j MASQUERADE`);
   for (const n of vips) {
     const network = view.networks.find((x) => x.id === n.networkId);
     if (!network) continue;

@@ -80,11 +80,14 @@ describe('virtual IPs', () => {
   ];
 
   it('DNATs a new connection to each task with equal chance, and masquerades only a flow back onto its own bridge', () => {
-    const rules = virtualIpRules(view, vips).split('\n');
+    const rules = virtualIpRules(view, vips, 'wg9').split('\n');
     expect(rules).toEqual([
       '*nat',
       ':SWARMLET-VIP - [0:0]',
       ':SWARMLET-VIP-POST - [0:0]',
+      // Egress: out of the overlay and not into the tunnel, as the host.
+      '-A SWARMLET-VIP-POST -s 10.0.1.0/24 ! -d 10.0.1.0/24 ! -o wg9 -j MASQUERADE',
+      '-A SWARMLET-VIP-POST -s 10.0.2.0/24 ! -d 10.0.2.0/24 ! -o wg9 -j MASQUERADE',
       '-A SWARMLET-VIP -i swl-frontnetwor -d 10.0.1.2/32 -m statistic --mode random --probability 0.33333333 -j DNAT --to-destination 10.0.1.5',
       '-A SWARMLET-VIP -i swl-frontnetwor -d 10.0.1.2/32 -m statistic --mode random --probability 0.50000000 -j DNAT --to-destination 10.0.1.7',
       '-A SWARMLET-VIP -i swl-frontnetwor -d 10.0.1.2/32 -j DNAT --to-destination 10.0.1.9',
@@ -94,7 +97,7 @@ describe('virtual IPs', () => {
       'COMMIT',
       '',
     ]);
-    expect(virtualIpRules(view, [])).toBe('*nat\n:SWARMLET-VIP - [0:0]\n:SWARMLET-VIP-POST - [0:0]\nCOMMIT\n');
+    expect(virtualIpRules({ ...view, networks: [] }, [], 'wg9')).toBe('*nat\n:SWARMLET-VIP - [0:0]\n:SWARMLET-VIP-POST - [0:0]\nCOMMIT\n');
   });
 
   it('refuses a connection to a VIP no task is behind, and routes every VIP into the tunnel for proxy ARP', () => {

@@ -206,6 +206,17 @@ describe('overlay networks across hosts', () => {
     expect(ping.code).not.toBe(0);
   }, 120_000);
 
+  it('a task on an overlay reaches addresses outside it through its host, masqueraded (as docker_gwbridge does)', async () => {
+    const h1 = cluster.host(1);
+    const from = await taskOn(h1, front());
+    // The control plane, in the root namespace on the bridge: off every overlay, and with no route
+    // back to a task address, so only a masqueraded connection gets its answer.
+    const { hostname, port } = new URL(cluster.cp.url);
+    const get = `printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${hostname} ${port}`;
+    const res = await cluster.hostDocker(h1, ['exec', from.id, 'sh', '-c', get], 20_000);
+    expect(res.stdout, res.stderr).toMatch(/^HTTP\/1\.[01] \d{3}/);
+  }, 60_000);
+
   it('carries traffic to a host again after it was killed (its wireguard-go with it) and restarted', async () => {
     const [h1, , h3] = cluster.hosts as [TestHost, TestHost, TestHost];
     await cluster.killHost(h3);
