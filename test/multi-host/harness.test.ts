@@ -549,7 +549,11 @@ describe('a service across hosts', () => {
       // Each container on this engine is a task the control plane gave this host's node.
       expect(containers.map((c) => c.Labels['com.docker.swarm.node.id'])).toEqual([host.nodeId, host.nodeId]);
     }
-    const ps = await cluster.docker(['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}', service()]);
+    // The engines run the containers a moment before their agents' reports say so.
+    const ps = await eventually(async () => {
+      const r = await cluster.docker(['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}', service()]);
+      return r.stdout.split('\n').filter(Boolean).every((l) => / Running /.test(l)) ? r : undefined;
+    }, 20_000);
     const perNode = new Map<string, number>();
     for (const line of ps.stdout.split('\n').filter(Boolean)) {
       expect(line).toMatch(/ Running /);
