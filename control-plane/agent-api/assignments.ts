@@ -147,7 +147,7 @@ export async function nodeAssignments(
         }),
     })),
     logRequests: await nodeLogRequests(db, clusterId, nodeId),
-    mesh: await meshView(db, clusterId, nodeId, rows, ingress.length > 0),
+    mesh: await meshView(db, clusterId, nodeId, rows, ingress.length ? ingressNetwork : undefined),
     names: await namesView(db, clusterId, rows, ingressNetwork),
   };
 }

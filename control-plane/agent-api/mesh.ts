@@ -37,7 +37,8 @@ export async function ingressNetworkId(db: Reader, clusterId: string): Promise<s
  * `own` are the node's tasks as its answer already read them: a node with no task on a network
  * (most answers, on most clusters) costs one small read here, not a scan of the cluster's tasks.
  *
- * While some service publishes an ingress port (`ingressActive`), every node's routing mesh may
+ * While some service publishes an ingress port (`ingress` is then the ingress network, as the
+ * answer already read it; undefined otherwise), every node's routing mesh may
  * connect to that service's tasks anywhere: the node's own mesh address is in its view, the nodes
  * with tasks on the ingress network are its peers (with those tasks' addresses), and a node with
  * such tasks takes every other node as a peer (with its mesh address) for the replies.
@@ -47,19 +48,19 @@ export async function meshView(
   clusterId: string,
   nodeId: string,
   own: Array<{ state: TaskState; networks: TaskNetwork[] | null }>,
-  ingressActive: boolean,
+  ingress: string | undefined,
 ): Promise<MeshView> {
   const mine = new Set(own.filter((t) => HOLDING_STATES.has(t.state)).flatMap((t) => (t.networks ?? []).map((n) => n.networkId)));
   const [cluster] = await db.select({ dataPath: clusters.dataPath }).from(clusters).where(eq(clusters.id, clusterId));
   const listenPort = cluster?.dataPath.DataPathPort ?? 51820;
-  const [me] = ingressActive ? await db.select({ meshAddress: nodes.meshAddress }).from(nodes).where(eq(nodes.id, nodeId)) : [];
+  const [me] = ingress ? await db.select({ meshAddress: nodes.meshAddress }).from(nodes).where(eq(nodes.id, nodeId)) : [];
   const address = me?.meshAddress ? hostAddress(me.meshAddress) : undefined;
   if (!mine.size && !address) return { listenPort, networks: [], peers: [] };
-  const ingress = address ? await ingressNetworkId(db, clusterId) : undefined;
-  // The networks whose remote addresses this node routes to: its own, and ingress for its routing mesh.
+  // The networks whose remote addresses this node routes to: its own, and ingress for its routing
+  // mesh (only with a mesh address to send from).
   const reached = new Set(mine);
-  if (ingress) reached.add(ingress);
-  const servesIngress = ingress !== undefined && mine.has(ingress);
+  if (address && ingress) reached.add(ingress);
+  const servesIngress = address !== undefined && ingress !== undefined && mine.has(ingress);
   // Every address held in the cluster now: a task holds one from its assignment until it ends.
   const held = await db
     .select({ nodeId: tasks.nodeId, networks: tasks.networks })
