@@ -4,6 +4,7 @@ import { HOLDING_STATES, nodes, services, TERMINAL_STATES, tasks } from '../db/s
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
 import { logRequestsIndex, nodeLogRequests } from '../log-relay/index.ts';
 import { ingressPublished } from '../swarm/mesh-changes.ts';
+import { addressOf } from '../swarm/address-space.ts';
 import { ingressNetworkId, meshView, taskAttachments } from './mesh.ts';
 import { namesView } from './names.ts';
 import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
@@ -142,7 +143,8 @@ export async function nodeAssignments(
       backends: backends
         .filter((b) => b.serviceId === s.id)
         .map((b) => {
-          const address = b.networks?.find((n) => n.networkId === ingressNetwork)?.address.split('/')[0];
+          const held = b.networks?.find((n) => n.networkId === ingressNetwork);
+          const address = held && addressOf(held.address);
           return { taskId: b.taskId, nodeId: b.nodeId!, ...(address ? { address } : {}) };
         }),
     })),

@@ -7,9 +7,10 @@
 import { and, eq, inArray, isNotNull, ne } from 'drizzle-orm';
 import type { MeshPeer, MeshView, TaskAttachment } from '../../protocol/agent-api.ts';
 import type { Reader } from '../db/database.ts';
+import { addressOf } from '../swarm/address-space.ts';
 import { clusters, HOLDING_STATES, networks, nodes, type TaskNetwork, type TaskState, tasks } from '../db/schema/index.ts';
 
-const hostAddress = (cidr: string) => `${cidr.split('/')[0]}/32`;
+const hostAddress = (cidr: string) => `${addressOf(cidr)}/32`;
 /** `addr:port` as WireGuard takes it: an IPv6 address in brackets. */
 const endpoint = (addr: string, port: number) => (addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
 

@@ -16,6 +16,7 @@ import type { NetworkNames, VirtualIpBackends } from '../../protocol/agent-api.t
 import type { Reader } from '../db/database.ts';
 import { HOLDING_STATES, nodes, services, type TaskNetwork, type TaskState, tasks } from '../db/schema/index.ts';
 import { expandTaskSpec, taskTemplateContext } from '../swarm/templates.ts';
+import { addressOf } from '../swarm/address-space.ts';
 
 type EndpointMode = 'vip' | 'dnsrr';
 
@@ -40,8 +41,6 @@ export interface ServiceVip {
   networkId: string;
   addr: string;
 }
-
-const addressOf = (cidr: string) => cidr.split('/')[0]!;
 
 /** The records of one network, from the services' virtual IPs there and the tasks that answer on it. */
 export function networkRecords(networkId: string, answering: AnsweringTask[], vips: ServiceVip[] = []): Record<string, string[]> {

@@ -8,7 +8,10 @@ import type { Reader } from '../db/database.ts';
 import { HOLDING_STATES, type NetworkRow, nodes, services, tasks } from '../db/schema/index.ts';
 import { formatAddress, parseSubnet } from './subnets.ts';
 
-export const ipOf = (address: string) => address.split('/')[0]!.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+/** The address of a CIDR (`10.0.1.5/24` → `10.0.1.5`). */
+export const addressOf = (cidr: string) => cidr.split('/')[0]!;
+
+export const ipOf = (address: string) => addressOf(address).split('.').reduce((n, o) => n * 256 + Number(o), 0);
 
 /** Addresses held now, per network: the network and gateway addresses are never anyone's. */
 export async function addressesInUse(db: Reader, clusterId: string, nets: NetworkRow[]): Promise<Map<string, Set<number>>> {
