@@ -4,6 +4,7 @@ import { Backoff, sleep } from './backoff.ts';
 import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable } from './client.ts';
 import type { AgentConfig } from './config.ts';
 import { DnsServer } from './dns/server.ts';
+import { DrainWatch } from './executor/drain-watch.ts';
 import { Executor } from './executor/executor.ts';
 import { IngressProxy } from './ingress.ts';
 import { AgentExit, joinCluster } from './join.ts';
@@ -31,6 +32,7 @@ export class SwarmAgent {
   private readonly logs: LogRelay;
   private readonly mesh: OverlayMesh;
   private readonly dns: DnsServer;
+  private readonly drains: DrainWatch;
   private readonly abort = new AbortController();
   private fatal: ((err: AgentExit) => void) | undefined;
   private identity: NodeIdentity;
@@ -53,7 +55,8 @@ export class SwarmAgent {
     });
     this.mesh = new OverlayMesh({ docker, nodeId, log, wireguardInterface: opts.config.wireguardInterface, privateKeyFile: opts.state.wireguardKeyFile() });
     this.dns = new DnsServer({ log, upstreams: opts.config.dnsUpstreams });
-    this.executor = new Executor({ docker, nodeId, log, report: (r) => this.reporter.report(r), networks: this.mesh });
+    this.drains = new DrainWatch((ids) => this.client.drained(ids, this.abort.signal), log);
+    this.executor = new Executor({ docker, nodeId, log, report: (r) => this.reporter.report(r), networks: this.mesh, drains: this.drains });
     this.ingress = new IngressProxy({ docker, nodeId, log });
     this.logs = new LogRelay({ docker, nodeId, log, post: (path, body) => this.client.postStream(path, body) });
   }
@@ -86,6 +89,7 @@ export class SwarmAgent {
   private async shutdown() {
     this.abort.abort();
     this.executor.stop();
+    this.drains.close();
     this.logs.close();
     await Promise.all([this.reporter.stop(), this.ingress.close().catch(() => undefined), this.mesh.close().catch(() => undefined), this.dns.close()]);
     await this.client.close();
@@ -147,7 +151,16 @@ export class SwarmAgent {
     // Kept until the next answer: the host goes on answering while the control plane is away.
     this.dns.update(res.names ?? [], res.mesh?.networks ?? [], res.tasks);
     this.executor.setAssignments(res.tasks);
-    this.ingress.update(res.ingress ?? []).catch((err) => this.opts.log.warn('routing mesh update failed', { error: err }));
+    const routed = this.ingress.update(res.ingress ?? []).then(
+      () => true,
+      (err) => {
+        this.opts.log.warn('routing mesh update failed', { error: err });
+        return false;
+      },
+    );
+    // Names are in place now; once the VIP rules and the routing mesh are too, say so: a task that
+    // stopped being a backend elsewhere drains until every host routing to it has.
+    void Promise.all([this.mesh.virtualIpsWritten(), routed]).then(([vips, mesh]) => vips && mesh && this.reporter.applied(res.index));
     try {
       this.logs.handle(res.logRequests ?? []);
     } catch (err) {

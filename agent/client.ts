@@ -3,8 +3,10 @@ import { Agent, request } from 'undici';
 import type {
   AssignmentsResponse,
   CredentialResponse,
+  DrainsResponse,
   JoinRequest,
   JoinResponse,
+  StatusRequest,
   StatusResponse,
   TaskReport,
 } from '../protocol/agent-api.ts';
@@ -172,8 +174,14 @@ export class ControlPlaneClient {
     return this.call<AssignmentsResponse>('GET', `/assignments?index=${index}&wait=${Math.round(waitMs)}ms`, { signal, deadlineMs: waitMs + LONG_POLL_MARGIN_MS });
   }
 
-  status(reports: TaskReport[], signal?: AbortSignal) {
-    return this.call<StatusResponse>('POST', '/status', { body: { reports }, signal, deadlineMs: REQUEST_DEADLINE_MS });
+  status(reports: TaskReport[], signal?: AbortSignal, appliedIndex?: number) {
+    return this.call<StatusResponse>('POST', '/status', { body: { reports, appliedIndex } satisfies StatusRequest, signal, deadlineMs: REQUEST_DEADLINE_MS });
+  }
+
+  /** Which of these draining tasks no host routes to any more. */
+  async drained(taskIds: string[], signal?: AbortSignal): Promise<string[]> {
+    const query = taskIds.map((id) => `task=${encodeURIComponent(id)}`).join('&');
+    return (await this.call<DrainsResponse>('GET', `/drains?${query}`, { signal, deadlineMs: REQUEST_DEADLINE_MS })).drained;
   }
 
   /** A streaming POST with the node credential (log relay). */

@@ -16,6 +16,9 @@ export class StatusReporter {
   private loop: Promise<void> | undefined;
   /** The control plane's heartbeat period; it says so in every assignments answer. */
   heartbeatMs: number;
+  /** The index of the last answer the host has put in place, and the last the control plane was told. */
+  private appliedIndex = 0;
+  private appliedSent = 0;
 
   constructor(
     private readonly opts: {
@@ -36,6 +39,16 @@ export class StatusReporter {
     this.wake?.();
   }
 
+  /**
+   * The host now routes as the answer at `index` says (names, VIP rules, routing mesh): told at
+   * once, since a stopping backend on another host waits for every host to have let it go.
+   */
+  applied(index: number) {
+    if (index <= this.appliedIndex) return;
+    this.appliedIndex = index;
+    this.wake?.();
+  }
+
   start() {
     this.loop ??= this.run();
   }
@@ -51,7 +64,7 @@ export class StatusReporter {
   private async run() {
     while (!this.abort.signal.aborted) {
       // Half the period: one lost or slow request does not make the node miss a beat.
-      if (!this.queue.length) await this.waitForWork(Math.max(200, this.heartbeatMs / 2));
+      if (!this.queue.length && this.appliedIndex === this.appliedSent) await this.waitForWork(Math.max(200, this.heartbeatMs / 2));
       if (this.abort.signal.aborted) return;
       // A short pause lets the other changes of the same moment join the batch.
       if (this.queue.length) await sleep(this.opts.batchDelayMs ?? 50, this.abort.signal);
@@ -92,7 +105,9 @@ export class StatusReporter {
   }
 
   private async send(batch: TaskReport[]) {
-    const res = await this.opts.client.status(batch, this.abort.signal.aborted ? undefined : this.abort.signal);
+    const applied = this.appliedIndex;
+    const res = await this.opts.client.status(batch, this.abort.signal.aborted ? undefined : this.abort.signal, applied || undefined);
+    this.appliedSent = applied;
     for (const r of res.results ?? []) {
       if (!r.ok) this.opts.log.warn('control plane refused a task report; dropped', { task: r.taskId, error: r.error });
     }

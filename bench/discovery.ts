@@ -12,14 +12,19 @@
  *      the VIP spreads connections over the 3 tasks;
  *   3. answer changes: from `docker service scale` (up, down) and from a task's container being
  *      killed, to the answer of `tasks.api` changing on another host (polled every 20 ms in its
- *      netns) and to that host's VIP backends (its SWARMLET-VIP rules) changing.
+ *      netns) and to that host's VIP backends (its SWARMLET-VIP rules) changing;
+ *   4. a rolling update with start-first of a service of 6 replicas (each answering TCP itself, as
+ *      an application does) under a steady loop of connections to its VIP: requests dropped.
  *
  *   npm run bench -- discovery   (as root, with dockerd and local/busybox:1; see .ci/run)
  */
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { VIP_CHAIN } from '../agent/mesh/names.ts';
 import type { HostCluster, TestHost } from '../test/harness/hosts/cluster.ts';
-import { runIn } from '../test/harness/hosts/command.ts';
+import { runIn, sleep } from '../test/harness/hosts/command.ts';
 import { TEST_IMAGE } from '../test/harness/hosts/engine.ts';
 import { mustDocker, ratio, row, runningOn, type RunningTask, s, taskOn, tasksOn, until, withHostCluster } from './host-cluster.ts';
 import { probeIn, probeResult, quantile } from './mesh-paths.ts';
@@ -32,6 +37,8 @@ const RATE_MS = 3_000;
 const RATE_CONCURRENCY = 8;
 const WATCH_INTERVAL_MS = 20;
 const PORT = 8080;
+const ROLLING_REPLICAS = 6;
+const ROLLING_CONCURRENCY = 4;
 /** χ² with 2 degrees of freedom (3 tasks) above which an even spread is unlikely (p < 0.05). */
 const CHI2_2DF_P05 = 5.99;
 
@@ -225,6 +232,51 @@ async function answerChanges(cluster: HostCluster, svc: Services): Promise<void>
   }
 }
 
+/**
+ * A service whose tasks answer on their own (busybox nc, one process per connection), replaced one
+ * by one with start-first while the client on h1 connects to its VIP in a loop: every connection
+ * must be answered, by an old task or a new one.
+ */
+async function rollingUpdate(cluster: HostCluster, svc: Services): Promise<void> {
+  const roll = `${cluster.prefix}-roll`;
+  const h1 = cluster.host(1);
+  const client = (await taskOn(h1, svc.client))!;
+  await mustDocker(cluster, ['service', 'create', '--detach', '--name', roll, '--replicas', String(ROLLING_REPLICAS), '--network', svc.net, TEST_IMAGE, 'nc', '-ll', '-p', String(PORT), '-e', 'hostname']);
+  const running = async () => (await Promise.all(cluster.hosts.map((h) => runningOn(h, roll)))).flat();
+  const before = new Set((await until(async () => ((await running()).length === ROLLING_REPLICAS ? running() : undefined), 90_000, `${ROLLING_REPLICAS} tasks of ${roll}`)).map((c) => c.Id));
+  const netId = await mustDocker(cluster, ['network', 'inspect', '--format', '{{.Id}}', svc.net]);
+  const vips = JSON.parse(await mustDocker(cluster, ['service', 'inspect', '--format', '{{json .Endpoint.VirtualIPs}}', roll])) as Array<{ NetworkID: string; Addr: string }>;
+  const vip = vips.find((v) => v.NetworkID === netId)!.Addr.split('/')[0]!;
+  await until(async () => ((await probeResult<TcpSample[]>(client.netns, ['tcp-connect', PORT, 1, vip]))[0]!.who ? true : undefined), 30_000, `a connection to ${vip}:${PORT}`);
+  const stopFile = join(tmpdir(), `${roll}.stop`);
+  rmSync(stopFile, { force: true });
+  const loop = probeIn(client.netns, ['tcp-loop', PORT, ROLLING_CONCURRENCY, stopFile, vip]);
+  try {
+    await sleep(1_000);
+    const since = wallMs();
+    await mustDocker(cluster, ['service', 'update', '--detach', '--force', '--update-order', 'start-first', roll]);
+    await until(async () => {
+      const now = await running();
+      return now.length === ROLLING_REPLICAS && now.every((c) => !before.has(c.Id)) ? true : undefined;
+    }, 180_000, `every task of ${roll} replaced`);
+    const tookMs = wallMs() - since;
+    // The last old task drains before it stops: keep connecting until it is gone for a while.
+    await sleep(2_000);
+    writeFileSync(stopFile, '');
+    await loop.exited;
+    const line = /^result (.*)$/m.exec(loop.output());
+    if (!line) throw new Error(`tcp-loop printed no result: ${loop.output()}`);
+    const { done, failures } = JSON.parse(line[1]!) as { done: number; failures: TcpSample[] };
+    console.log(`\n## rolling update, start-first, of ${ROLLING_REPLICAS} replicas on 3 hosts, ${ROLLING_CONCURRENCY} connection loops to its VIP from h${h1.index}`);
+    row('replaced in', s(tookMs));
+    row('requests dropped during the update', `${failures.length} of ${done + failures.length}${failures.length ? `: ${failures.map((f) => `${f.error} at ${s(f.at! - since)}`).join(', ')}` : ' (goal: 0)'}`);
+  } finally {
+    writeFileSync(stopFile, '');
+    await loop.stop('SIGKILL');
+    rmSync(stopFile, { force: true });
+  }
+}
+
 export async function run(): Promise<void> {
   console.log('\n# discovery: 3 hosts, the control plane on the quick liveness of the tests');
   await withHostCluster(3, {}, async (cluster) => {
@@ -233,6 +285,7 @@ export async function run(): Promise<void> {
     await dnsLatency(cluster, svc);
     await vipVersusDirect(cluster, svc);
     await answerChanges(cluster, svc);
+    await rollingUpdate(cluster, svc);
   });
 }
 

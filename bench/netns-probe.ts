@@ -9,8 +9,10 @@
  *   tcp-serve <port> <id>                       answers each connection with <id> and closes it
  *   tcp-connect <port> <count> <addr>...        sequential connections, round robin over the addresses
  *   tcp-rate <port> <durationMs> <concurrency> <addr>...
+ *   tcp-loop <port> <concurrency> <stopFile> <addr>...   tcp-rate until <stopFile> exists, each failure timed
  */
 import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { decodeAnswer, encodeQuery, RCODE } from '../agent/dns/wire.ts';
@@ -39,6 +41,10 @@ export interface TcpSample {
   /** What the server answered (its id); '' when the connection failed. */
   who: string;
   addr: string;
+  /** Why it failed: the socket error's code, or 'empty' for a connection closed without an answer. */
+  error?: string;
+  /** When it started (wall ms), for a failure. */
+  at?: number;
 }
 
 const result = (value: unknown) => console.log(`result ${JSON.stringify(value)}`);
@@ -115,15 +121,17 @@ function tcpServe(port: number, id: string): void {
 function request(addr: string, port: number): Promise<TcpSample> {
   return new Promise((resolve) => {
     const started = performance.now();
+    const at = wallMs();
     let who = '';
     const s = connect({ host: addr, port, timeout: CONNECT_TIMEOUT_MS });
     s.setEncoding('utf8');
     s.on('data', (d) => (who += d));
-    s.on('timeout', () => s.destroy(new Error('timeout')));
-    s.on('error', () => resolve({ ms: performance.now() - started, who: '', addr }));
+    s.on('timeout', () => s.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    s.on('error', (err: NodeJS.ErrnoException) => resolve({ ms: performance.now() - started, who: '', addr, error: err.code ?? err.message, at }));
     s.on('end', () => {
       s.end();
-      resolve({ ms: performance.now() - started, who: who.trim(), addr });
+      const answer = who.trim();
+      resolve({ ms: performance.now() - started, who: answer, addr, ...(answer ? {} : { error: 'empty', at }) });
     });
   });
 }
@@ -151,6 +159,26 @@ async function tcpRate(port: number, durationMs: number, concurrency: number, ad
   result({ done, failed, ms: performance.now() - started });
 }
 
+/** `concurrency` loops of sequential connections until `stopFile` exists: how many answered, and every failure. */
+async function tcpLoop(port: number, concurrency: number, stopFile: string, addrs: string[]): Promise<void> {
+  let done = 0;
+  let next = 0;
+  const failures: TcpSample[] = [];
+  const started = performance.now();
+  let stopped = false;
+  const watch = setInterval(() => (stopped = existsSync(stopFile)), 50);
+  const loop = async () => {
+    while (!stopped) {
+      const sample = await request(addrs[next++ % addrs.length]!, port);
+      if (sample.who) done++;
+      else failures.push(sample);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  clearInterval(watch);
+  result({ done, failures, ms: performance.now() - started });
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
   const n = (i: number) => Number(args[i]);
@@ -165,6 +193,8 @@ async function main(argv: string[]): Promise<void> {
       return tcpConnect(n(0), n(1), args.slice(2));
     case 'tcp-rate':
       return tcpRate(n(0), n(1), n(2), args.slice(3));
+    case 'tcp-loop':
+      return tcpLoop(n(0), n(1), args[2]!, args.slice(3));
     default:
       throw new Error(`unknown probe ${command}; see bench/netns-probe.ts`);
   }

@@ -33,8 +33,9 @@ export interface Config {
   rejoinGraceMs: number;
   longPollMaxWaitMs: number;
   /**
-   * How long a stopping task that was a backend (of a VIP, a name, the routing mesh) keeps running
-   * after it left those sets, for the other hosts to stop sending to it; 0 stops at once.
+   * The longest a stopping task that was a backend (of a VIP, a name, the routing mesh) keeps
+   * running after it left those sets: it stops once every host routing to it applied the change
+   * (GET /drains), or after this; 0 stops at once.
    */
   taskDrainMs: number;
   /** How often an instance polls the change index for other instances' writes while someone waits. */
@@ -131,7 +132,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     rejoinGraceMs: intFrom(env, 'REJOIN_GRACE_MS', 30 * 24 * HOUR),
     longPollMaxWaitMs: intFrom(env, 'LONG_POLL_MAX_WAIT_MS', 120_000),
-    taskDrainMs: intFrom(env, 'TASK_DRAIN_MS', 1_000),
+    taskDrainMs: intFrom(env, 'TASK_DRAIN_MS', 5_000),
     notifierPollMs: intFrom(env, 'NOTIFIER_POLL_MS', 250),
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),
     jsonMaxDepth: intFrom(env, 'JSON_MAX_DEPTH', 64),

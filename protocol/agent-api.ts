@@ -62,8 +62,9 @@ export interface Assignment {
   /** The task's address on each of its overlay networks (given when it was assigned). */
   networks: TaskAttachment[];
   /**
-   * A task to stop that was a backend until just now: keep its container running this much longer
-   * (ms), so the other hosts stop sending to it first. Absent: stop at once.
+   * A task to stop that was a backend until just now: keep its container running at most this much
+   * longer (ms), until every host that routes to it has let it go (GET /drains says when), so no
+   * new connection reaches a stopped container. Absent: stop at once.
    */
   drainMs?: number;
 }
@@ -207,6 +208,17 @@ export interface TaskReport {
 
 export interface StatusRequest {
   reports: TaskReport[];
+  /**
+   * The index of the last assignments answer whose names, virtual IP rules and routing mesh this
+   * host has put in place; a stopping backend drains until every host routing to it is past the
+   * index that took it out (GET /drains).
+   */
+  appliedIndex?: number;
+}
+
+/** Of the draining tasks asked about, those no host routes new connections to any more: stop them. */
+export interface DrainsResponse {
+  drained: string[];
 }
 
 export interface StatusResponse {

@@ -5,6 +5,7 @@ import { ContainerEvents } from './container-events.ts';
 import { DockerTaskController, type NetworkAttacher } from './controller.ts';
 import { TASK_LABEL, isOwned, ownedFilter } from './labels.ts';
 import { TaskRunner } from './task-runner.ts';
+import type { DrainWatch } from './drain-watch.ts';
 
 export interface ExecutorOptions {
   docker: Dockerode;
@@ -14,6 +15,8 @@ export interface ExecutorOptions {
   resyncMs?: number;
   /** Makes a task's overlay networks exist on the engine before its container is created. */
   networks?: NetworkAttacher;
+  /** Ends a stopping backend's drain once no host routes to it. */
+  drains?: DrainWatch;
 }
 
 /**
@@ -50,7 +53,7 @@ export class Executor {
       const assignment = a ?? leftoverAssignment(taskId);
       const ctlr = new DockerTaskController(this.opts.docker, this.opts.nodeId, assignment, this.opts.log, this.opts.networks);
       const name = a ? `${a.serviceName}.${a.slot || this.opts.nodeId}` : undefined;
-      runner = new TaskRunner(taskId, a, ctlr, this.opts.report, this.opts.log, name);
+      runner = new TaskRunner(taskId, a, ctlr, this.opts.report, this.opts.log, name, this.opts.drains);
       this.runners.set(taskId, runner);
     }
     return runner;

@@ -5,6 +5,7 @@ import { stopGraceMs } from './container-spec.ts';
 import type { TaskController } from './controller.ts';
 import { isTerminal, stateRank as rank } from '../../protocol/task-states.ts';
 import { stepTask, type TaskStatus, type TaskView } from './step.ts';
+import type { DrainWatch } from './drain-watch.ts';
 
 const MAX_STEPS_PER_RUN = 32;
 
@@ -34,6 +35,8 @@ export class TaskRunner {
     private readonly log: Logger,
     /** `service.slot`, for people reading the log. */
     private readonly name?: string,
+    /** Ends a drain as soon as no host routes to the task; without it a drain lasts its whole bound. */
+    private readonly drains?: DrainWatch,
   ) {
     this.view = assignment
       ? { desiredState: assignment.desiredState, status: { state: assignment.state, message: '' }, graceMs: stopGraceMs(assignment) }
@@ -73,6 +76,7 @@ export class TaskRunner {
   close() {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    this.drains?.cancel(this.taskId);
   }
 
   private async run() {
@@ -83,7 +87,12 @@ export class TaskRunner {
       while (this.dirty && !this.closed) {
         const drainLeft = stopping(this.view.desiredState) && this.drainUntil ? this.drainUntil - Date.now() : 0;
         if (drainLeft > 0) {
-          this.retryTimer = setTimeout(() => this.poke(), drainLeft);
+          const drained = () => {
+            this.drainUntil = undefined;
+            this.poke();
+          };
+          if (this.drains) this.drains.wait(this.taskId, this.drainUntil!, drained);
+          else this.retryTimer = setTimeout(drained, drainLeft);
           return;
         }
         this.dirty = false;

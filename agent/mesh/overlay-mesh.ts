@@ -34,7 +34,7 @@ export class OverlayMesh {
   private applied: { key: string; at: number } | undefined;
   private queue: Promise<void> = Promise.resolve();
   /** The virtual IPs' own line: they change with every task start and stop, the rest seldom. */
-  private vipQueue: Promise<void> = Promise.resolve();
+  private vipQueue: Promise<boolean> = Promise.resolve(true);
   /** The virtual IP rules last written (their key). */
   private vipsApplied: string | undefined;
   private closed = false;
@@ -50,8 +50,19 @@ export class OverlayMesh {
     this.vips = vips;
     // The VIP rules first and on their own: a task leaving a VIP must stop getting connections
     // within its drain, not after a whole mesh pass (several seconds on a loaded host).
-    this.vipQueue = this.vipQueue.then(() => this.applyVips()).catch((err) => this.opts.log.warn('mesh: virtual IP rules failed; will retry', { error: err }));
+    this.vipQueue = this.vipQueue.then(() => this.applyVips()).then(
+      () => true,
+      (err) => {
+        this.opts.log.warn('mesh: virtual IP rules failed; will retry', { error: err });
+        return false;
+      },
+    );
     return this.enqueue(() => this.apply(this.view, this.vips));
+  }
+
+  /** Whether the virtual IP rules of the latest update are in place (resolves once they are written or failed). */
+  virtualIpsWritten(): Promise<boolean> {
+    return this.vipQueue;
   }
 
   /**
@@ -134,7 +145,7 @@ export class OverlayMesh {
       this.vipsApplied = undefined;
       return this.applyVips();
     });
-    this.vipQueue = rewrite.catch(() => undefined);
+    this.vipQueue = rewrite.then(() => true, () => false);
     await rewrite;
     return this.networks.removeUnused(new Set(view.networks.map((n) => n.id)));
   }

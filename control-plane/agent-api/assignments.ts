@@ -21,7 +21,8 @@ async function ingressServices(db: Reader, clusterId: string) {
     .filter((s) => s.ports.length > 0);
 }
 
-const holding = sql`(${sql.join([...HOLDING_STATES].map((st) => sql`${st}`), sql`, `)})`;
+/** `(…)` of the states in which a task holds its node's resources and addresses, for `state in`. */
+export const holding = sql`(${sql.join([...HOLDING_STATES].map((st) => sql`${st}`), sql`, `)})`;
 
 /**
  * The index of what a node's answer is built from: the node itself, its own tasks, the cluster's
@@ -56,8 +57,9 @@ export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: st
 
 /**
  * A running task on overlay networks that is to stop was a backend until its stop was decided
- * (that write took it out of names, VIPs and routing meshes): it drains for what is left of the
- * drain period since then. One stopped long ago (say, while its host was cut off) stops at once.
+ * (that write took it out of names, VIPs and routing meshes): it drains for at most what is left of
+ * the drain period since then, and less once every host has let it go (drains.ts). One stopped long
+ * ago (say, while its host was cut off) stops at once.
  */
 function drainOf(t: { desiredState: string; state: string; networks: unknown[] | null; updatedAt: number }, drainMs: number, now: number) {
   if (t.desiredState === 'running' || t.desiredState === 'ready' || t.state !== 'running' || !t.networks?.length) return {};

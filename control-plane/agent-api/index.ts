@@ -11,7 +11,8 @@ import { agentLogRoutes } from './logs.ts';
 import { admitNode } from './join.ts';
 import { isLocalUrl, validateJoiningNode } from './join-request.ts';
 import { type AgentEnv, clusterKeys, nodeAuth } from './node-auth.ts';
-import type { JoinResponse } from '../../protocol/agent-api.ts';
+import type { DrainsResponse, JoinResponse } from '../../protocol/agent-api.ts';
+import { DRAINS_MAX_TASKS, drainedTasks } from './drains.ts';
 import { isTaskReport } from './status-batcher.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
 import type { Cluster } from '../swarm/clusters.ts';
@@ -99,8 +100,17 @@ export const agentApi = new Hono<AgentEnv>()
   })
   .post('/status', nodeAuth(), async (c) => {
     const { deps, cluster, node } = c.var;
-    const reports = (await readJsonObject(c)).reports ?? [];
+    const body = await readJsonObject(c);
+    const reports = body.reports ?? [];
     if (!Array.isArray(reports) || !reports.every(isTaskReport)) throw invalid('reports must be an array of {taskId, state, timestamp}');
-    return jsonOk(await deps.statusBatcher.report(cluster.id, node.id, reports));
+    const applied = body.appliedIndex;
+    if (applied !== undefined && !(Number.isSafeInteger(applied) && (applied as number) >= 0)) throw invalid('appliedIndex must be a non-negative integer');
+    return jsonOk(await deps.statusBatcher.report(cluster.id, node.id, reports, applied as number | undefined));
+  })
+  .get('/drains', nodeAuth(), async (c) => {
+    const { deps, cluster, node } = c.var;
+    const ids = c.req.queries('task') ?? [];
+    if (!ids.length || ids.length > DRAINS_MAX_TASKS) throw invalid(`task must name 1 to ${DRAINS_MAX_TASKS} task IDs`);
+    return jsonOk({ drained: await drainedTasks(deps.database.db, cluster.id, node.id, ids) } satisfies DrainsResponse);
   })
   .route('/', agentLogRoutes);

@@ -1,4 +1,4 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { AppDeps } from '../deps.ts';
 import { bumpIndex } from '../db/database.ts';
 import { clusters, type DesiredState, isTerminal, nodes, services, stateRank, type TaskNetwork, tasks, type TaskState } from '../db/schema/index.ts';
@@ -6,6 +6,12 @@ import { publishesIngress } from '../swarm/ingress-ports.ts';
 import { changesNames, namesChanged, onMesh } from '../swarm/mesh-changes.ts';
 import type { StatusResponse, TaskReport } from '../../protocol/agent-api.ts';
 
+
+/** A node heard from, and the applied index it reported (see StatusRequest.appliedIndex). */
+interface Beat {
+  clusterId: string;
+  appliedIndex?: number;
+}
 
 interface Pending {
   clusterId: string;
@@ -54,7 +60,9 @@ export function refuseReport(task: { nodeId: string | null; state: TaskState } |
  */
 export class StatusBatcher {
   private queue: Pending[] = [];
-  private heartbeats = new Map<string, { clusterId: string }>();
+  private heartbeats = new Map<string, Beat>();
+  /** The applied index last written per node by this instance: an unchanged one is not written again. */
+  private readonly appliedWritten = new Map<string, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -62,14 +70,15 @@ export class StatusBatcher {
     private readonly intervalMs = 25,
   ) {}
 
-  report(clusterId: string, nodeId: string, reports: TaskReport[]): Promise<StatusResponse> {
+  report(clusterId: string, nodeId: string, reports: TaskReport[], appliedIndex?: number): Promise<StatusResponse> {
     return new Promise((resolve, reject) => {
       const pending = { clusterId, nodeId, reports, resolve, reject };
+      const beat = { clusterId, appliedIndex: Math.max(appliedIndex ?? 0, this.heartbeats.get(nodeId)?.appliedIndex ?? 0) || undefined };
       // No coalescing (Workers): a request must not wait on a commit made from another request's
       // context, or the runtime cancels it as hung. Each report is its own transaction.
-      if (this.intervalMs <= 0) return void this.apply([pending], new Map([[nodeId, { clusterId }]]));
+      if (this.intervalMs <= 0) return void this.apply([pending], new Map([[nodeId, beat]]));
       this.queue.push(pending);
-      this.heartbeats.set(nodeId, { clusterId });
+      this.heartbeats.set(nodeId, beat);
       this.schedule();
     });
   }
@@ -87,7 +96,7 @@ export class StatusBatcher {
     await this.apply(batch, beats);
   }
 
-  private async apply(batch: Pending[], beats: Map<string, { clusterId: string }>) {
+  private async apply(batch: Pending[], beats: Map<string, Beat>) {
     const now = this.deps.now();
     const published = new Map<string, number>();
     // Whose long-polls each cluster's commit wakes: the reporting nodes, as a report changes its own
@@ -112,6 +121,14 @@ export class StatusBatcher {
           ? await tx.select({ id: nodes.id, clusterId: nodes.clusterId }).from(nodes).where(and(inArray(nodes.id, beating), inArray(nodes.state, ['down', 'unknown', 'disconnected'])))
           : [];
         if (beating.length) await tx.update(nodes).set({ lastHeartbeatAt: now }).where(inArray(nodes.id, beating));
+        const applied = [...beats].filter(([id, b]) => b.appliedIndex && b.appliedIndex !== this.appliedWritten.get(id));
+        if (applied.length) {
+          const value = sql.join(applied.map(([id, b]) => sql`when ${id} then ${b.appliedIndex}`), sql` `);
+          await tx
+            .update(nodes)
+            .set({ appliedIndex: sql`max(${nodes.appliedIndex}, case ${nodes.id} ${value} else 0 end)` })
+            .where(inArray(nodes.id, applied.map(([id]) => id)));
+        }
         for (const n of revived) {
           concern(n.clusterId);
           const index = await indexFor(n.clusterId);
@@ -178,6 +195,7 @@ export class StatusBatcher {
         }
         return out;
       });
+      for (const [id, b] of beats) if (b.appliedIndex) this.appliedWritten.set(id, b.appliedIndex);
       batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
       // Nothing committed: the indexes taken were rolled back and are not published.

@@ -155,6 +155,22 @@ describe('the names in the assignments', () => {
     expect(stopping.drainMs).toBeGreaterThan(0);
     expect(stopping.drainMs).toBeLessThanOrEqual(t.deps.config.taskDrainMs);
     expect((await liveTasks('a', 'scaled'))[0].drainMs).toBeUndefined();
+    // It may stop early, once every ready node with a task on its network (A and B; not C, only on
+    // back, nor the idle node) has applied an answer past the one that took it out.
+    const drained = async (n: string) => (await json(await nodes[n]!.agentRequest('GET', `/drains?task=${stopping.taskId}`))).drained;
+    const apply = async (n: string) => {
+      const { index } = await assignments(n);
+      expect((await json(await nodes[n]!.agentRequest('POST', '/status', { reports: [], appliedIndex: index }))).results).toEqual([]);
+    };
+    expect(await drained('a')).toEqual([]);
+    await apply('a');
+    expect(await drained('a')).toEqual([]);
+    await apply('b');
+    expect(await drained('a')).toEqual([stopping.taskId]);
+    // Another node's task is never its business; a bad question is a 400.
+    expect(await drained('b')).toEqual([]);
+    expect((await nodes.a!.agentRequest('GET', '/drains')).status).toBe(400);
+    expect((await nodes.a!.agentRequest('POST', '/status', { reports: [], appliedIndex: -1 })).status).toBe(400);
     // Removing the service takes its names away at once too.
     const removed = await bAfter(() => t.request('DELETE', '/v1.41/services/scaled'));
     expect(removed).toMatchObject({ index: true, tasks: undefined });

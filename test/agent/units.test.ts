@@ -6,6 +6,7 @@ import { containerCreateOptions, stopGraceMs } from '../../agent/executor/contai
 import { type ContainerObservation, FatalTaskError, type TaskController } from '../../agent/executor/controller.ts';
 import { stepTask, type TaskView } from '../../agent/executor/step.ts';
 import { TaskRunner } from '../../agent/executor/task-runner.ts';
+import { DrainWatch } from '../../agent/executor/drain-watch.ts';
 import { controlPlaneUrl, decodeJoinToken } from '../../agent/join-token.ts';
 import { generateWireguardKeys, wireguardPublicKey } from '../../agent/state.ts';
 import { ControlPlaneError } from '../../agent/client.ts';
@@ -142,14 +143,15 @@ describe('stepTask', () => {
 });
 
 describe('TaskRunner', () => {
+  const quiet = createLogger({ write: () => undefined });
   /** A running task's runner, its container running, reports collected. */
   const DRAIN_MS = 600;
-  function runningTask(drainMs: number | undefined) {
+  function runningTask(drainMs: number | undefined, drains?: DrainWatch) {
     const ctlr = new FakeController();
     ctlr.container = { id: 'c1', status: 'running', running: true, pid: 42, exitCode: 0, error: '', oomKilled: false, health: 'none', ports: [] };
     const reports: string[] = [];
     const a = assignment({ state: 'running' });
-    const runner = new TaskRunner('t1', a, ctlr, (r) => reports.push(r.state), createLogger({ write: () => undefined }));
+    const runner = new TaskRunner('t1', a, ctlr, (r) => reports.push(r.state), quiet, undefined, drains);
     return { ctlr, reports, runner, stop: () => runner.update({ ...a, desiredState: 'shutdown', ...(drainMs ? { drainMs } : {}) }) };
   }
   const until = async (check: () => boolean, ms: number) => {
@@ -173,6 +175,37 @@ describe('TaskRunner', () => {
     stop();
     await until(() => reports.includes('shutdown'), DRAIN_MS / 2);
     expect(ctlr.calls).toEqual(['stop']);
+  });
+
+  it('ends the drain as soon as the control plane says no host routes to the task any more', async () => {
+    const asked: string[][] = [];
+    // Not drained for the first three questions (other hosts still behind), then drained.
+    const watch = new DrainWatch(async (ids) => (asked.push(ids), asked.length > 3 ? ids : []), quiet);
+    const { ctlr, reports, stop } = runningTask(DRAIN_MS * 10, watch);
+    const t0 = Date.now();
+    stop();
+    await until(() => reports.includes('shutdown'), DRAIN_MS * 5);
+    expect(ctlr.calls).toEqual(['stop']);
+    expect(asked.length).toBe(4);
+    expect(asked.every((ids) => ids.join() === 't1')).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(DRAIN_MS * 5);
+    watch.close();
+  });
+
+  it('keeps the drain bound when the control plane cannot say', async () => {
+    let asked = 0;
+    const watch = new DrainWatch(async () => {
+      asked++;
+      throw new Error('unreachable');
+    }, quiet);
+    const { ctlr, reports, stop } = runningTask(DRAIN_MS, watch);
+    const t0 = Date.now();
+    stop();
+    await until(() => reports.includes('shutdown'), DRAIN_MS * 3);
+    expect(ctlr.calls).toEqual(['stop']);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(DRAIN_MS);
+    expect(asked).toBeGreaterThan(1);
+    watch.close();
   });
 });
 

@@ -41,6 +41,12 @@ export const nodes = sqliteTable(
      * routing mesh's connections to tasks on other nodes, so their replies find it over the mesh.
      */
     meshAddress: text(),
+    /**
+     * The index of the last assignments answer whose names, virtual IPs and routing mesh the node
+     * says it has put in place: a stopping backend drains until every node that routes to it is
+     * past the index that took it out. Observed state, like the heartbeat.
+     */
+    appliedIndex: integer().notNull().default(0),
     version: integer().notNull(),
     createdAt: integer().notNull(),
     updatedAt: integer().notNull(),

@@ -1,0 +1,1 @@
+ALTER TABLE `nodes` ADD `applied_index` integer DEFAULT 0 NOT NULL;
