@@ -12,7 +12,7 @@ import type { MeshView, OverlayNetwork } from '../../protocol/agent-api.ts';
 import type { Logger } from '../../protocol/log.ts';
 import { DockerNetworks } from './docker-networks.ts';
 import { enableForwarding, syncFirewall, syncRoutes, syncVirtualIps } from './host-network.ts';
-import type { NetworkVips } from './plan.ts';
+import { type NetworkVips, reachableVips, remoteAddresses } from './plan.ts';
 import { WireguardInterface } from './wireguard.ts';
 
 const NO_MESH: MeshView = { listenPort: 0, networks: [], peers: [] };
@@ -37,6 +37,8 @@ export class OverlayMesh {
   private vipQueue: Promise<boolean> = Promise.resolve(true);
   /** The virtual IP rules last written (their key). */
   private vipsApplied: string | undefined;
+  /** The remote task addresses whose path (peer, firewall, route) the last full pass put in place. */
+  private routed: ReadonlySet<string> = new Set();
   private closed = false;
 
   constructor(private readonly opts: { docker: Dockerode; nodeId: string; log: Logger; wireguardInterface: string; privateKeyFile: string }) {
@@ -95,7 +97,8 @@ export class OverlayMesh {
 
   /** Writes the VIP rules of the latest view when they differ from the last written (once per burst). */
   private async applyVips(): Promise<void> {
-    const [view, vips] = [this.view, this.vips];
+    const view = this.view;
+    const vips = reachableVips(this.vips, view, this.routed);
     const key = JSON.stringify([view.networks, vips]);
     if (this.closed || key === this.vipsApplied || (!view.networks.length && !this.vipsApplied)) return;
     await syncVirtualIps(view, vips, this.opts.wireguardInterface);
@@ -125,6 +128,7 @@ export class OverlayMesh {
       if (this.active) await this.wireguard.remove();
       if (this.active) await syncVirtualIps(view, [], this.opts.wireguardInterface);
       this.vipsApplied = undefined;
+      this.routed = new Set();
       this.active = false;
       return clean;
     }
@@ -140,7 +144,9 @@ export class OverlayMesh {
     await enableForwarding(view);
     await this.wireguard.syncPeers(view.peers);
     await syncRoutes(iface, view, vips, this.opts.log);
-    // Written again (drift repair), in the VIPs' own line so a newer set written meanwhile stays.
+    this.routed = remoteAddresses(view);
+    // Written again (drift repair, and the new remote backends now reachable), in the VIPs' own
+    // line so a newer set written meanwhile stays.
     const rewrite = this.vipQueue.then(() => {
       this.vipsApplied = undefined;
       return this.applyVips();

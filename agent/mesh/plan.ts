@@ -58,6 +58,22 @@ export interface NetworkVips {
   virtualIps: VirtualIpBackends[];
 }
 
+/** The task addresses this view carries through the tunnel: its peers' allowed IPs, without prefix. */
+export const remoteAddresses = (view: MeshView): Set<string> => new Set(view.peers.flatMap((p) => p.allowedIps.map((ip) => ip.replace(/\/32$/, ''))));
+
+/**
+ * The VIP backends this host can reach now: its own tasks, and another host's once a full mesh
+ * pass has put the path there in place (peer, firewall, route: `routed`, the remote addresses of
+ * the last view applied). The VIP rules are written ahead of that pass, so without this a new task
+ * on another host would be sent connections the host cannot carry yet (they time out); it joins
+ * the VIP when the pass is done. Leaving is never delayed.
+ */
+export function reachableVips(vips: NetworkVips[], view: MeshView, routed: ReadonlySet<string>): NetworkVips[] {
+  const remote = remoteAddresses(view);
+  const reachable = (b: string) => !remote.has(b) || routed.has(b);
+  return vips.map((n) => ({ ...n, virtualIps: n.virtualIps.map((v) => ({ ...v, backends: v.backends.filter(reachable) })) }));
+}
+
 /**
  * The /32 routes through the WireGuard interface: one per remote task address, the peers'
  * allowed IPs, and one per virtual IP (so proxy ARP answers a container's ARP for it; a packet

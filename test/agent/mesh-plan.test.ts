@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Assignment, MeshView } from '../../protocol/agent-api.ts';
 import { containerCreateOptions, endpointConfig, splitAttachments } from '../../agent/executor/container-spec.ts';
 import { networkCreateOptions } from '../../agent/mesh/docker-networks.ts';
-import { firewallRules, parseAddresses, parseRoutes, virtualIpRules, parseWireguardPeers, peerChanges, routeChanges } from '../../agent/mesh/plan.ts';
+import { firewallRules, parseAddresses, parseRoutes, reachableVips, remoteAddresses, virtualIpRules, parseWireguardPeers, peerChanges, routeChanges } from '../../agent/mesh/plan.ts';
 
 const peer = (nodeId: string, allowedIps: string[], endpoint = `198.18.0.${nodeId.length}:51820`) => ({ nodeId, publicKey: `key-${nodeId}=`, endpoint, allowedIps });
 
@@ -104,6 +104,17 @@ describe('virtual IPs', () => {
     const rules = firewallRules(view, 'wg9', vips).split('\n');
     expect(rules.slice(3, 6)).toEqual(['-A SWARMLET-MESH -d 10.0.1.2/32 -j REJECT', '-A SWARMLET-MESH -d 10.0.1.3/32 -j REJECT', '-A SWARMLET-MESH -d 10.0.2.2/32 -j REJECT']);
     expect(routeChanges([], { ...view, peers: [] }, vips).add).toEqual(['10.0.1.2/32', '10.0.1.3/32', '10.0.2.2/32']);
+  });
+
+  it('sends to a task on another host only once the path there is in place; its own tasks at once', () => {
+    const backends = (routed: string[]) => reachableVips(vips, view, new Set(routed)).map((n) => n.virtualIps.map((v) => v.backends));
+    // Nothing routed yet: only 10.0.1.5, which no peer carries (a task of this host).
+    expect(backends([])).toEqual([[['10.0.1.5'], []], [[]]]);
+    // A pass put b's tasks in place, not yet cc's.
+    expect(backends(['10.0.1.7', '10.0.2.3'])).toEqual([[['10.0.1.5', '10.0.1.7'], []], [['10.0.2.3']]]);
+    expect(backends([...remoteAddresses(view)])).toEqual([[['10.0.1.5', '10.0.1.7', '10.0.1.9'], []], [['10.0.2.3']]]);
+    // A task gone from the view leaves at once, routed or not.
+    expect(reachableVips([{ ...vips[1]!, virtualIps: [{ address: '10.0.2.2', backends: [] }] }], view, new Set(['10.0.2.3']))[0]!.virtualIps[0]!.backends).toEqual([]);
   });
 });
 
