@@ -266,10 +266,11 @@ async function rollingUpdate(cluster: HostCluster, svc: Services): Promise<void>
     await loop.exited;
     const line = /^result (.*)$/m.exec(loop.output());
     if (!line) throw new Error(`tcp-loop printed no result: ${loop.output()}`);
-    const { done, failures } = JSON.parse(line[1]!) as { done: number; failures: TcpSample[] };
+    const { done, failures, slowest } = JSON.parse(line[1]!) as { done: number; failures: TcpSample[]; slowest: number };
     console.log(`\n## rolling update, start-first, of ${ROLLING_REPLICAS} replicas on 3 hosts, ${ROLLING_CONCURRENCY} connection loops to its VIP from h${h1.index}`);
     row('replaced in', s(tookMs));
     row('requests dropped during the update', `${failures.length} of ${done + failures.length}${failures.length ? `: ${failures.map((f) => `${f.error} at ${s(f.at! - since)}`).join(', ')}` : ' (goal: 0)'}`);
+    row('slowest answered request', ms(slowest));
   } finally {
     writeFileSync(stopFile, '');
     await loop.stop('SIGKILL');
