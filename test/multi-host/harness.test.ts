@@ -332,12 +332,12 @@ describe('service discovery across hosts', () => {
     }
   }, 120_000);
 
-  it('loses (almost) no connection to the service name while a start-first update replaces every task', async () => {
+  it('loses no connection to the service name while a start-first update replaces every task', async () => {
     const h1 = cluster.host(1);
     const id = await clientOn(h1);
     // Connections one after another from the client for 25 s: each must be answered by a task.
     const loop = 'ok=0; failed=0; end=$(($(date +%s)+25)); while [ $(date +%s) -lt $end ]; do ' +
-      `if [ -n "$(nc -w 2 ${api()} 8080)" ]; then ok=$((ok+1)); else failed=$((failed+1)); fi; done; echo $ok $failed`;
+      `if [ -n "$(nc -w 10 ${api()} 8080)" ]; then ok=$((ok+1)); else failed=$((failed+1)); fi; done; echo $ok $failed`;
     const counting = cluster.hostDocker(h1, ['exec', id, 'sh', '-c', loop], 60_000);
     await new Promise((r) => setTimeout(r, 1_000));
     const before = new Set((await Promise.all(cluster.hosts.map((h) => runningOn(h, api())))).flat().map((c) => c.Id));
@@ -352,10 +352,10 @@ describe('service discovery across hosts', () => {
     console.log(`vip: ${ok} connections answered, ${failed} failed while every task of ${api()} was replaced (start-first)`);
     expect(result.code, result.stderr).toBe(0);
     expect(ok).toBeGreaterThan(20);
-    // The goal is none. Measured: 0–2 of 300–900 with the drain, 4 of ~560 without it (a task
-    // stopped while other hosts still sent to it); what is left is not explained yet (issue 10).
-    // This guards against the VIP losing connections wholesale while its backends change.
-    expect(failed).toBeLessThanOrEqual(Math.max(2, Math.ceil((ok! + failed!) / 100)));
+    // A stopping task runs until every host has let it go (a fixed 1 s drain lost 0–2 of 300–900 under
+    // load), and a new one on another host joins the VIP once the path to it is there. A connection
+    // waits up to 10 s (nc -w): on a loaded machine a SYN may be lost twice; that is slow, not lost.
+    expect(failed).toBe(0);
   }, 120_000);
 
   it('does not find a service for a task on a network it does not share', async () => {
