@@ -67,7 +67,7 @@ export interface DatabaseTuning {
   walLimitBytes: number;
 }
 
-export const DATABASE_DEFAULTS: DatabaseTuning = { busyTimeoutMs: 100, writeWaitMs: 10_000, walLimitBytes: 8 * 1024 * 1024 };
+export const DATABASE_DEFAULTS: DatabaseTuning = { busyTimeoutMs: 50, writeWaitMs: 10_000, walLimitBytes: 8 * 1024 * 1024 };
 
 /** Timings of the `docker service logs` relay. */
 export interface LogRelayConfig {

@@ -45,7 +45,10 @@ export class Database {
 
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (!this.serializeWrites) return this.db.transaction(fn);
-    const run = this.tail.then(() => this.writeWhenLockFree(fn));
+    // The wait counts from the request, not from its turn: writes queued behind one that waits on
+    // another process's lock do not each wait the whole time again.
+    const deadline = Date.now() + this.tuning.writeWaitMs;
+    const run = this.tail.then(() => this.writeWhenLockFree(fn, deadline));
     this.tail = run.catch(() => undefined);
     return run;
   }
@@ -55,9 +58,12 @@ export class Database {
    * write fails alone with a 503 (the client's connections were renewed on the way, so the next
    * write starts clean). An attempt that failed after `fn` began is not retried: it may have acted.
    */
-  async whenLockFree<T>(attempt: () => Promise<T>, began: () => boolean = () => false): Promise<T> {
-    const deadline = Date.now() + this.tuning.writeWaitMs;
-    for (let pause = 10; ; pause = Math.min(pause * 2, 250)) {
+  async whenLockFree<T>(
+    attempt: () => Promise<T>,
+    deadline = Date.now() + this.tuning.writeWaitMs,
+    began: () => boolean = () => false,
+  ): Promise<T> {
+    for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
       try {
         return await attempt();
       } catch (err) {
@@ -72,7 +78,7 @@ export class Database {
     this.client.close();
   }
 
-  private async writeWhenLockFree<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  private async writeWhenLockFree<T>(fn: (tx: Tx) => Promise<T>, deadline: number): Promise<T> {
     let began = false;
     const result = await this.whenLockFree(
       () =>
@@ -80,6 +86,7 @@ export class Database {
           began = true;
           return fn(tx);
         }),
+      deadline,
       () => began,
     );
     await this.tuning.afterWrite?.(this.client);
