@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ERROR_CODES, type ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import type { Logger } from '../protocol/log.ts';
+import { isDatabaseBusy } from './db/faults.ts';
 
 export type { ErrorCode };
 
@@ -61,6 +62,8 @@ export function errorHandler(log: Logger) {
     if (err instanceof ApiError) return reply(err.status, err.message, err.code, err.retry?.retryAfterS);
     if (err instanceof ProtocolError) return reply(400, err.message, 'invalid');
     if (err instanceof SyntaxError) return reply(400, `invalid JSON body: ${err.message}`, 'invalid');
+    // A read that met another process's lock (writes say so themselves, see Database.write).
+    if (isDatabaseBusy(err)) return reply(503, 'the database is locked by another process; try again', 'unavailable', 1);
     // Hono's own (a body limit, say): its status is the truth; its message is for the user.
     if (err instanceof HTTPException) return reply(err.status, err.message || 'request refused', codeOfStatus(err.status));
     log.error('unhandled error', { method: c.req.method, path: c.req.path, error: err });

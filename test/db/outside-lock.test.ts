@@ -86,10 +86,28 @@ describe('an outside process holding the write lock', () => {
 });
 
 describe('RenewingClient', () => {
-  it('replaces the connection a timed-out BEGIN IMMEDIATE left unable to commit', async () => {
+  const plainClient = async (name: string, timeout = 50) => {
     const { createClient } = await import('@libsql/client');
-    const url = `file:${join(t.dir, 'plain.db')}`;
-    const client = new RenewingClient(() => createClient({ url, timeout: 50 }));
+    const url = `file:${join(t.dir, name)}`;
+    return { url, client: new RenewingClient(() => createClient({ url, timeout })) };
+  };
+
+  it('lets a transaction opened before a renewal finish on its own connection', async () => {
+    const { client } = await plainClient('renew.db');
+    await client.execute('CREATE TABLE t (v TEXT)');
+    const tx = await client.transaction('write');
+    await tx.execute("INSERT INTO t VALUES ('inside')");
+    await expect(client.execute('SELECT * FROM missing')).rejects.toMatchObject({ code: 'SQLITE_ERROR' });
+    expect(client.renewals).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    await tx.execute("INSERT INTO t VALUES ('after the renewal')");
+    await tx.commit();
+    expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(2);
+    client.close();
+  });
+
+  it('replaces the connection a timed-out BEGIN IMMEDIATE left unable to commit', async () => {
+    const { url, client } = await plainClient('plain.db');
     await client.execute('PRAGMA journal_mode = WAL');
     await client.execute('CREATE TABLE t (v TEXT)');
     holder = await holdWriteLock(url.slice('file:'.length));
