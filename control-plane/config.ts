@@ -16,6 +16,7 @@ export interface Config {
   issuer: string;
   /** Identifies this process as a lease holder. */
   instanceId: string;
+  db: DatabaseTuning;
   lease: { ttlMs: number; renewMs: number; retryMs: number };
   heartbeat: { periodMs: number; misses: number };
   joinTokenTtlMs: number;
@@ -56,6 +57,18 @@ export interface Config {
   logRelay: LogRelayConfig;
   log: { format: LogFormat; debug: boolean; /** One line per leader commit (cluster, index, epoch). */ commits: boolean };
 }
+
+/** How the control plane waits on a database file other processes also write. */
+export interface DatabaseTuning {
+  /** SQLite's own (synchronous, event-loop-blocking) wait for a lock, per attempt. */
+  busyTimeoutMs: number;
+  /** How long a write keeps retrying (asynchronously) for the write lock before it answers 503. */
+  writeWaitMs: number;
+  /** A WAL file larger than this is checkpointed and truncated after the next write. */
+  walLimitBytes: number;
+}
+
+export const DATABASE_DEFAULTS: DatabaseTuning = { busyTimeoutMs: 50, writeWaitMs: 10_000, walLimitBytes: 8 * 1024 * 1024 };
 
 /** Timings of the `docker service logs` relay. */
 export interface LogRelayConfig {
@@ -114,6 +127,11 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: env.PUBLIC_URL || undefined,
     issuer: env.TOKEN_ISSUER || 'swarmlet',
     instanceId: env.INSTANCE_ID || `cp-${crypto.randomUUID().slice(0, 8)}`,
+    db: {
+      busyTimeoutMs: intFrom(env, 'LIBSQL_BUSY_TIMEOUT_MS', DATABASE_DEFAULTS.busyTimeoutMs),
+      writeWaitMs: intFrom(env, 'DB_WRITE_WAIT_MS', DATABASE_DEFAULTS.writeWaitMs),
+      walLimitBytes: intFrom(env, 'WAL_LIMIT_BYTES', DATABASE_DEFAULTS.walLimitBytes),
+    },
     lease: {
       ttlMs: intFrom(env, 'LEASE_TTL_MS', 15_000),
       renewMs: intFrom(env, 'LEASE_RENEW_MS', 5_000),

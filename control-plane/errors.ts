@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ERROR_CODES, type ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import type { Logger } from '../protocol/log.ts';
+import { isDatabaseBusy } from './db/faults.ts';
 
 export type { ErrorCode };
 
@@ -25,6 +26,8 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** When to try again (sent as Retry-After): the refusal is temporary. */
+    readonly retry?: { retryAfterS: number },
   ) {
     super(message);
   }
@@ -42,11 +45,10 @@ export const conflict = (message: string) => new ApiError('conflict', message);
  * header is set by hand rather than through c.json(), which appends a charset. The agent API's
  * replies also carry the protocol's error code, which agents branch on.
  */
-export function errorResponse(status: number, message: string, code?: ErrorCode): Response {
-  return new Response(JSON.stringify(code ? { message, code } : { message }), {
-    status,
-    headers: { 'Content-Type': 'application/json' },
-  });
+export function errorResponse(status: number, message: string, code?: ErrorCode, retryAfterS?: number): Response {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (retryAfterS !== undefined) headers['Retry-After'] = String(retryAfterS);
+  return new Response(JSON.stringify(code ? { message, code } : { message }), { status, headers });
 }
 
 const codeOfStatus = (status: number): ErrorCode => ERROR_CODES.find((code) => STATUS[code] === status) ?? (status >= 500 ? 'internal' : 'invalid');
@@ -55,10 +57,13 @@ const codeOfStatus = (status: number): ErrorCode => ERROR_CODES.find((code) => S
 export function errorHandler(log: Logger) {
   return function onError(err: Error, c: Context): Response {
     const agent = c.req.path.startsWith(AGENT_PREFIX);
-    const reply = (status: number, message: string, code: ErrorCode) => errorResponse(status, message, agent ? code : undefined);
-    if (err instanceof ApiError) return reply(err.status, err.message, err.code);
+    const reply = (status: number, message: string, code: ErrorCode, retryAfterS?: number) =>
+      errorResponse(status, message, agent ? code : undefined, retryAfterS);
+    if (err instanceof ApiError) return reply(err.status, err.message, err.code, err.retry?.retryAfterS);
     if (err instanceof ProtocolError) return reply(400, err.message, 'invalid');
     if (err instanceof SyntaxError) return reply(400, `invalid JSON body: ${err.message}`, 'invalid');
+    // A read that met another process's lock (writes say so themselves, see Database.write).
+    if (isDatabaseBusy(err)) return reply(503, 'the database is locked by another process; try again', 'unavailable', 1);
     // Hono's own (a body limit, say): its status is the truth; its message is for the user.
     if (err instanceof HTTPException) return reply(err.status, err.message || 'request refused', codeOfStatus(err.status));
     log.error('unhandled error', { method: c.req.method, path: c.req.path, error: err });

@@ -16,7 +16,7 @@ async function main() {
   process.umask(0o077);
   const config = loadConfig();
   const keyRing = await loadKeyRing(config);
-  const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken);
+  const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken, config.db);
   let publicUrl = config.publicUrl ?? '';
   const deps = buildDeps(config, database, keyRing, { publicUrl: () => publicUrl });
   const { log } = deps;

@@ -1,6 +1,9 @@
 import type { Client } from '@libsql/client';
 import { eq, sql } from 'drizzle-orm';
 import type { LibSQLDatabase } from 'drizzle-orm/libsql/driver-core';
+import { DATABASE_DEFAULTS } from '../config.ts';
+import { ApiError } from '../errors.ts';
+import { isDatabaseBusy } from './faults.ts';
 import * as schema from './schema/index.ts';
 
 export type Db = LibSQLDatabase<typeof schema>;
@@ -12,10 +15,18 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** Reads run on the database or inside a transaction alike. */
 export type Reader = Db | Tx;
 
+/** How writes wait for a database file other processes also write. */
+export interface WriteTuning {
+  writeWaitMs: number;
+  /** Runs after each serialised write, while this process holds no transaction (log upkeep). */
+  afterWrite?: (client: Client) => Promise<void>;
+}
+
 /**
  * The database with write transactions serialised in-process. libSQL's file driver is synchronous,
  * so two writers in one process would block the event loop on each other's lock; across processes
- * the busy timeout does the waiting. Every transaction is BEGIN IMMEDIATE (libSQL's "write" mode), so
+ * a short busy timeout and an asynchronous retry do the waiting, so reads keep answering while
+ * another process holds the lock. Every transaction is BEGIN IMMEDIATE (libSQL's "write" mode), so
  * read-modify-write never fails half-way with SQLITE_BUSY.
  */
 export class Database {
@@ -29,18 +40,66 @@ export class Database {
     readonly client: Client,
     readonly db: Db,
     private readonly serializeWrites = true,
+    private readonly tuning: WriteTuning = DATABASE_DEFAULTS,
   ) {}
 
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (!this.serializeWrites) return this.db.transaction(fn);
-    const run = this.tail.then(() => this.db.transaction(fn));
+    // The wait counts from the request, not from its turn: writes queued behind one that waits on
+    // another process's lock do not each wait the whole time again.
+    const deadline = Date.now() + this.tuning.writeWaitMs;
+    const run = this.tail.then(() => this.writeWhenLockFree(fn, deadline));
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Retries `attempt` while another process holds the write lock, up to the write wait; then the
+   * write fails alone with a 503 (the client's connections were renewed on the way, so the next
+   * write starts clean). An attempt that failed after `fn` began is not retried: it may have acted.
+   */
+  async whenLockFree<T>(
+    attempt: () => Promise<T>,
+    deadline = Date.now() + this.tuning.writeWaitMs,
+    began: () => boolean = () => false,
+  ): Promise<T> {
+    for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!isDatabaseBusy(err)) throw err;
+        if (began() || Date.now() + pause >= deadline) throw databaseBusy(this.tuning.writeWaitMs);
+        await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * pause));
+      }
+    }
   }
 
   close(): void {
     this.client.close();
   }
+
+  private async writeWhenLockFree<T>(fn: (tx: Tx) => Promise<T>, deadline: number): Promise<T> {
+    let began = false;
+    const result = await this.whenLockFree(
+      () =>
+        this.db.transaction((tx) => {
+          began = true;
+          return fn(tx);
+        }),
+      deadline,
+      () => began,
+    );
+    await this.tuning.afterWrite?.(this.client);
+    return result;
+  }
+}
+
+function databaseBusy(waitedMs: number): ApiError {
+  return new ApiError(
+    'unavailable',
+    `the database stayed locked by another process for ${waitedMs} ms; nothing was changed, try again`,
+    { retryAfterS: 1 },
+  );
 }
 
 const bumped = new WeakMap<Tx, Map<string, number>>();

@@ -28,7 +28,7 @@ export interface TestApp {
 export async function createTestApp(opts: { initialize?: boolean; env?: Record<string, string> } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'swarmlet-test-'));
   const config = loadConfig({ DATA_DIR: dir, ADMIN_TOKEN: 'admin-secret-for-tests', ...opts.env });
-  const database = await openDatabase(config.libsqlUrl);
+  const database = await openDatabase(config.libsqlUrl, undefined, config.db);
   const keyRing = await loadKeyRing(config);
   const deps = buildDeps(config, database, keyRing, { publicUrl: () => 'http://127.0.0.1:2399' });
   const app = createApp(deps);

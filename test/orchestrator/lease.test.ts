@@ -73,7 +73,7 @@ describe('leader lease', () => {
       await eventually(async () => commits.some((c) => c.placed === 2), 5000, 20);
 
       // Another instance takes the lease (as after a pause); this loop's own deadline has not passed.
-      await t.deps.database.db.run(sql`update leases set holder = 'other', epoch = epoch + 1, expires_at = expires_at + 60000`);
+      await t.deps.database.write((tx) => tx.run(sql`update leases set holder = 'other', epoch = epoch + 1, expires_at = expires_at + 60000`));
       expect(loop.isLeader).toBe(true);
       const committed = commits.length;
       const res = await t.request('POST', '/services/create', serviceSpec('after', { replicas: 2 }));
