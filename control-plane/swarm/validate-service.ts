@@ -6,6 +6,7 @@ import type { Mount } from '../../protocol/task-spec.ts';
 import { CONTAINER_SPEC, checkShape, MOUNT_TYPES, SERVICE_SPEC, TASK_SPEC } from './spec-schema.ts';
 import { withDockerKeys } from './spec-keys.ts';
 import { expandTaskSpec } from './templates.ts';
+import { refuseUnsupported } from './unsupported-spec.ts';
 
 /** swarmkit's service name rule: `docker stack deploy` names services `<stack>_<service>`. */
 const SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
@@ -70,6 +71,7 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
   checkShape(container, CONTAINER_SPEC, 'ContainerSpec');
   checkShape(template, TASK_SPEC, 'TaskTemplate');
   checkMounts(container.Mounts as Mount[] | undefined);
+  refuseUnsupported(template as TaskSpec);
   for (const c of (template as TaskSpec).Placement?.Constraints ?? []) {
     try {
       parseConstraint(c);
