@@ -19,11 +19,6 @@ const someValue = (v: unknown) => v !== null && typeof v === 'object' && Object.
 
 const UNSUPPORTED: Unsupported[] = [
   {
-    field: 'TaskTemplate.Placement.Preferences',
-    isSet: (t) => nonEmpty(t.Placement?.Preferences),
-    why: 'placement preferences (compose deploy.placement.preferences, --placement-pref) are not supported: the scheduler spreads a service over nodes but not over node labels; use constraints',
-  },
-  {
     field: 'TaskTemplate.Resources.Reservations.GenericResources',
     isSet: (t) => nonEmpty(t.Resources?.Reservations?.GenericResources),
     why: 'generic resources (compose generic_resources, --generic-resource) are not supported: nodes advertise none',

@@ -1,6 +1,6 @@
 import { isObject } from '../json-guards.ts';
 import { invalid } from '../errors.ts';
-import { parseConstraint } from '../scheduler/constraints.ts';
+import { isNodeAttribute, parseConstraint } from '../scheduler/constraints.ts';
 import type { ServiceSpec, TaskSpec } from './service-spec.ts';
 import type { Mount } from '../../protocol/task-spec.ts';
 import { CONTAINER_SPEC, checkShape, MOUNT_TYPES, SERVICE_SPEC, TASK_SPEC } from './spec-schema.ts';
@@ -79,6 +79,14 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
       throw invalid((err as Error).message);
     }
   }
+
+  // swarmkit's only preference is spread, over an attribute a constraint could name.
+  ((template as TaskSpec).Placement?.Preferences as Array<{ Spread?: { SpreadDescriptor?: string } }> | undefined)?.forEach((p, i) => {
+    const descriptor = p.Spread?.SpreadDescriptor;
+    if (!descriptor || !isNodeAttribute(descriptor)) {
+      throw invalid(`TaskTemplate.Placement.Preferences[${i}]: a spread preference needs a SpreadDescriptor such as node.labels.<label> or engine.labels.<label>, got ${JSON.stringify(descriptor ?? '')}`);
+    }
+  });
 
   const mode = object(spec.Mode, 'Mode');
   let replicated: Record<string, unknown> | undefined;

@@ -80,7 +80,6 @@ describe('fields the CLI decodes, of the wrong type or shape', () => {
 
 /** Well-formed, but asking for what this control plane cannot do: refused with why, not stored and ignored. */
 const unsupported: [string, unknown, RegExp][] = [
-  ['a spread preference', withTemplate({ Placement: { Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.az' } }] } }), /^TaskTemplate\.Placement\.Preferences: placement preferences .* are not supported/],
   ['a generic resource', withTemplate({ Resources: { Reservations: { GenericResources: [{ DiscreteResourceSpec: { Kind: 'gpu', Value: 1 } }] } } }), /^TaskTemplate\.Resources\.Reservations\.GenericResources: generic resources/],
   ['a credential spec', withTemplate({}, { Privileges: { CredentialSpec: { File: 'spec.json' } } }), /^ContainerSpec\.Privileges\.CredentialSpec: credential specs .* Windows/],
   ['hyperv isolation', withTemplate({}, { Isolation: 'hyperv' }), /^ContainerSpec\.Isolation: isolation other than default/],
@@ -91,15 +90,20 @@ describe('fields this control plane cannot honour', () => {
   for (const [what, body, message] of unsupported) {
     it(`create: ${what} → 400`, () => expectRefusedWithoutChange(fixture.t, create(body), 400, message));
   }
-  it('update: a spread preference → 400, and the service keeps its spec', () =>
-    expectRefusedWithoutChange(fixture.t, update({ ...(unsupported[0]![1] as object), Name: 'web' }), 400, /Preferences: placement preferences/));
+  it('update: a spread over no node attribute → 400, and the service keeps its spec', () =>
+    expectRefusedWithoutChange(
+      fixture.t,
+      update({ ...withTemplate({ Placement: { Preferences: [{ Spread: { SpreadDescriptor: 'rack' } }] } }), Name: 'web' }),
+      400,
+      /^TaskTemplate\.Placement\.Preferences\[0\]: a spread preference needs a SpreadDescriptor such as node\.labels\.<label> or engine\.labels\.<label>, got "rack"$/,
+    ));
 });
 
 describe('well-formed specs that use those fields', () => {
   it('are accepted and read back as posted', async () => {
     const spec = withTemplate(
       {
-        Placement: { Preferences: [], Platforms: [{ OS: 'linux', Architecture: 'amd64' }] },
+        Placement: { Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.az' } }], Platforms: [{ OS: 'linux', Architecture: 'amd64' }] },
         LogDriver: { Name: 'json-file', Options: { 'max-size': '10m' } },
         Resources: { Limits: { Pids: 100 } },
       },

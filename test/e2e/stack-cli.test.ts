@@ -107,10 +107,10 @@ describe('docker stack deploy', () => {
     expect(api.Spec.Mode).toEqual({ Replicated: { Replicas: 3 } });
     expect(api.Spec.EndpointSpec.Mode).toBe('dnsrr');
     expect(api.Spec.TaskTemplate).toMatchObject({
-      Placement: { Constraints: ['node.platform.os == linux'], MaxReplicas: 3 },
+      Placement: { Constraints: ['node.platform.os == linux'], Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.zone' } }], MaxReplicas: 3 },
       Resources: { Limits: { NanoCPUs: 5e8, MemoryBytes: 64 << 20, Pids: 100 }, Reservations: { NanoCPUs: 1e7, MemoryBytes: 8 << 20 } },
       RestartPolicy: { Condition: 'on-failure', Delay: 1e9, MaxAttempts: 3, Window: 10e9 },
-      ContainerSpec: { Healthcheck: { Test: ['CMD', 'true'], Interval: 2e9, Timeout: 1e9, Retries: 2, StartPeriod: 1e9 } },
+      ContainerSpec: { Healthcheck: { Test: ['CMD', 'true'], Interval: 5e9, Timeout: 20e9, Retries: 5, StartPeriod: 1e9 } },
     });
     expect(api.Spec.UpdateConfig).toMatchObject({ Parallelism: 2, Delay: 1e9, Order: 'start-first', FailureAction: 'rollback', Monitor: 1e9, MaxFailureRatio: 0.5 });
     expect(api.Spec.RollbackConfig).toMatchObject({ Parallelism: 1, Order: 'stop-first' });
@@ -154,7 +154,7 @@ describe('docker stack deploy', () => {
     ]);
     const a = await inspectContainer(first[service('api')]![0]!);
     expect(a.HostConfig).toMatchObject({ NanoCpus: 5e8, Memory: 64 << 20, PidsLimit: 100 });
-    expect(a.Config.Healthcheck).toMatchObject({ Test: ['CMD', 'true'], Interval: 2e9 });
+    expect(a.Config.Healthcheck).toMatchObject({ Test: ['CMD', 'true'], Interval: 5e9 });
     // Its web tier answers on the routing mesh.
     await eventually(async () => (await fetch(`http://127.0.0.1:${files.webPort}/`).catch(() => undefined))?.status === 404, 30_000);
   });
@@ -171,8 +171,9 @@ describe('docker stack deploy', () => {
       return (await inspectContainer(id!)).Config.Env.includes('GREETING=changed') ? now : undefined;
     }, 60_000);
     // The CLI sent the unchanged specs too (a new version each), but their tasks stayed.
+    const history = await ok('stack', 'ps', '--no-trunc', stack());
     for (const s of ['web', 'api']) {
-      expect(after[service(s)]).toEqual(first[service(s)]);
+      expect(after[service(s)], history).toEqual(first[service(s)]);
       const inspected = await inspectService(s);
       expect(inspected.Version.Index).toBeGreaterThan(versions[s]);
       expect(inspected.UpdateStatus).toBeUndefined();
@@ -186,7 +187,7 @@ describe('docker stack deploy', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`Removing service ${service('worker')}`);
     const now = await converged({ web: 1, api: 3 });
-    expect(now[service('api')]).toEqual(first[service('api')]);
+    expect(now[service('api')], await ok('stack', 'ps', '--no-trunc', stack())).toEqual(first[service('api')]);
     expect(await ok('stack', 'ls', '--format', '{{.Name}} {{.Services}}')).toContain(`${stack()} 2\n`);
   }, 120_000);
 

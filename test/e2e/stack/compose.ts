@@ -34,9 +34,9 @@ const api = (f: StackFiles) => `
     networks: [default, ext]
     healthcheck:
       test: ["CMD", "true"]
-      interval: 2s
-      timeout: 1s
-      retries: 2
+      interval: 5s
+      timeout: 20s
+      retries: 5
       start_period: 1s
     deploy:
       mode: replicated
@@ -44,6 +44,7 @@ const api = (f: StackFiles) => `
       endpoint_mode: dnsrr
       placement:
         constraints: ["node.platform.os == linux"]
+        preferences: [{ spread: node.labels.zone }]
         max_replicas_per_node: 3
       resources:
         limits: { cpus: "0.5", memory: 64M, pids: 100 }
