@@ -68,8 +68,10 @@ async function inspectContainer(id: string) {
   return cluster.engine.getContainer(id).inspect();
 }
 
+// Before the cluster stops (hooks run in reverse): the stack's named volume outlives its containers, as in Docker.
 afterAll(async () => {
   if (files) rmSync(files.bindDir, { recursive: true, force: true });
+  await Promise.all((await stackContainers({ all: true })).map((c) => cluster.engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
   await cluster.engine.getVolume(`${stack()}_data`).remove().catch(() => undefined);
 });
 
