@@ -39,6 +39,15 @@ export interface DNSConfig {
   Options?: string[];
 }
 
+/** What the engine's SecurityOpt carries for a swarm task (dockerd's executor: container.go). */
+export interface Privileges {
+  NoNewPrivileges?: boolean;
+  Seccomp?: { Mode?: 'default' | 'unconfined' | 'custom' | ''; Profile?: string };
+  AppArmor?: { Mode?: 'default' | 'disabled' | '' };
+  SELinuxContext?: { Disable?: boolean; User?: string; Role?: string; Type?: string; Level?: string } | null;
+  CredentialSpec?: Record<string, unknown> | null;
+}
+
 export interface ContainerSpec {
   Image?: string;
   Labels?: Record<string, string>;
@@ -64,6 +73,8 @@ export interface ContainerSpec {
   CapabilityAdd?: string[];
   CapabilityDrop?: string[];
   Ulimits?: Ulimit[];
+  OomScoreAdj?: number;
+  Privileges?: Privileges;
   [field: string]: unknown;
 }
 

@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode';
 import type { Assignment, TaskAttachment } from '../../protocol/agent-api.ts';
 import type { ContainerSpec, HealthConfig, Mount } from '../../protocol/task-spec.ts';
 import { overlayNetworkName } from '../mesh/names.ts';
+import { securityOptions } from './security-options.ts';
 import { INIT_LABEL, NODE_LABEL, SERVICE_ID_LABEL, SERVICE_NAME_LABEL, SLOT_LABEL, TASK_LABEL } from './labels.ts';
 
 const SECOND_NS = 1_000_000_000;
@@ -83,6 +84,13 @@ function extraHosts(hosts: string[] | undefined): string[] | undefined {
   }).flat();
 }
 
+/** The task's log driver (compose `logging`); none set leaves the engine's default. */
+function logConfig(a: Assignment): Dockerode.HostConfig['LogConfig'] {
+  const driver = a.spec?.LogDriver;
+  if (!driver?.Name) return undefined;
+  return { Type: driver.Name, Config: driver.Options ?? {} };
+}
+
 /**
  * A swarm mount is the engine's mount (both are Docker's mount.Mount), passed through as the user
  * wrote it; dockerode's typing of it is narrower than Docker's (no npipe or cluster type).
@@ -154,6 +162,9 @@ export function containerCreateOptions(a: Assignment, nodeId: string, resolver?:
       Sysctls: spec.Sysctls,
       Ulimits: spec.Ulimits,
       GroupAdd: spec.Groups,
+      OomScoreAdj: spec.OomScoreAdj || undefined,
+      SecurityOpt: securityOptions(spec.Privileges),
+      LogConfig: logConfig(a),
     },
   };
   // The controller connects the further networks before the container starts.

@@ -60,4 +60,6 @@ export const dockerApi = new Hono<AppEnv>()
   .route('/', serviceRoutes)
   .route('/', serviceLogRoutes)
   .route('/', taskRoutes)
-  .route('/', networkRoutes);
+  .route('/', networkRoutes)
+  .get('/secrets', (c) => c.json([]))
+  .get('/configs', (c) => c.json([]));

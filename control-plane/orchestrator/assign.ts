@@ -7,7 +7,7 @@ import { HOLDING_STATES, tasks } from '../db/schema/index.ts';
 import { parseConstraint } from '../scheduler/constraints.ts';
 import type { TaskDemand } from '../scheduler/filters.ts';
 import { type PendingTask, placeTasks } from '../scheduler/place.ts';
-import { constraintsOf, hostPortsOf, maxReplicasOf, reservationsOf, type ServiceSpec, specHashOf } from '../swarm/service-spec.ts';
+import { constraintsOf, hostPortsOf, maxReplicasOf, spreadOf, reservationsOf, type ServiceSpec, specHashOf } from '../swarm/service-spec.ts';
 import { type ServiceRow, schedulingNodes, type TaskSummary, taskSpecs } from './cluster-state.ts';
 import { planAddresses, writeAddresses } from './addresses.ts';
 import { chunks, type Pass } from './pass.ts';
@@ -94,6 +94,7 @@ async function demands(pass: Pass, serviceById: Map<string, ServiceRow>): Promis
         memoryBytes: r.memoryBytes,
         constraints: constraintsOf(spec).map(parseConstraint),
         maxReplicas: maxReplicasOf(spec),
+        spread: spreadOf(spec),
         hostPorts: service ? hostPortsOf(endpointSpecFor(service, t.specHash)) : [],
       };
       cache.set(key, demand);

@@ -18,17 +18,23 @@ export interface ConstraintTarget {
 const PATTERN = /^\s*([\w.-]+)\s*(==|!=)\s*(.*?)\s*$/;
 const KEYS = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch'];
 
+/** Whether a constraint or spread preference may name this node attribute. */
+export function isNodeAttribute(key: string): boolean {
+  return KEYS.includes(key) || key.startsWith('node.labels.') || key.startsWith('engine.labels.');
+}
+
 export function parseConstraint(text: string): Constraint {
   const m = PATTERN.exec(text);
   if (!m) throw new Error(`invalid constraint '${text}': expected <key>==<value> or <key>!=<value>`);
   const [, key, op, value] = m as unknown as [string, string, string, string];
-  if (!KEYS.includes(key) && !key.startsWith('node.labels.') && !key.startsWith('engine.labels.')) {
+  if (!isNodeAttribute(key)) {
     throw new Error(`invalid constraint '${text}': unknown key '${key}'`);
   }
   return { key, equal: op === '==', value };
 }
 
-function valueOf(key: string, node: ConstraintTarget): string | undefined {
+/** A node attribute by its constraint key (`node.labels.az`); undefined when the node has no such label. */
+export function valueOf(key: string, node: ConstraintTarget): string | undefined {
   switch (key) {
     case 'node.id':
       return node.id;

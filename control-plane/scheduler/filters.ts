@@ -22,6 +22,8 @@ export interface TaskDemand {
   constraints: Constraint[];
   maxReplicas: number;
   hostPorts: string[];
+  /** Placement preferences: the SpreadDescriptors (`node.labels.az`), outermost first. */
+  spread?: string[];
 }
 
 /** One pipeline stage: a check and how to explain, to a user, the nodes it turned away. */

@@ -1,4 +1,5 @@
 import { explainRejections, type Filter, PIPELINE, type SchedNode, type TaskDemand } from './filters.ts';
+import { SpreadGroups } from './spread.ts';
 
 export interface PendingTask {
   id: string;
@@ -38,8 +39,15 @@ function firstRejection(filters: Filter[], demand: TaskDemand, node: SchedNode):
   return undefined;
 }
 
+/** The feasible nodes of one demand, best first: `placed` hands back the node that took a task. */
+interface NodeQueue {
+  readonly size: number;
+  pop(): SchedNode | undefined;
+  placed(node: SchedNode): void;
+}
+
 /** A binary min-heap of nodes under `better`: the next node for a service in O(log n). */
-class NodeHeap {
+class NodeHeap implements NodeQueue {
   private readonly items: SchedNode[] = [];
   constructor(
     nodes: SchedNode[],
@@ -49,6 +57,9 @@ class NodeHeap {
   }
   get size() {
     return this.items.length;
+  }
+  placed(node: SchedNode) {
+    this.push(node);
   }
   push(node: SchedNode) {
     const a = this.items;
@@ -84,10 +95,42 @@ class NodeHeap {
 }
 
 /**
+ * The nodes under placement preferences: a task changes the counts of its node's branches, and so
+ * the order of every node, so the best is found by a scan (O(n) a task) rather than kept in a heap.
+ */
+class SpreadQueue implements NodeQueue {
+  private readonly groups: SpreadGroups;
+  private readonly serviceId: string;
+  constructor(
+    private readonly nodes: SchedNode[],
+    demand: TaskDemand,
+  ) {
+    this.groups = new SpreadGroups(demand.spread ?? [], nodes, demand.serviceId);
+    this.serviceId = demand.serviceId;
+  }
+  get size() {
+    return this.nodes.length;
+  }
+  pop(): SchedNode | undefined {
+    let best = 0;
+    for (let i = 1; i < this.nodes.length; i++) {
+      const order = this.groups.compare(this.nodes[i]!, this.nodes[best]!);
+      if (order < 0 || (order === 0 && better(this.nodes[i]!, this.nodes[best]!, this.serviceId))) best = i;
+    }
+    return this.nodes.splice(best, 1)[0];
+  }
+  placed(node: SchedNode) {
+    this.groups.add(node);
+    this.nodes.push(node);
+  }
+}
+
+/**
  * Places tasks on nodes: a pure function over in-memory nodes, whose load it updates as it goes so
  * many tasks can be placed in one pass (and one transaction). Tasks are placed demand by demand
  * (a service at one spec), in the order each demand first appears: static filters run once per
- * demand, and the feasible nodes sit in a heap ordered by `better`. The dynamic filters (resources,
+ * demand, and the feasible nodes sit in a heap ordered by `better` (or, under placement
+ * preferences, in a SpreadQueue). The dynamic filters (resources,
  * max replicas, host ports) only get stricter as tasks are added, so a node they turn away is out
  * for the rest of that demand's tasks; when none is left, the remaining tasks share one explanation.
  */
@@ -127,10 +170,10 @@ export function placeTasks(tasks: PendingTask[], nodes: SchedNode[]): Placement 
       if (filter) rejected.set(filter, (rejected.get(filter) ?? 0) + 1);
       else eligible.push(node);
     }
-    const heap = new NodeHeap(eligible, demand.serviceId);
+    const queue: NodeQueue = demand.spread?.length ? new SpreadQueue(eligible, demand) : new NodeHeap(eligible, demand.serviceId);
     let i = 0;
-    for (; i < free.length && heap.size; ) {
-      const node = heap.pop()!;
+    for (; i < free.length && queue.size; ) {
+      const node = queue.pop()!;
       const filter = firstRejection(DYNAMIC, demand, node);
       if (filter) {
         rejected.set(filter, (rejected.get(filter) ?? 0) + 1);
@@ -138,7 +181,7 @@ export function placeTasks(tasks: PendingTask[], nodes: SchedNode[]): Placement 
       }
       reserve(node, demand);
       result.assigned.push({ taskId: free[i++]!.id, nodeId: node.id });
-      heap.push(node);
+      queue.placed(node);
     }
     if (i < free.length) {
       const reason = explainRejections(rejected, nodes.length);

@@ -147,6 +147,12 @@ export function constraintsOf(taskSpec: TaskSpec): string[] {
   return taskSpec.Placement?.Constraints ?? [];
 }
 
+/** The placement preferences' SpreadDescriptors, outermost first (swarmkit knows no other kind). */
+export function spreadOf(taskSpec: TaskSpec): string[] {
+  const preferences = (taskSpec.Placement?.Preferences ?? []) as Array<{ Spread?: { SpreadDescriptor?: string } }>;
+  return preferences.map((p) => p.Spread?.SpreadDescriptor).filter((d): d is string => typeof d === 'string' && d !== '');
+}
+
 export function maxReplicasOf(taskSpec: TaskSpec): number {
   return taskSpec.Placement?.MaxReplicas ?? 0;
 }

@@ -1,11 +1,12 @@
 import { isObject } from '../json-guards.ts';
 import { invalid } from '../errors.ts';
-import { parseConstraint } from '../scheduler/constraints.ts';
+import { isNodeAttribute, parseConstraint } from '../scheduler/constraints.ts';
 import type { ServiceSpec, TaskSpec } from './service-spec.ts';
 import type { Mount } from '../../protocol/task-spec.ts';
 import { CONTAINER_SPEC, checkShape, MOUNT_TYPES, SERVICE_SPEC, TASK_SPEC } from './spec-schema.ts';
 import { withDockerKeys } from './spec-keys.ts';
 import { expandTaskSpec } from './templates.ts';
+import { refuseUnsupported } from './unsupported-spec.ts';
 
 /** swarmkit's service name rule: `docker stack deploy` names services `<stack>_<service>`. */
 const SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
@@ -70,6 +71,7 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
   checkShape(container, CONTAINER_SPEC, 'ContainerSpec');
   checkShape(template, TASK_SPEC, 'TaskTemplate');
   checkMounts(container.Mounts as Mount[] | undefined);
+  refuseUnsupported(template as TaskSpec);
   for (const c of (template as TaskSpec).Placement?.Constraints ?? []) {
     try {
       parseConstraint(c);
@@ -77,6 +79,14 @@ export function validateServiceSpec(posted: Record<string, unknown>): ServiceSpe
       throw invalid((err as Error).message);
     }
   }
+
+  // swarmkit's only preference is spread, over an attribute a constraint could name.
+  ((template as TaskSpec).Placement?.Preferences as Array<{ Spread?: { SpreadDescriptor?: string } }> | undefined)?.forEach((p, i) => {
+    const descriptor = p.Spread?.SpreadDescriptor;
+    if (!descriptor || !isNodeAttribute(descriptor)) {
+      throw invalid(`TaskTemplate.Placement.Preferences[${i}]: a spread preference needs a SpreadDescriptor such as node.labels.<label> or engine.labels.<label>, got ${JSON.stringify(descriptor ?? '')}`);
+    }
+  });
 
   const mode = object(spec.Mode, 'Mode');
   let replicated: Record<string, unknown> | undefined;

@@ -234,6 +234,26 @@ describe('containerCreateOptions', () => {
     expect(o.HostConfig!.Init).toBe(false);
     expect(containerCreateOptions(assignment({ slot: 0 }), 'n1').name).toBe('web.n1.t1');
   });
+
+  it('turns Privileges into SecurityOpt as dockerd does, and sets the log driver and OOM score', () => {
+    const privileged = {
+      Privileges: { NoNewPrivileges: true, Seccomp: { Mode: 'unconfined' }, AppArmor: { Mode: 'disabled' }, SELinuxContext: { User: 'u', Type: 't' } },
+      OomScoreAdj: 200,
+    };
+    const a = assignment({}, privileged);
+    a.spec!.LogDriver = { Name: 'json-file', Options: { 'max-size': '1m' } };
+    const o = containerCreateOptions(a, 'n1');
+    expect(o.HostConfig).toMatchObject({
+      SecurityOpt: ['no-new-privileges=true', 'seccomp=unconfined', 'apparmor=unconfined', 'label=user:u', 'label=type:t'],
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
+      OomScoreAdj: 200,
+    });
+    // What the CLI posts when nothing is asked leaves the engine's defaults.
+    const plain = containerCreateOptions(assignment({}, { Privileges: { CredentialSpec: null, SELinuxContext: null, NoNewPrivileges: false } }), 'n1');
+    expect(plain.HostConfig!.SecurityOpt).toBeUndefined();
+    expect(plain.HostConfig!.LogConfig).toBeUndefined();
+    expect(containerCreateOptions(assignment({}, { Privileges: { SELinuxContext: { Disable: true } } }), 'n1').HostConfig!.SecurityOpt).toEqual(['label=disable']);
+  });
 });
 
 describe('identity and tokens', () => {

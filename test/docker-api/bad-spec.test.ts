@@ -78,6 +78,27 @@ describe('fields the CLI decodes, of the wrong type or shape', () => {
   it('update: a mount Source 5 → 400', () => expectRefusedWithoutChange(fixture.t, update({ ...mount({ Source: 5 }), Name: 'web' }), 400, /Mounts\[0\]\.Source must be a string/));
 });
 
+/** Well-formed, but asking for what this control plane cannot do: refused with why, not stored and ignored. */
+const unsupported: [string, unknown, RegExp][] = [
+  ['a generic resource', withTemplate({ Resources: { Reservations: { GenericResources: [{ DiscreteResourceSpec: { Kind: 'gpu', Value: 1 } }] } } }), /^TaskTemplate\.Resources\.Reservations\.GenericResources: generic resources/],
+  ['a credential spec', withTemplate({}, { Privileges: { CredentialSpec: { File: 'spec.json' } } }), /^ContainerSpec\.Privileges\.CredentialSpec: credential specs .* Windows/],
+  ['hyperv isolation', withTemplate({}, { Isolation: 'hyperv' }), /^ContainerSpec\.Isolation: isolation other than default/],
+  ['a cluster volume mount', mount({ Type: 'cluster', Source: 'csi' }), /^ContainerSpec\.Mounts: mounts of type npipe \(Windows\) and cluster \(CSI volumes\) are not supported/],
+];
+
+describe('fields this control plane cannot honour', () => {
+  for (const [what, body, message] of unsupported) {
+    it(`create: ${what} → 400`, () => expectRefusedWithoutChange(fixture.t, create(body), 400, message));
+  }
+  it('update: a spread over no node attribute → 400, and the service keeps its spec', () =>
+    expectRefusedWithoutChange(
+      fixture.t,
+      update({ ...withTemplate({ Placement: { Preferences: [{ Spread: { SpreadDescriptor: 'rack' } }] } }), Name: 'web' }),
+      400,
+      /^TaskTemplate\.Placement\.Preferences\[0\]: a spread preference needs a SpreadDescriptor such as node\.labels\.<label> or engine\.labels\.<label>, got "rack"$/,
+    ));
+});
+
 describe('well-formed specs that use those fields', () => {
   it('are accepted and read back as posted', async () => {
     const spec = withTemplate(
@@ -96,6 +117,8 @@ describe('well-formed specs that use those fields', () => {
         Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
         Secrets: [{ SecretID: 'x', SecretName: 's', File: { Name: 's', UID: '0', GID: '0', Mode: 0o444 } }],
         Isolation: 'default',
+        Privileges: { CredentialSpec: null, SELinuxContext: null, NoNewPrivileges: true },
+        OomScoreAdj: 100,
         DNSConfig: { Nameservers: ['1.1.1.1'] },
       },
     );

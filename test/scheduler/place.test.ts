@@ -14,6 +14,26 @@ const countBy = (assigned: Array<{ nodeId: string }>) => {
 };
 
 describe('placeTasks', () => {
+  it('spreads over a label\'s groups first (nodes without it are a group too), then over the nodes of a group', () => {
+    const nodes = [schedNode('a', { labels: { az: '1' } }), schedNode('b', { labels: { az: '1' } }), schedNode('c', { labels: { az: '2' } }), schedNode('d')];
+    const { assigned, unplaced } = placeTasks(pending(6, demand({ spread: ['node.labels.az'] })), nodes);
+    expect(unplaced).toEqual([]);
+    expect(countBy(assigned)).toEqual({ a: 1, b: 1, c: 2, d: 2 });
+    // Without the preference the same nodes share the tasks evenly instead.
+    expect(countBy(placeTasks(pending(8, demand()), nodes.map((n) => schedNode(n.id, { labels: n.labels }))).assigned)).toEqual({ a: 2, b: 2, c: 2, d: 2 });
+  });
+
+  it('counts the service\'s tasks already in a group, and nests preferences level by level', () => {
+    const nodes = [
+      schedNode('a', { labels: { az: '1', rack: 'x' }, taskCount: 2, tasksPerService: new Map([['svc', 2]]) }),
+      schedNode('b', { labels: { az: '1', rack: 'y' } }),
+      schedNode('c', { labels: { az: '2', rack: 'x' } }),
+    ];
+    // az 1 holds 2 already: the next two go to az 2, then az 1's empty rack y before az 2 again.
+    const { assigned } = placeTasks(pending(3, demand({ spread: ['node.labels.az', 'node.labels.rack'] })), nodes);
+    expect(assigned.map((x) => x.nodeId)).toEqual(['c', 'c', 'b']);
+  });
+
   it('spreads a service evenly over the nodes', () => {
     const { assigned, unplaced } = placeTasks(pending(7, demand()), [schedNode('a'), schedNode('b'), schedNode('c')]);
     expect(unplaced).toEqual([]);
