@@ -7,6 +7,7 @@ import { DnsServer } from './dns/server.ts';
 import { DrainWatch } from './executor/drain-watch.ts';
 import { Executor } from './executor/executor.ts';
 import { IngressProxy } from './ingress.ts';
+import { ControlPlaneInstances } from './instances.ts';
 import { AgentExit, joinCluster } from './join.ts';
 import type { Logger } from '../protocol/log.ts';
 import { LogRelay } from './logs.ts';
@@ -26,6 +27,7 @@ const isExpired = (err: unknown) => err instanceof ControlPlaneError && err.stat
  */
 export class SwarmAgent {
   private readonly client: ControlPlaneClient;
+  private readonly instances: ControlPlaneInstances;
   private readonly executor: Executor;
   private readonly reporter: StatusReporter;
   private readonly ingress: IngressProxy;
@@ -44,7 +46,14 @@ export class SwarmAgent {
     const { docker, log } = opts;
     this.identity = opts.identity;
     const nodeId = this.identity.nodeId;
-    this.client = new ControlPlaneClient(this.identity.controlPlaneUrl, { log });
+    const { state } = opts;
+    this.instances = new ControlPlaneInstances(this.identity.controlPlaneUrl, {
+      clusterId: this.identity.clusterId,
+      saved: state.readControlPlanes(),
+      save: (s) => state.saveControlPlanes(s),
+      log,
+    });
+    this.client = new ControlPlaneClient(this.instances, { log });
     this.client.credential = this.identity.credential;
     this.reporter = new StatusReporter({
       client: this.client,
@@ -69,7 +78,7 @@ export class SwarmAgent {
       this.abort.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     if (this.identity.credentialExpiresAt <= Date.now()) await this.rejoin('the saved node credential has expired');
-    log.info('agent running', { node: this.identity.nodeId, cluster: this.identity.clusterId, controlPlane: this.identity.controlPlaneUrl });
+    log.info('agent running', { node: this.identity.nodeId, cluster: this.identity.clusterId, controlPlane: this.instances.current });
     this.reporter.start();
     this.executor.start();
     void this.followAssignments();
@@ -117,7 +126,8 @@ export class SwarmAgent {
     const backoff = new Backoff(1_000, 30_000);
     for (;;) {
       try {
-        this.identity = await joinCluster({ url: this.identity.controlPlaneUrl, token, clusterId: this.identity.clusterId, docker, config, state, log });
+        const { controlPlaneUrl: url, clusterId } = this.identity;
+        this.identity = await joinCluster({ url, token, clusterId, docker, config, state, log, instances: this.instances });
         this.client.credential = this.identity.credential;
         return;
       } catch (err) {
@@ -146,6 +156,8 @@ export class SwarmAgent {
 
   private applyAssignments(res: AssignmentsResponse) {
     if (res.heartbeatPeriodMs) this.reporter.heartbeatMs = res.heartbeatPeriodMs;
+    // Where to go if the instance in use fails (absent from control planes older than the list).
+    if (res.controlPlaneUrls) this.instances.learn(res.controlPlaneUrls);
     // The mesh first: the view it keeps is what the executor's new containers attach to.
     this.mesh.update(res.mesh, res.names).catch((err) => this.opts.log.warn('overlay mesh update failed; will retry on the next assignments', { error: err }));
     // Kept until the next answer: the host goes on answering while the control plane is away.

@@ -13,6 +13,7 @@ import type {
 import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import { type ErrorCode, isErrorCode } from '../protocol/errors.ts';
 import type { Logger } from '../protocol/log.ts';
+import { ControlPlaneInstances } from './instances.ts';
 import { OutageLog } from './outage.ts';
 
 /** The control plane answered with an error status: its `{"message", "code"}` reply. */
@@ -85,12 +86,16 @@ export class ControlPlaneClient {
   private readonly outage: OutageLog;
   private readonly sentDuringOutage = new Set<AbortController>();
   credential: string | undefined;
+  /** Where requests go: one URL, or the cluster's instances, moving on when the one in use is unreachable. */
+  readonly instances: ControlPlaneInstances;
 
-  constructor(
-    readonly baseUrl: string,
-    opts: { log?: Logger } = {},
-  ) {
+  constructor(target: string | ControlPlaneInstances, opts: { log?: Logger } = {}) {
+    this.instances = typeof target === 'string' ? new ControlPlaneInstances(target) : target;
     this.outage = new OutageLog(opts.log);
+  }
+
+  get baseUrl(): string {
+    return this.instances.current;
   }
 
   private async call<T>(method: 'GET' | 'POST', path: string, opts: CallOptions): Promise<T> {
@@ -115,10 +120,11 @@ export class ControlPlaneClient {
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     const deadline = AbortSignal.timeout(opts.deadlineMs);
     const dispatcher = this.dispatcher;
+    const baseUrl = this.baseUrl;
     let res;
     let text;
     try {
-      res = await request(`${this.baseUrl}${AGENT_PREFIX}${path}`, {
+      res = await request(`${baseUrl}${AGENT_PREFIX}${path}`, {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
@@ -130,9 +136,10 @@ export class ControlPlaneClient {
       if (opts.signal?.aborted) throw err;
       if (retryNow.signal.aborted) throw new RetryNow();
       const why = deadline.aborted ? `no answer within ${opts.deadlineMs} ms` : ((err as { code?: string }).code ?? (err as Error).message);
-      const unreachable = new ControlPlaneUnreachable(`cannot reach the control plane at ${this.baseUrl}: ${why}`);
+      const unreachable = new ControlPlaneUnreachable(`cannot reach the control plane at ${baseUrl}: ${why}`);
       this.outage.failed(unreachable);
       this.distrust(dispatcher);
+      this.instances.unreachable(baseUrl);
       throw unreachable;
     }
     this.sentDuringOutage.delete(retryNow);

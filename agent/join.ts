@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode';
 import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable } from './client.ts';
 import type { AgentConfig } from './config.ts';
 import { engineMessage, isControlPlane } from './docker.ts';
+import type { ControlPlaneInstances } from './instances.ts';
 import type { Logger } from '../protocol/log.ts';
 import { describeNode } from './node-info.ts';
 import type { NodeIdentity, StateDir } from './state.ts';
@@ -47,12 +48,14 @@ export async function joinCluster(opts: {
   config: AgentConfig;
   state: StateDir;
   log: Logger;
+  /** A rejoin goes to whichever instance is in use (and on to the next); `url` stays the join URL kept. */
+  instances?: ControlPlaneInstances;
 }): Promise<NodeIdentity> {
   const { url, token, docker, config, state, log } = opts;
   const node = await describeThisNode(docker, config, state);
   const saved = state.readIdentity();
   const previous = saved && (!opts.clusterId || saved.clusterId === opts.clusterId) ? saved : undefined;
-  const client = new ControlPlaneClient(url);
+  const client = new ControlPlaneClient(opts.instances ?? url);
   try {
     const res = await client.join({ token, node, ...(previous ? { credential: previous.credential } : {}) });
     const identity: NodeIdentity = {
@@ -69,7 +72,7 @@ export async function joinCluster(opts: {
       node: res.nodeId,
       hostname: node.hostname,
       addr: node.addr,
-      controlPlane: url,
+      controlPlane: client.baseUrl,
     });
     return identity;
   } catch (err) {

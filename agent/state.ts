@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { SavedControlPlanes } from './instances.ts';
 
 /** What the agent keeps between runs: who it is in which cluster, and how it proves it. */
 export interface NodeIdentity {
@@ -20,6 +21,7 @@ export interface WireguardKeys {
 }
 
 const IDENTITY_FILE = 'node.json';
+const CONTROL_PLANES_FILE = 'control-planes.json';
 const WIREGUARD_FILE = 'wireguard.key';
 // PKCS#8 wrapping of a raw X25519 private key (RFC 8410).
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
@@ -74,6 +76,21 @@ export class StateDir {
 
   saveIdentity(identity: NodeIdentity) {
     this.write(IDENTITY_FILE, JSON.stringify(identity, null, 2) + '\n');
+  }
+
+  /** The control-plane instances last learnt and the one in use; undefined when none were saved or the file is unreadable. */
+  readControlPlanes(): SavedControlPlanes | undefined {
+    try {
+      const saved = JSON.parse(this.read(CONTROL_PLANES_FILE) ?? 'null') as SavedControlPlanes | null;
+      return saved && typeof saved.current === 'string' && Array.isArray(saved.live) ? saved : undefined;
+    } catch {
+      // Only a hint: the join URL still works as a start.
+      return undefined;
+    }
+  }
+
+  saveControlPlanes(saved: SavedControlPlanes) {
+    this.write(CONTROL_PLANES_FILE, JSON.stringify(saved, null, 2) + '\n');
   }
 
   /** The private key's file (0600), for `wg set … private-key <file>`: the key itself is never passed around. */

@@ -18,6 +18,11 @@ export interface Config {
   instanceId: string;
   db: DatabaseTuning;
   lease: { ttlMs: number; renewMs: number; retryMs: number };
+  /**
+   * This instance's registration (its URL, for agents to move to when theirs fails): renewed every
+   * `renewMs`; an instance not seen for `ttlMs` is no longer offered to agents.
+   */
+  instances: { ttlMs: number; renewMs: number };
   heartbeat: { periodMs: number; misses: number };
   joinTokenTtlMs: number;
   /** How long a spent, revoked or expired join token's row is kept (to explain a refused join). */
@@ -137,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
       renewMs: intFrom(env, 'LEASE_RENEW_MS', 5_000),
       retryMs: intFrom(env, 'LEASE_RETRY_MS', 2_000),
     },
+    instances: { ttlMs: intFrom(env, 'INSTANCE_TTL_MS', 15_000), renewMs: intFrom(env, 'INSTANCE_RENEW_MS', 5_000) },
     // Down after 6 s of silence: a killed host's replicas run elsewhere within 10 s (Swarm: ~20 s).
     // Agents report every second, so only six missed reports in a row mark a node down.
     heartbeat: { periodMs: intFrom(env, 'HEARTBEAT_PERIOD_MS', 2_000), misses: intFrom(env, 'HEARTBEAT_MISSES', 3) },

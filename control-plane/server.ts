@@ -7,6 +7,7 @@ import { bootstrap } from './bootstrap.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase } from './db/open.ts';
 import { buildDeps } from './deps.ts';
+import { InstanceRegistration } from './orchestrator/instances.ts';
 import { LeaderLoop } from './orchestrator/leader.ts';
 
 /** The control plane on Node: the app, its database, and the leader loop on timers. */
@@ -27,11 +28,15 @@ async function main() {
   if (sealing.sealed && !sealing.scrubbed) log.warn('the replaced plain-text signing keys may linger in free database pages: run VACUUM on the database');
   const { created, dockerConfigDir } = await bootstrap(database, keyRing, config.dataDir, Date.now());
   const app = createApp(deps);
+  let registration: InstanceRegistration | undefined;
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     publicUrl ||= `http://${host}:${info.port}`;
     const url = new URL(publicUrl);
+    // Agents learn this URL with their assignments and move here when the instance they use fails.
+    registration = new InstanceRegistration(deps, publicUrl);
+    registration.start();
     log.info(`control plane ${config.instanceId} listening on ${info.address}:${info.port}, database ${config.libsqlUrl.replace(/\?.*/, '')}`);
     if (created) log.info('first start: created the default tenant, cluster and API key');
     // The two lines a user pastes into a shell: plain, on stdout, whatever the log format.
@@ -56,6 +61,7 @@ async function main() {
 
   const shutdown = async () => {
     await leader.stop();
+    await registration?.stop();
     deps.notifier.close();
     server.close();
     database.close();

@@ -158,6 +158,12 @@ export interface AssignmentsResponse {
   index: number;
   nodeId: string;
   heartbeatPeriodMs: number;
+  /**
+   * The live control-plane instances' URLs (one when a load balancer or a Worker fronts them). The
+   * agent keeps using the one that answers; when it cannot be reached it moves to the next of
+   * these, and to the URL it joined with when none is left.
+   */
+  controlPlaneUrls: string[];
   tasks: Assignment[];
   /** Running tasks of every service that publishes ingress ports: the routing mesh's backends. */
   ingress: IngressService[];

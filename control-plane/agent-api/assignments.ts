@@ -72,7 +72,7 @@ export async function nodeAssignments(
   db: Reader,
   clusterId: string,
   nodeId: string,
-  timing: { heartbeatPeriodMs: number; taskDrainMs: number },
+  timing: { heartbeatPeriodMs: number; taskDrainMs: number; controlPlaneUrls: string[] },
   /** The node's index when the caller just read it; it is read before the tasks either way. */
   knownIndex?: number,
 ): Promise<AssignmentsResponse> {
@@ -138,6 +138,7 @@ export async function nodeAssignments(
     index,
     nodeId,
     heartbeatPeriodMs: timing.heartbeatPeriodMs,
+    controlPlaneUrls: timing.controlPlaneUrls,
     tasks: assignments,
     ingress: ingress.map((s) => ({
       serviceId: s.id,

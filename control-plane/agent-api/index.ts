@@ -7,6 +7,7 @@ import { readClusterIndex } from '../db/database.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { clusterUrl, writeCluster } from '../app-env.ts';
 import { assignmentsIndex, nodeAssignments } from './assignments.ts';
+import { agentInstanceUrls } from './instances.ts';
 import { agentLogRoutes } from './logs.ts';
 import { admitNode } from './join.ts';
 import { isLocalUrl, validateJoiningNode } from './join-request.ts';
@@ -93,7 +94,9 @@ export const agentApi = new Hono<AgentEnv>()
       watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), c.req.raw.signal, node.id);
     }
     // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
-    const body = await nodeAssignments(db, cluster.id, node.id, { heartbeatPeriodMs: deps.config.heartbeat.periodMs, taskDrainMs: deps.config.taskDrainMs }, current);
+    const controlPlaneUrls = await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) });
+    const timing = { heartbeatPeriodMs: deps.config.heartbeat.periodMs, taskDrainMs: deps.config.taskDrainMs };
+    const body = await nodeAssignments(db, cluster.id, node.id, { ...timing, controlPlaneUrls }, current);
     return new Response(JSON.stringify(body), {
       headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
     });

@@ -19,7 +19,7 @@ export class LeaseLost extends Error {
 }
 
 // Expiry is judged on the database's clock, the one every instance shares.
-const dbNow = sql<number>`cast(unixepoch('subsec') * 1000 as integer)`;
+export const dbNow = sql<number>`cast(unixepoch('subsec') * 1000 as integer)`;
 
 /**
  * Acquires or renews the lease in one write transaction. The epoch rises whenever the holder

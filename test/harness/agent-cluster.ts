@@ -33,14 +33,17 @@ export class AgentCluster {
   nodeId!: string;
   private readonly services: string[] = [];
 
-  /** `name` makes the agent's hostname `<name>-<run>`. */
-  constructor(private readonly name: string) {
+  /** `name` makes the agent's hostname `<name>-<run>`; `controlPlaneEnv` goes to the control plane's process. */
+  constructor(
+    private readonly name: string,
+    private readonly opts: { controlPlaneEnv?: Record<string, string> } = {},
+  ) {
     this.hostname = `${name}-${this.run}`;
   }
 
   /** Starts the control plane, runs `docker swarm init` and joins the agent with the worker token. */
   async start(): Promise<void> {
-    this.cp = await startControlPlane();
+    this.cp = await startControlPlane({ env: this.opts.controlPlaneEnv });
     this.env = this.cp.dockerEnv;
     // Its own address pool: the engine is shared, and Docker refuses a second bridge network on
     // the same subnet (each cluster's ingress network becomes one when a service publishes a port).

@@ -179,7 +179,10 @@ describe('Cloudflare Worker in workerd on a remote libSQL server', () => {
     const token = (await docker(['swarm', 'join-token', '-q', 'worker'], env)).stdout.trim();
     const agent = new SimAgent(worker.url, nodeInfo());
     expect((await agent.join(token)).status).toBe(200);
-    let index = (await agent.assignments(0)).body.index;
+    const answer = (await agent.assignments(0)).body;
+    // A Worker registers nothing: its own URL is the one instance agents are given.
+    expect(answer.controlPlaneUrls).toEqual([worker.url]);
+    let index = answer.index;
     // Settle: a long-poll that times out with the index unchanged.
     for (let i = 0; ; i++) {
       const t = Date.now();
