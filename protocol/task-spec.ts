@@ -39,6 +39,28 @@ export interface DNSConfig {
   Options?: string[];
 }
 
+/** Where a secret or config appears in the container, and as whom. */
+export interface FileTarget {
+  Name: string;
+  UID?: string;
+  GID?: string;
+  Mode?: number;
+}
+
+export interface SecretReference {
+  File?: FileTarget;
+  SecretID: string;
+  SecretName: string;
+}
+
+export interface ConfigReference {
+  File?: FileTarget;
+  /** A config for the runtime itself (credential specs); given no file. */
+  Runtime?: Record<string, never>;
+  ConfigID: string;
+  ConfigName: string;
+}
+
 export interface ContainerSpec {
   Image?: string;
   Labels?: Record<string, string>;
@@ -64,6 +86,8 @@ export interface ContainerSpec {
   CapabilityAdd?: string[];
   CapabilityDrop?: string[];
   Ulimits?: Ulimit[];
+  Secrets?: SecretReference[];
+  Configs?: ConfigReference[];
   [field: string]: unknown;
 }
 

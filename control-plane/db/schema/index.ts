@@ -9,3 +9,4 @@ export * from './leases.ts';
 export * from './logs.ts';
 export * from './events.ts';
 export * from './networks.ts';
+export * from './payloads.ts';
