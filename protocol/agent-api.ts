@@ -62,10 +62,25 @@ export interface Assignment {
   /** The task's address on each of its overlay networks (given when it was assigned). */
   networks: TaskAttachment[];
   /**
+   * The secrets and configs the task's container is given, values included: only on a task still to
+   * run, so a node holds a value only while one of its tasks needs it. Never written to disk.
+   */
+  files?: TaskFile[];
+  /**
    * A task to stop that was a backend until just now: keep its container running this much longer
    * (ms), so the other hosts stop sending to it first. Absent: stop at once.
    */
   drainMs?: number;
+}
+
+/** A secret's or config's value, for a file at `target` (absolute, in the container) owned as given. */
+export interface TaskFile {
+  target: string;
+  uid: string;
+  gid: string;
+  mode: number;
+  /** The value, base64. */
+  data: string;
 }
 
 export interface TaskAttachment {

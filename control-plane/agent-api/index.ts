@@ -92,7 +92,7 @@ export const agentApi = new Hono<AgentEnv>()
       watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), c.req.raw.signal, node.id);
     }
     // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
-    const body = await nodeAssignments(db, cluster.id, node.id, { heartbeatPeriodMs: deps.config.heartbeat.periodMs, taskDrainMs: deps.config.taskDrainMs }, current);
+    const body = await nodeAssignments(db, cluster.id, node.id, { heartbeatPeriodMs: deps.config.heartbeat.periodMs, taskDrainMs: deps.config.taskDrainMs }, deps.keyRing, current);
     return new Response(JSON.stringify(body), {
       headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
     });
