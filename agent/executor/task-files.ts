@@ -27,7 +27,15 @@ export async function mountTaskFiles(taskId: string, files: TaskFile[]): Promise
   const dir = dirOf(taskId);
   await removeTaskFiles(taskId);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await run('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=16m,noexec,nosuid,nodev', 'tmpfs', dir]);
+  // Room for the files and their pages, whatever their number (a secret is under 500 KB, a config 1000 KB).
+  const size = files.reduce((sum, f) => sum + Math.ceil((f.data.length * 3) / 4) + 4096, 64 * 1024);
+  try {
+    await run('mount', ['-t', 'tmpfs', '-o', `mode=0700,size=${size},noexec,nosuid,nodev`, 'tmpfs', dir]);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    // Never fall back to the disk: without a tmpfs (the agent not root, say) the task cannot have its files.
+    throw new FatalTaskError(`cannot mount a tmpfs for the task's secrets and configs at ${dir}: ${(err as Error).message.trim()}`);
+  }
   const mounts: Dockerode.MountSettings[] = [];
   for (const [i, file] of files.entries()) {
     const source = join(dir, String(i));

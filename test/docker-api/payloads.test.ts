@@ -82,3 +82,31 @@ describe("a cluster's data key", () => {
     await expect(open(String(after.rows[1]!.id), String(after.rows[0]!.data))).rejects.toThrow(/does not open/);
   });
 });
+
+describe("a service's secret and config references", () => {
+  it('are refused as swarmkit refuses them, storing nothing', async () => {
+    const { ID: s } = await json(await t.request('GET', '/v1.41/secrets/db-pass'));
+    const create = (secrets: unknown[], configs: unknown[] = []) => () =>
+      t.request('POST', '/v1.41/services/create', {
+        Name: 'refs',
+        TaskTemplate: { ContainerSpec: { Image: 'local/busybox:1', Secrets: secrets, Configs: configs } },
+        Mode: { Replicated: { Replicas: 1 } },
+      });
+    const file = (Name: string) => ({ Name, UID: '0', GID: '0', Mode: 0o444 });
+    await expectRefusedWithoutChange(t, create([{ File: file('x'), SecretID: 'nosuchid', SecretName: 'gone' }]), 400, /^secret not found: gone$/);
+    await expectRefusedWithoutChange(t, create([{ File: file('x'), SecretID: s, SecretName: 'not-its-name' }]), 400, /^secret not found: not-its-name$/);
+    await expectRefusedWithoutChange(t, create([{ File: file('x'), SecretName: 'db-pass' }]), 400, /^malformed secret reference$/);
+    await expectRefusedWithoutChange(t, create([{ SecretID: s, SecretName: 'db-pass' }]), 400, /^malformed secret reference, no target provided$/);
+    await expectRefusedWithoutChange(t, create([{ File: file('../../etc/shadow'), SecretID: s, SecretName: 'db-pass' }]), 400, /invalid target file name/);
+    await expectRefusedWithoutChange(
+      t,
+      create([
+        { File: file('same'), SecretID: s, SecretName: 'db-pass' },
+        { File: file('same'), SecretID: s, SecretName: 'db-pass' },
+      ]),
+      400,
+      /^secret references 'db-pass' and 'db-pass' have a conflicting target: 'same'$/,
+    );
+    await expectRefusedWithoutChange(t, create([], [{ File: file('c'), ConfigID: 'x', ConfigName: 'nope' }]), 400, /^config not found: nope$/);
+  });
+});
