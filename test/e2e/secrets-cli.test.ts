@@ -82,7 +82,9 @@ describe('docker secret', () => {
   it('a service using a secret keeps it from being removed; a missing one is refused', async () => {
     await ok('service', 'create', '--detach', '--name', 'web', '--secret', 's', '--secret', 'source=s2,target=other,mode=0400,uid=7', 'local/busybox:1', 'sleep', '100');
     const [svc] = JSON.parse(await ok('service', 'inspect', 'web'));
-    expect(svc.Spec.TaskTemplate.ContainerSpec.Secrets).toEqual([
+    // The CLI sends the references in no fixed order (it collects them in a map).
+    const refs = [...svc.Spec.TaskTemplate.ContainerSpec.Secrets].sort((x, y) => x.SecretName.localeCompare(y.SecretName));
+    expect(refs).toEqual([
       { File: { Name: 's', UID: '0', GID: '0', Mode: 0o444 }, SecretID: expect.any(String), SecretName: 's' },
       { File: { Name: 'other', UID: '7', GID: '0', Mode: 0o400 }, SecretID: expect.any(String), SecretName: 's2' },
     ]);
