@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { loadKeyRing } from './auth/kek-file.ts';
 import { sealSigningKeysAtRest } from './auth/signing-keys.ts';
+import { resealDataKeysAtRest } from './auth/data-keys.ts';
 import { bootstrap } from './bootstrap.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase } from './db/open.ts';
@@ -25,6 +26,8 @@ async function main() {
   if (sealing.sealed || sealing.resealed) {
     log.info(`signing keys at rest: sealed ${sealing.sealed} stored in plain text, ${sealing.resealed} again with the current key-encryption key ${keyRing.currentId}`);
   }
+  const resealedDataKeys = await resealDataKeysAtRest(database, keyRing);
+  if (resealedDataKeys) log.info(`secrets' data keys: ${resealedDataKeys} sealed again with the current key-encryption key ${keyRing.currentId}`);
   if (sealing.sealed && !sealing.scrubbed) log.warn('the replaced plain-text signing keys may linger in free database pages: run VACUUM on the database');
   const { created, dockerConfigDir } = await bootstrap(database, keyRing, config.dataDir, Date.now());
   const app = createApp(deps);

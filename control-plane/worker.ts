@@ -3,6 +3,7 @@ import { drizzle } from 'drizzle-orm/libsql/web';
 import { createApp } from './app.ts';
 import { keyRingFrom } from './auth/envelope.ts';
 import { sealSigningKeysAtRest } from './auth/signing-keys.ts';
+import { resealDataKeysAtRest } from './auth/data-keys.ts';
 import { loadConfig } from './config.ts';
 import { Database, DRIZZLE_OPTIONS } from './db/database.ts';
 import { errorResponse } from './errors.ts';
@@ -54,6 +55,7 @@ async function buildOnce(env: Env): Promise<Built> {
   const database = new Database(client, drizzle(client, DRIZZLE_OPTIONS), false);
   // Keys written in plain text (or with an older KEK) are sealed with the current one before use.
   await sealSigningKeysAtRest(database, keyRing);
+  await resealDataKeysAtRest(database, keyRing);
   // Each long-poll polls from its own request: on Workers a timer dies with the request that set it.
   const deps = buildDeps(config, database, keyRing, { notifier: { pollFromEachWaiter: true } });
   const { notifier } = deps;

@@ -62,11 +62,26 @@ export interface Assignment {
   /** The task's address on each of its overlay networks (given when it was assigned). */
   networks: TaskAttachment[];
   /**
+   * The secrets and configs the task's container is given, values included: only on a task still to
+   * run, so a node holds a value only while one of its tasks needs it. Never written to disk.
+   */
+  files?: TaskFile[];
+  /**
    * A task to stop that was a backend until just now: keep its container running at most this much
    * longer (ms), until every host that routes to it has let it go (GET /drains says when), so no
    * new connection reaches a stopped container. Absent: stop at once.
    */
   drainMs?: number;
+}
+
+/** A secret's or config's value, for a file at `target` (absolute, in the container) owned as given. */
+export interface TaskFile {
+  target: string;
+  uid: string;
+  gid: string;
+  mode: number;
+  /** The value, base64. */
+  data: string;
 }
 
 export interface TaskAttachment {

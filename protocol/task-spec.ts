@@ -48,6 +48,28 @@ export interface Privileges {
   CredentialSpec?: Record<string, unknown> | null;
 }
 
+/** Where a secret or config appears in the container, and as whom. */
+export interface FileTarget {
+  Name: string;
+  UID?: string;
+  GID?: string;
+  Mode?: number;
+}
+
+export interface SecretReference {
+  File?: FileTarget;
+  SecretID: string;
+  SecretName: string;
+}
+
+export interface ConfigReference {
+  File?: FileTarget;
+  /** A config for the runtime itself (credential specs); given no file. */
+  Runtime?: Record<string, never>;
+  ConfigID: string;
+  ConfigName: string;
+}
+
 export interface ContainerSpec {
   Image?: string;
   Labels?: Record<string, string>;
@@ -75,6 +97,8 @@ export interface ContainerSpec {
   Ulimits?: Ulimit[];
   OomScoreAdj?: number;
   Privileges?: Privileges;
+  Secrets?: SecretReference[];
+  Configs?: ConfigReference[];
   [field: string]: unknown;
 }
 

@@ -124,7 +124,7 @@ export function splitAttachments(a: Assignment): { first: TaskAttachment | undef
  * resolver in the container forwards to it what it does not know itself, and it forwards to the
  * task's own DNSConfig.Nameservers what is not the swarm's. Ingress has no names, as in Docker.
  */
-export function containerCreateOptions(a: Assignment, nodeId: string, resolver?: string): Dockerode.ContainerCreateOptions {
+export function containerCreateOptions(a: Assignment, nodeId: string, resolver?: string, fileMounts: Dockerode.MountSettings[] = []): Dockerode.ContainerCreateOptions {
   const spec = containerSpecOf(a);
   const limits = a.spec?.Resources?.Limits ?? {};
   const { exposed, bindings } = hostPorts(a);
@@ -151,7 +151,8 @@ export function containerCreateOptions(a: Assignment, nodeId: string, resolver?:
       NanoCpus: limits.NanoCPUs || undefined,
       Memory: limits.MemoryBytes || undefined,
       PidsLimit: limits.Pids || undefined,
-      Mounts: engineMounts(spec.Mounts),
+      // The task's secrets and configs, bind-mounted read-only from the agent's tmpfs.
+      Mounts: fileMounts.length ? [...(engineMounts(spec.Mounts) ?? []), ...fileMounts] : engineMounts(spec.Mounts),
       ReadonlyRootfs: spec.ReadOnly === true,
       ExtraHosts: extraHosts(spec.Hosts),
       Dns: resolver ? [resolver] : dns.Nameservers,

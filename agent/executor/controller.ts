@@ -6,6 +6,7 @@ import type { Logger } from '../../protocol/log.ts';
 import { overlayNetworkName } from '../mesh/names.ts';
 import { containerCreateOptions, endpointConfig, imageOf, splitAttachments } from './container-spec.ts';
 import { ownedFilter } from './labels.ts';
+import { mountTaskFiles, removeTaskFiles } from './task-files.ts';
 
 /** What the engine says about a task's container. */
 export interface ContainerObservation {
@@ -145,7 +146,8 @@ export class DockerTaskController implements TaskController {
       resolver = networks.find((n) => n.id === own?.networkId)?.gateway;
     }
     try {
-      const container = await this.docker.createContainer(containerCreateOptions(this.assignment, this.nodeId, resolver));
+      const fileMounts = await mountTaskFiles(this.assignment.taskId, this.assignment.files ?? []);
+      const container = await this.docker.createContainer(containerCreateOptions(this.assignment, this.nodeId, resolver, fileMounts));
       this.containerId = container.id;
       await this.connectFurtherNetworks(container.id);
     } catch (err) {
@@ -197,7 +199,7 @@ export class DockerTaskController implements TaskController {
 
   async remove() {
     const id = await this.findContainer();
-    if (!id) return;
+    if (!id) return removeTaskFiles(this.assignment.taskId);
     try {
       await this.docker.getContainer(id).remove({ force: true, v: true });
     } catch (err) {
@@ -206,5 +208,6 @@ export class DockerTaskController implements TaskController {
       if (status !== 404 && status !== 409) throw err;
     }
     this.containerId = undefined;
+    await removeTaskFiles(this.assignment.taskId);
   }
 }

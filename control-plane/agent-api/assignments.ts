@@ -9,6 +9,8 @@ import { ingressNetworkId, meshView, taskAttachments } from './mesh.ts';
 import { namesView } from './names.ts';
 import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
 import { expandTaskSpec, hasTemplates, taskTemplateContext } from '../swarm/templates.ts';
+import type { KeyRing } from '../auth/envelope.ts';
+import { taskFiles } from './task-files.ts';
 
 /** Services publishing ingress ports: every node's routing mesh needs their running tasks. */
 async function ingressServices(db: Reader, clusterId: string) {
@@ -73,6 +75,8 @@ export async function nodeAssignments(
   clusterId: string,
   nodeId: string,
   timing: { heartbeatPeriodMs: number; taskDrainMs: number; controlPlaneUrls: string[] },
+  /** Opens the secrets the node's tasks are to be given. */
+  kek: KeyRing,
   /** The node's index when the caller just read it; it is read before the tasks either way. */
   knownIndex?: number,
 ): Promise<AssignmentsResponse> {
@@ -114,6 +118,7 @@ export async function nodeAssignments(
   const ingressNetwork = rows.some((t) => t.networks?.length) || ingress.length ? await ingressNetworkId(db, clusterId) : undefined;
   const templated = new Set(rows.filter((t) => hasTemplates(t.spec)).map((t) => t.id));
   const node = templated.size ? await db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) }) : undefined;
+  const files = await taskFiles(db, kek, clusterId, rows);
   const assignments = rows.map((t) => ({
     taskId: t.id,
     serviceId: t.serviceId,
@@ -125,6 +130,7 @@ export async function nodeAssignments(
     spec: node && templated.has(t.id) ? expandTaskSpec(t.spec, taskTemplateContext(t, node)) : t.spec,
     ports: t.ports ?? [],
     networks: taskAttachments(t.networks, t.spec.Networks, ingressNetwork),
+    ...(files.has(t.id) ? { files: files.get(t.id) } : {}),
     ...drainOf(t, timing.taskDrainMs, now),
   }));
 

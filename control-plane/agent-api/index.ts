@@ -96,7 +96,7 @@ export const agentApi = new Hono<AgentEnv>()
     // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
     const controlPlaneUrls = await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) });
     const timing = { heartbeatPeriodMs: deps.config.heartbeat.periodMs, taskDrainMs: deps.config.taskDrainMs };
-    const body = await nodeAssignments(db, cluster.id, node.id, { ...timing, controlPlaneUrls }, current);
+    const body = await nodeAssignments(db, cluster.id, node.id, { ...timing, controlPlaneUrls }, deps.keyRing, current);
     return new Response(JSON.stringify(body), {
       headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
     });

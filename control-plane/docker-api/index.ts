@@ -10,6 +10,7 @@ import { infoRoutes } from './info.ts';
 import { eventRoutes } from './events.ts';
 import { networkRoutes } from './networks.ts';
 import { taskRoutes } from './tasks.ts';
+import { configRoutes, secretRoutes } from './payloads.ts';
 import { serviceLogRoutes } from './logs.ts';
 import { joinTokenRoutes } from './join-tokens.ts';
 
@@ -56,10 +57,14 @@ export const dockerApi = new Hono<AppEnv>()
   .use('/tasks', requireSwarm())
   .use('/networks/*', requireSwarm())
   .use('/networks', requireSwarm())
+  .use('/secrets/*', requireSwarm())
+  .use('/secrets', requireSwarm())
+  .use('/configs/*', requireSwarm())
+  .use('/configs', requireSwarm())
   .route('/', nodeRoutes)
   .route('/', serviceRoutes)
   .route('/', serviceLogRoutes)
   .route('/', taskRoutes)
   .route('/', networkRoutes)
-  .get('/secrets', (c) => c.json([]))
-  .get('/configs', (c) => c.json([]));
+  .route('/', secretRoutes)
+  .route('/', configRoutes);

@@ -9,6 +9,7 @@ import {
   logChunks,
   logRequests,
   networks,
+  payloads,
   nodes,
   services,
   type SwarmSpec,
@@ -165,7 +166,7 @@ export async function clusterForApiKey(db: Reader, secret: string): Promise<Clus
 }
 
 /** Every table whose rows belong to one cluster by a `cluster_id` column. */
-const CLUSTER_TABLES = [tasks, services, nodes, networks, joinTokens, apiKeys, events, logRequests] as const;
+const CLUSTER_TABLES = [tasks, services, nodes, networks, payloads, joinTokens, apiKeys, events, logRequests] as const;
 
 /**
  * Deletes a cluster and everything of it in one transaction. Rows go by name rather than by the

@@ -1,6 +1,6 @@
 import { and, eq, like, or } from 'drizzle-orm';
 import type { Reader } from '../db/database.ts';
-import { type NetworkRow, networks, nodes, services, tasks } from '../db/schema/index.ts';
+import { type NetworkRow, networks, nodes, type PayloadKind, type PayloadRow, payloads, services, tasks } from '../db/schema/index.ts';
 import { ApiError, notFound } from '../errors.ts';
 import type { NodeRow, ServiceRow, TaskRow } from '../orchestrator/cluster-state.ts';
 
@@ -53,4 +53,11 @@ export async function findNetwork(db: Reader, clusterId: string, ref: string): P
   return pick('network', ref, exact, () =>
     db.select().from(networks).where(and(eq(networks.clusterId, clusterId), like(networks.id, `${ref}%`))).limit(2),
   );
+}
+
+/** A secret or a config, as dockerd's lookup finds it: by ID, by name, by a unique ID prefix. */
+export async function findPayload(db: Reader, clusterId: string, kind: PayloadKind, ref: string): Promise<PayloadRow> {
+  const ofKind = and(eq(payloads.clusterId, clusterId), eq(payloads.kind, kind));
+  const exact = await db.select().from(payloads).where(and(ofKind, or(eq(payloads.id, ref), eq(payloads.name, ref))));
+  return pick(kind, ref, exact, () => db.select().from(payloads).where(and(ofKind, like(payloads.id, `${ref}%`))).limit(2));
 }

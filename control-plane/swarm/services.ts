@@ -14,6 +14,7 @@ import { recordEvent } from '../events/record.ts';
 import { serviceUpdated } from '../events/swarm-objects.ts';
 import { allocateEndpointPorts } from './ingress-ports.ts';
 import { resolveServiceNetworks } from './networks.ts';
+import { checkServicePayloads } from './payloads.ts';
 import { allocateVirtualIps } from './virtual-ips.ts';
 import { namesChanged } from './mesh-changes.ts';
 import { canonicalJson, isGlobal, isJob, modeNameOf, type PortConfig, replicasOf, replicatedJobOf, type ServiceSpec, specHashOf } from './service-spec.ts';
@@ -50,6 +51,7 @@ async function reconcileNow(tx: Tx, clusterId: string, serviceId: string, now: n
 
 export async function createService(tx: Tx, clusterId: string, posted: ServiceSpec, now: number): Promise<string> {
   const spec = await resolveServiceNetworks(tx, clusterId, posted);
+  await checkServicePayloads(tx, clusterId, spec);
   const name = spec.Name || `service-${newId().slice(0, 8)}`;
   spec.Name = name;
   const existing = await tx.query.services.findFirst({ where: and(eq(services.clusterId, clusterId), eq(services.name, name)) });
@@ -84,6 +86,7 @@ export async function updateService(tx: Tx, service: ServiceRow, change: Service
     updateStatus = { State: 'rollback_started', StartedAt: startedAt, Message: 'manually requested rollback' };
   } else {
     spec = await resolveServiceNetworks(tx, service.clusterId, change.spec);
+    await checkServicePayloads(tx, service.clusterId, spec);
     if (spec.Name !== service.name) throw invalid(`renaming a service is not supported (${service.name} → ${String(spec.Name)})`);
     // A job's tasks are tied to its mode (slots, iterations), as in swarmkit; other changes of mode stay allowed.
     if ((isJob(spec) || isJob(service.spec)) && modeNameOf(spec) !== modeNameOf(service.spec)) {

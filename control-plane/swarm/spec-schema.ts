@@ -151,7 +151,7 @@ export const CONTAINER_SPEC: Shape = {
     Healthcheck: { fields: { Test: strings, Interval: duration, Timeout: duration, StartPeriod: duration, StartInterval: duration, Retries: 'uint' } },
     Hosts: strings,
     DNSConfig: { fields: { Nameservers: strings, Search: strings, Options: strings } },
-    // References only: this control plane keeps no secrets or configs yet, but the CLI decodes them.
+    // Checked against the cluster's secrets and configs by swarm/payloads.ts.
     Secrets: { items: { fields: { File: fileTarget, SecretID: 'string', SecretName: 'string' } } },
     Configs: { items: { fields: { File: fileTarget, Runtime: { fields: {} }, ConfigID: 'string', ConfigName: 'string' } } },
     OomScoreAdj: 'int',

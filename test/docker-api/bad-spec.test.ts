@@ -101,6 +101,8 @@ describe('fields this control plane cannot honour', () => {
 
 describe('well-formed specs that use those fields', () => {
   it('are accepted and read back as posted', async () => {
+    // A secret reference names a secret that exists (swarmkit's checkSecretExistence).
+    const secret = await json(await fixture.t.request('POST', '/v1.41/secrets/create', { Name: 's', Data: btoa('v') }), 201);
     const spec = withTemplate(
       {
         Placement: { Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.az' } }], Platforms: [{ OS: 'linux', Architecture: 'amd64' }] },
@@ -115,7 +117,7 @@ describe('well-formed specs that use those fields', () => {
         ],
         Healthcheck: { Test: ['CMD', 'true'], Interval: 1e9, Retries: 3 },
         Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
-        Secrets: [{ SecretID: 'x', SecretName: 's', File: { Name: 's', UID: '0', GID: '0', Mode: 0o444 } }],
+        Secrets: [{ SecretID: secret.Id, SecretName: 's', File: { Name: 's', UID: '0', GID: '0', Mode: 0o444 } }],
         Isolation: 'default',
         Privileges: { CredentialSpec: null, SELinuxContext: null, NoNewPrivileges: true },
         OomScoreAdj: 100,

@@ -2,7 +2,7 @@ import type { ErrorCode } from '../../protocol/errors.ts';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { createTestApp, serviceSpec, type TestApp } from '../harness/app.ts';
 
-const TABLES = ['tenants', 'clusters', 'api_keys', 'join_tokens', 'nodes', 'services', 'tasks', 'leases', 'networks', 'events'] as const;
+const TABLES = ['tenants', 'clusters', 'api_keys', 'join_tokens', 'nodes', 'services', 'tasks', 'leases', 'networks', 'payloads', 'events'] as const;
 
 /**
  * Every row of every table, in a stable order: a request that was refused must leave this

@@ -8,6 +8,8 @@ export interface CliSession {
   cli(...args: string[]): Promise<CliResult>;
   /** Like cli, but the command must succeed; returns its stdout. */
   ok(...args: string[]): Promise<string>;
+  /** Runs the CLI with `stdin` piped to it (`docker secret create s -`). */
+  piped(stdin: string, ...args: string[]): Promise<CliResult>;
 }
 
 /** A control plane process of its own and the docker CLI pointed at it, exactly as a user would. */
@@ -17,6 +19,7 @@ export async function startCliSession(opts: Parameters<typeof startControlPlane>
   return {
     cp,
     cli,
+    piped: (stdin, ...args) => docker(args, cp.dockerEnv, { timeoutMs: 20_000, stdin }),
     async ok(...args) {
       const r = await cli(...args);
       expect(r, `docker ${args.join(' ')}`).toMatchObject({ code: 0 });

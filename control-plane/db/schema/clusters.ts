@@ -41,6 +41,8 @@ export const clusters = sqliteTable(
     advertiseUrl: text(),
     /** Ed25519 key pair (JWK) that signs this cluster's join tokens and node credentials; the private half sealed. */
     signingKey: text({ mode: 'json' }).notNull().$type<StoredSigningKey>(),
+    /** The AES key that seals this cluster's secrets, itself sealed with the KEK; made with the first secret. */
+    sealedDataKey: text(),
     changeIndex: integer().notNull().default(1),
     /** Index of the last change to the cluster's published ingress ports (every node's routing mesh). */
     ingressIndex: integer().notNull().default(0),

@@ -10,3 +10,4 @@ export * from './logs.ts';
 export * from './events.ts';
 export * from './networks.ts';
 export * from './instances.ts';
+export * from './payloads.ts';
