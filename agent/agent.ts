@@ -42,7 +42,7 @@ export class SwarmAgent {
     const { docker, log } = opts;
     this.identity = opts.identity;
     const nodeId = this.identity.nodeId;
-    this.client = new ControlPlaneClient(this.identity.controlPlaneUrl, { log });
+    this.client = new ControlPlaneClient(this.identity.controlPlaneUrl, { log, ca: opts.state.readCa() });
     this.client.credential = this.identity.credential;
     this.reporter = new StatusReporter({
       client: this.client,

@@ -21,6 +21,7 @@ export interface WireguardKeys {
 
 const IDENTITY_FILE = 'node.json';
 const WIREGUARD_FILE = 'wireguard.key';
+const CA_FILE = 'ca.pem';
 // PKCS#8 wrapping of a raw X25519 private key (RFC 8410).
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
@@ -74,6 +75,15 @@ export class StateDir {
 
   saveIdentity(identity: NodeIdentity) {
     this.write(IDENTITY_FILE, JSON.stringify(identity, null, 2) + '\n');
+  }
+
+  /** The cluster CA the join token pinned: the only one the agent trusts for the control plane. */
+  readCa(): string | undefined {
+    return this.read(CA_FILE);
+  }
+
+  saveCa(pem: string) {
+    this.write(CA_FILE, pem);
   }
 
   /** The private key's file (0600), for `wg set … private-key <file>`: the key itself is never passed around. */
