@@ -7,7 +7,7 @@ import { clusters } from '../db/schema/index.ts';
 import { ApiError, conflict, invalid } from '../errors.ts';
 import { currentJoinTokens, initializeSwarm, rotateJoinToken } from '../swarm/clusters.ts';
 import { parseSwarmInit } from '../swarm/swarm-init.ts';
-import { validateSwarmSpec } from '../swarm/validate-swarm.ts';
+import { refuseCaRotation, validateSwarmSpec } from '../swarm/validate-swarm.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { boolParam } from './query.ts';
 import { swarmObject } from './system.ts';
@@ -58,6 +58,7 @@ export const swarm = new Hono<AppEnv>()
     const { cluster, deps } = c.var;
     const version = versionParam(c, 'swarm');
     const spec = validateSwarmSpec(await readJsonObject(c));
+    refuseCaRotation(spec, cluster.spec);
     const now = deps.now();
     await writeCluster(deps, cluster.id, async (tx) => {
       const fresh = (await tx.query.clusters.findFirst({ where: eq(clusters.id, cluster.id) }))!;

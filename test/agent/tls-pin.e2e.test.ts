@@ -10,7 +10,7 @@ import { pemDigest } from '../../agent/ca-pin.ts';
 import { useAgentCluster } from '../harness/agent-cluster.ts';
 import { startControlPlane } from '../harness/control-plane-process.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
-import { ENGINE, fakeJoinToken, spawnAgent } from './agent-process.ts';
+import { ENGINE, fakeJoinToken, runAgentToExit } from './agent-process.ts';
 
 const cluster = useAgentCluster('tls-pin');
 const dirs: string[] = [];
@@ -21,12 +21,7 @@ function stateDir() {
   return dir;
 }
 
-async function joinToExit(args: string[]) {
-  const agent = spawnAgent(['join', ...args, '--state-dir', stateDir(), '--docker-host', ENGINE, '--advertise-addr', '127.0.0.1']);
-  const exit = await Promise.race([agent.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
-  if (exit === 'timeout') await agent.stop('SIGKILL');
-  return { exit, output: agent.output() };
-}
+const joinToExit = (args: string[]) => runAgentToExit(['join', ...args, '--state-dir', stateDir(), '--docker-host', ENGINE, '--advertise-addr', '127.0.0.1']);
 
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
