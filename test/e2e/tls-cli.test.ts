@@ -91,3 +91,37 @@ describe('docker CLI over TLS with the cluster CA', () => {
     expect(perHandshakeMs).toBeLessThan(100);
   });
 });
+
+describe('the server certificate follows `docker swarm init --advertise-addr`', () => {
+  it('names an advertised address that no interface has, from the init on and after a restart', async () => {
+    const session = await startCliSession();
+    const sans = async (cp = session.cp) => {
+      const [host, port] = cp.dockerEnv.DOCKER_HOST.replace('tcp://', '').split(':');
+      return new Promise<string>((resolve, reject) => {
+        const socket = connect({ host, port: Number(port), ca: cp.caPem }, () => {
+          resolve(socket.getPeerCertificate().subjectaltname ?? '');
+          socket.end();
+        });
+        socket.once('error', reject);
+      });
+    };
+    try {
+      expect(await sans()).not.toContain('203.0.113.7');
+      await session.ok('swarm', 'init', '--advertise-addr', '203.0.113.7');
+      expect(await sans()).toContain('IP Address:203.0.113.7');
+      const token = (await session.ok('swarm', 'join-token', '-q', 'worker')).trim();
+      expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).url).toMatch(/^https:\/\/203\.0\.113\.7:/);
+      await session.cp.stop();
+      const again = await startControlPlane({ dataDir: session.cp.dataDir });
+      try {
+        expect(again.caPem).toBe(session.cp.caPem);
+        expect(await sans(again)).toContain('IP Address:203.0.113.7');
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await session.cp.stop();
+    }
+  });
+});
+
