@@ -125,3 +125,22 @@ describe('the server certificate follows `docker swarm init --advertise-addr`', 
   });
 });
 
+
+describe('TLS=off, said explicitly', () => {
+  it('serves plain HTTP, prints only the two plain exports and warns that traffic is in the clear', async () => {
+    const plain = await startCliSession({ env: { TLS: 'off' } });
+    try {
+      expect(plain.cp.url).toMatch(/^http:/);
+      expect(Object.keys(plain.cp.dockerEnv).sort()).toEqual(['DOCKER_CONFIG', 'DOCKER_HOST']);
+      expect(plain.cp.output()).toContain('serving plain HTTP (TLS=off)');
+      await plain.ok('swarm', 'init');
+      const token = (await plain.ok('swarm', 'join-token', '-q', 'worker')).trim();
+      const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+      expect(claims.url).toMatch(/^http:/);
+      expect(claims.ca).toBeUndefined();
+      expect((await plain.cli('swarm', 'ca')).stdout).not.toContain('BEGIN CERTIFICATE');
+    } finally {
+      await plain.cp.stop();
+    }
+  });
+});
