@@ -53,7 +53,7 @@ export class SwarmAgent {
       save: (s) => state.saveControlPlanes(s),
       log,
     });
-    this.client = new ControlPlaneClient(this.instances, { log });
+    this.client = new ControlPlaneClient(this.instances, { log, ca: state.readCa() });
     this.client.credential = this.identity.credential;
     this.reporter = new StatusReporter({
       client: this.client,

@@ -81,8 +81,11 @@ async function main(argv: string[], log: (l: Logger) => void): Promise<number> {
   const logger = createLogger({ format: config.logFormat, debug: config.debug });
   log(logger);
   const state = prepareStateDir(config);
-  if (config.dockerHostFromDockerCliEnv && (await isControlPlane(config.dockerHost))) {
-    // The README's flow exports DOCKER_HOST=<control plane> for the docker CLI in the same shell.
+  // The README's flow exports DOCKER_HOST=<control plane> (and its TLS settings) for the docker CLI in
+  // the same shell: they are not this host's engine's, and docker-modem would read them regardless.
+  const cliEnvNamesControlPlane = !!process.env.DOCKER_HOST && (await isControlPlane(process.env.DOCKER_HOST));
+  if (cliEnvNamesControlPlane) for (const name of ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']) delete process.env[name];
+  if (config.dockerHostFromDockerCliEnv && cliEnvNamesControlPlane) {
     logger.info('DOCKER_HOST names the swarmlet control plane (it is the docker CLI\'s); using this host\'s engine', { engine: DEFAULT_ENGINE });
     config = { ...config, dockerHost: DEFAULT_ENGINE };
   }

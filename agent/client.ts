@@ -73,7 +73,8 @@ interface CallOptions {
 /** A request given up because another one got through: it is sent again, not reported. */
 class RetryNow extends Error {}
 
-const newDispatcher = () => new Agent({ keepAliveTimeout: 60_000, connectTimeout: CONNECT_TIMEOUT_MS });
+/** With a CA, connections verify against it alone (the cluster CA the join token pinned), not the system roots. */
+const newDispatcher = (ca: string | undefined) => new Agent({ keepAliveTimeout: 60_000, connectTimeout: CONNECT_TIMEOUT_MS, ...(ca ? { connect: { ca } } : {}) });
 
 /**
  * The agent protocol over HTTP (undici). The credential is read for every request, so a renewal
@@ -82,15 +83,18 @@ const newDispatcher = () => new Agent({ keepAliveTimeout: 60_000, connectTimeout
  * long-poll whose answer a partition swallowed would otherwise wait for TCP to retransmit it.
  */
 export class ControlPlaneClient {
-  private dispatcher = newDispatcher();
+  private dispatcher: Agent;
   private readonly outage: OutageLog;
+  private readonly ca: string | undefined;
   private readonly sentDuringOutage = new Set<AbortController>();
   credential: string | undefined;
   /** Where requests go: one URL, or the cluster's instances, moving on when the one in use is unreachable. */
   readonly instances: ControlPlaneInstances;
 
-  constructor(target: string | ControlPlaneInstances, opts: { log?: Logger } = {}) {
+  constructor(target: string | ControlPlaneInstances, opts: { log?: Logger; ca?: string } = {}) {
     this.instances = typeof target === 'string' ? new ControlPlaneInstances(target) : target;
+    this.ca = opts.ca;
+    this.dispatcher = newDispatcher(this.ca);
     this.outage = new OutageLog(opts.log);
   }
 
@@ -164,7 +168,7 @@ export class ControlPlaneClient {
   /** Drops every connection of a dispatcher that failed (once: later failures of its requests find it replaced). */
   private distrust(dispatcher: Agent) {
     if (dispatcher !== this.dispatcher) return;
-    this.dispatcher = newDispatcher();
+    this.dispatcher = newDispatcher(this.ca);
     dispatcher.destroy(new ControlPlaneUnreachable('connection dropped: another request found the control plane unreachable')).catch(() => undefined);
   }
 

@@ -1,4 +1,5 @@
 import Dockerode from 'dockerode';
+import { Agent, request } from 'undici';
 
 const TCP = /^(tcp|http|https):\/\/([^/:]+|\[[^\]]+\]):(\d+)\/?$/;
 
@@ -22,14 +23,21 @@ export function connectDocker(dockerHost: string): Dockerode {
 export async function isControlPlane(dockerHost: string): Promise<boolean> {
   const m = TCP.exec(dockerHost);
   if (!m) return false;
-  try {
-    const res = await fetch(`${m[1] === 'https' ? 'https' : 'http'}://${m[2]}:${m[3]}/_ping`, { signal: AbortSignal.timeout(3_000) });
-    await res.body?.cancel();
-    return /swarmlet/.test(res.headers.get('server') ?? '');
-  } catch {
-    return false;
+  // tcp:// is TLS when the CLI's DOCKER_TLS_VERIFY is set: try both. Only the Server header is read.
+  const schemes = m[1] === 'tcp' ? ['https', 'http'] : [m[1]];
+  for (const scheme of schemes) {
+    try {
+      const res = await request(`${scheme}://${m[2]}:${m[3]}/_ping`, { signal: AbortSignal.timeout(3_000), dispatcher: scheme === 'https' ? unverified : undefined });
+      await res.body.dump();
+      return /swarmlet/.test(String(res.headers.server ?? ''));
+    } catch {
+      // not this scheme
+    }
   }
+  return false;
 }
+
+const unverified = new Agent({ connect: { rejectUnauthorized: false } });
 
 export function engineStatus(err: unknown): number | undefined {
   const code = (err as { statusCode?: unknown })?.statusCode;

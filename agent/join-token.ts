@@ -5,6 +5,8 @@ export interface JoinTokenClaims {
   clusterId: string;
   role: string;
   jti: string;
+  /** The CA to pin for an https URL: `sha256:<hex>`, or `system` for the system roots. */
+  ca: string | undefined;
 }
 
 /**
@@ -24,7 +26,8 @@ export function decodeJoinToken(token: string): JoinTokenClaims {
   if (!payload || typeof payload.url !== 'string') {
     throw new UsageError('invalid join token: not a swarmlet join token; get one with: docker swarm join-token worker');
   }
-  return { url: payload.url, clusterId: String(payload.cid ?? ''), role: String(payload.role ?? ''), jti: String(payload.jti ?? '') };
+  const ca = typeof payload.ca === 'string' ? payload.ca : undefined;
+  return { url: payload.url, clusterId: String(payload.cid ?? ''), role: String(payload.role ?? ''), jti: String(payload.jti ?? ''), ca };
 }
 
 /** `host:port` (as `docker swarm join --token T host:port` passes it) in place of the token's URL. */

@@ -1,9 +1,11 @@
 import type Dockerode from 'dockerode';
 import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable } from './client.ts';
+import { pinnedCa } from './ca-pin.ts';
 import type { AgentConfig } from './config.ts';
 import { engineMessage, isControlPlane } from './docker.ts';
 import type { ControlPlaneInstances } from './instances.ts';
 import type { Logger } from '../protocol/log.ts';
+import { decodeJoinToken } from './join-token.ts';
 import { describeNode } from './node-info.ts';
 import type { NodeIdentity, StateDir } from './state.ts';
 
@@ -55,7 +57,8 @@ export async function joinCluster(opts: {
   const node = await describeThisNode(docker, config, state);
   const saved = state.readIdentity();
   const previous = saved && (!opts.clusterId || saved.clusterId === opts.clusterId) ? saved : undefined;
-  const client = new ControlPlaneClient(opts.instances ?? url);
+  const ca = await pinnedCa(url, decodeJoinToken(token).ca, state.readCa());
+  const client = new ControlPlaneClient(opts.instances ?? url, { ca });
   try {
     const res = await client.join({ token, node, ...(previous ? { credential: previous.credential } : {}) });
     const identity: NodeIdentity = {
@@ -66,6 +69,7 @@ export async function joinCluster(opts: {
       credentialExpiresAt: res.credentialExpiresAt,
       joinToken: token,
     };
+    if (ca) state.saveCa(ca);
     state.saveIdentity(identity);
     log.info(previous?.nodeId === res.nodeId ? 'rejoined cluster' : 'joined cluster', {
       cluster: res.clusterId,

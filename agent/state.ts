@@ -23,6 +23,7 @@ export interface WireguardKeys {
 const IDENTITY_FILE = 'node.json';
 const CONTROL_PLANES_FILE = 'control-planes.json';
 const WIREGUARD_FILE = 'wireguard.key';
+const CA_FILE = 'ca.pem';
 // PKCS#8 wrapping of a raw X25519 private key (RFC 8410).
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
@@ -91,6 +92,15 @@ export class StateDir {
 
   saveControlPlanes(saved: SavedControlPlanes) {
     this.write(CONTROL_PLANES_FILE, JSON.stringify(saved, null, 2) + '\n');
+  }
+
+  /** The cluster CA the join token pinned: the only one the agent trusts for the control plane. */
+  readCa(): string | undefined {
+    return this.read(CA_FILE);
+  }
+
+  saveCa(pem: string) {
+    this.write(CA_FILE, pem);
   }
 
   /** The private key's file (0600), for `wg set … private-key <file>`: the key itself is never passed around. */

@@ -3,6 +3,7 @@ import type { AppDeps } from './deps.ts';
 import type { ChangedNodes } from './notifier.ts';
 import { wakeTargets } from './db/wake.ts';
 import type { Cluster } from './swarm/clusters.ts';
+import { pinFor } from './tls/trust.ts';
 
 export interface AppEnv {
   Variables: { deps: AppDeps; cluster: Cluster };
@@ -29,6 +30,13 @@ export async function writeCluster<T>(deps: AppDeps, clusterId: string, fn: (tx:
 /** The URL agents of this cluster use, and the host:port `docker swarm join-token` prints. */
 export function clusterUrl(deps: AppDeps, cluster: Cluster): string {
   return cluster.advertiseUrl ?? deps.publicUrl();
+}
+
+/** Where a join token sends an agent, and the CA it pins there. */
+export function joinTarget(deps: AppDeps, cluster: Cluster): { url: string; ca?: string } {
+  const url = clusterUrl(deps, cluster);
+  const ca = pinFor(deps.trust, url);
+  return ca ? { url, ca } : { url };
 }
 
 export function clusterAddr(deps: AppDeps, cluster: Cluster): string {

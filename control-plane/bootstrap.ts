@@ -25,6 +25,15 @@ export async function bootstrap(database: Database, keyRing: KeyRing, dataDir: s
   return { created: !first, dockerConfigDir };
 }
 
+/**
+ * The cluster CA beside the CLI config, as `DOCKER_CERT_PATH/ca.pem` (DOCKER_TLS_VERIFY=1): written
+ * at every start, so a config dir always trusts the CA this control plane serves with.
+ */
+export function writeDockerCa(dockerConfigDir: string, caPem: string) {
+  mkdirSync(dockerConfigDir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dockerConfigDir, 'ca.pem'), caPem, { mode: 0o644 });
+}
+
 export function dockerConfigExists(dir: string): boolean {
   return existsSync(join(dir, 'config.json'));
 }

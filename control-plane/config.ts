@@ -14,6 +14,7 @@ export interface Config {
   publicUrl: string | undefined;
   /** `iss` of every token this control plane signs and the only one it accepts. */
   issuer: string;
+  tls: TlsConfig;
   /** Identifies this process as a lease holder. */
   instanceId: string;
   db: DatabaseTuning;
@@ -75,6 +76,16 @@ export interface DatabaseTuning {
 
 export const DATABASE_DEFAULTS: DatabaseTuning = { busyTimeoutMs: 50, writeWaitMs: 10_000, walLimitBytes: 8 * 1024 * 1024 };
 
+/**
+ * How the Node control plane serves: HTTPS with its own cluster CA (the default; the CA's key in
+ * `dir`, its digest pinned in join tokens), HTTPS with a user-supplied certificate (verified
+ * against the system roots), or plain HTTP, only when asked for (behind a TLS-terminating proxy).
+ */
+export type TlsConfig =
+  | { mode: 'cluster-ca'; dir: string }
+  | { mode: 'files'; certFile: string; keyFile: string }
+  | { mode: 'off' };
+
 /** Timings of the `docker service logs` relay. */
 export interface LogRelayConfig {
   /** A request lives this long unless the instance serving the client renews it. */
@@ -115,6 +126,22 @@ function ttlWithin(env: Env, name: string, fallback: number, maxName: string, ma
   return value;
 }
 
+function tlsFrom(env: Env, dataDir: string): TlsConfig {
+  const raw = (env.TLS ?? '').toLowerCase();
+  if (!['', 'on', 'off'].includes(raw)) throw new Error(`TLS must be on or off, got '${env.TLS}'`);
+  const certFile = env.TLS_CERT_FILE || undefined;
+  const keyFile = env.TLS_KEY_FILE || undefined;
+  if (raw === 'off') {
+    if (certFile || keyFile) throw new Error('TLS=off contradicts TLS_CERT_FILE/TLS_KEY_FILE: unset one or the other');
+    return { mode: 'off' };
+  }
+  if (certFile || keyFile) {
+    if (!certFile || !keyFile) throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together: set both, or neither for the cluster CA');
+    return { mode: 'files', certFile, keyFile };
+  }
+  return { mode: 'cluster-ca', dir: env.TLS_DIR || `${dataDir}/tls` };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = env.DATA_DIR || './data';
   const logFormat = env.LOG_FORMAT || 'text';
@@ -131,6 +158,7 @@ export function loadConfig(env: Env = process.env): Config {
     libsqlAuthToken: env.LIBSQL_AUTH_TOKEN || undefined,
     publicUrl: env.PUBLIC_URL || undefined,
     issuer: env.TOKEN_ISSUER || 'swarmlet',
+    tls: tlsFrom(env, dataDir),
     instanceId: env.INSTANCE_ID || `cp-${crypto.randomUUID().slice(0, 8)}`,
     db: {
       busyTimeoutMs: intFrom(env, 'LIBSQL_BUSY_TIMEOUT_MS', DATABASE_DEFAULTS.busyTimeoutMs),

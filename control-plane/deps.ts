@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import { type Database, readClusterIndex } from './db/database.ts';
 import { Notifier, type NotifierOptions } from './notifier.ts';
 import { readLease } from './orchestrator/lease.ts';
+import type { ClusterTrust } from './tls/trust.ts';
 
 /**
  * What the runtime-neutral app is built from, and every piece of state an instance keeps between
@@ -22,6 +23,10 @@ export interface AppDeps {
   now: () => number;
   /** Where agents reach this control plane when a cluster has no advertise address of its own. */
   publicUrl: () => string;
+  /** The CA (or system roots) join tokens pin and `docker swarm ca` shows; undefined when serving plain HTTP. */
+  trust: ClusterTrust | undefined;
+  /** `docker swarm init --advertise-addr X`: the server certificate must name X from now on. */
+  coverAdvertiseHost: (host: string) => Promise<void>;
   /** Who holds the leader lease, for `docker info`. */
   leaseHolder: () => Promise<{ holder: string; epoch: number } | undefined>;
   /** Agents' heartbeats and task reports, coalesced into few transactions. */
@@ -35,6 +40,8 @@ export interface AppDeps {
 export interface RuntimeOptions {
   /** Known only once the server listens (PORT=0); the config's PUBLIC_URL otherwise. */
   publicUrl?: () => string;
+  trust?: ClusterTrust;
+  coverAdvertiseHost?: (host: string) => Promise<void>;
   notifier?: NotifierOptions;
   now?: () => number;
   log?: Logger;
@@ -51,6 +58,8 @@ export function buildDeps(config: Config, database: Database, keyRing: KeyRing, 
     notifier,
     now,
     publicUrl: opts.publicUrl ?? (() => config.publicUrl ?? ''),
+    trust: opts.trust,
+    coverAdvertiseHost: opts.coverAdvertiseHost ?? (async () => undefined),
     leaseHolder: async () => {
       const lease = await readLease(database);
       return lease && lease.expiresAt > now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;

@@ -1,15 +1,17 @@
 import { serve } from '@hono/node-server';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { loadKeyRing } from './auth/kek-file.ts';
 import { sealSigningKeysAtRest } from './auth/signing-keys.ts';
 import { resealDataKeysAtRest } from './auth/data-keys.ts';
-import { bootstrap } from './bootstrap.ts';
+import { bootstrap, writeDockerCa } from './bootstrap.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase } from './db/open.ts';
 import { buildDeps } from './deps.ts';
 import { InstanceRegistration } from './orchestrator/instances.ts';
 import { LeaderLoop } from './orchestrator/leader.ts';
+import { prepareNodeTls } from './tls/node-tls.ts';
 
 /** The control plane on Node: the app, its database, and the leader loop on timers. */
 async function main() {
@@ -20,7 +22,13 @@ async function main() {
   const keyRing = await loadKeyRing(config);
   const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken, config.db);
   let publicUrl = config.publicUrl ?? '';
-  const deps = buildDeps(config, database, keyRing, { publicUrl: () => publicUrl });
+  const tls = await prepareNodeTls(config, database);
+  let server: ReturnType<typeof serve> | undefined;
+  const deps = buildDeps(config, database, keyRing, {
+    publicUrl: () => publicUrl,
+    trust: tls?.trust,
+    coverAdvertiseHost: async (host) => tls?.cover(host, (context) => (server as HttpsServer | undefined)?.setSecureContext(context)),
+  });
   const { log } = deps;
   const sealing = await sealSigningKeysAtRest(database, keyRing);
   if (sealing.sealed || sealing.resealed) {
@@ -30,22 +38,28 @@ async function main() {
   if (resealedDataKeys) log.info(`secrets' data keys: ${resealedDataKeys} sealed again with the current key-encryption key ${keyRing.currentId}`);
   if (sealing.sealed && !sealing.scrubbed) log.warn('the replaced plain-text signing keys may linger in free database pages: run VACUUM on the database');
   const { created, dockerConfigDir } = await bootstrap(database, keyRing, config.dataDir, Date.now());
+  if (tls?.caPem) writeDockerCa(dockerConfigDir, tls.caPem);
   const app = createApp(deps);
   let registration: InstanceRegistration | undefined;
 
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {
+  const listen = { fetch: app.fetch, port: config.port, hostname: config.host };
+  const https = tls ? { createServer: createHttpsServer, serverOptions: tls.secureContext } : {};
+  server = serve({ ...listen, ...https }, (info: AddressInfo) => {
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    publicUrl ||= `http://${host}:${info.port}`;
+    publicUrl ||= `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${info.port}`;
     const url = new URL(publicUrl);
     // Agents learn this URL with their assignments and move here when the instance they use fails.
     registration = new InstanceRegistration(deps, publicUrl);
     registration.start();
     log.info(`control plane ${config.instanceId} listening on ${info.address}:${info.port}, database ${config.libsqlUrl.replace(/\?.*/, '')}`);
     if (created) log.info('first start: created the default tenant, cluster and API key');
-    // The two lines a user pastes into a shell: plain, on stdout, whatever the log format.
+    log.info(tls ? `serving HTTPS: ${tls.describe}` : 'serving plain HTTP (TLS=off): API keys and join tokens cross the network in the clear');
+    // The lines a user pastes into a shell: plain, on stdout, whatever the log format.
     console.log('point the docker CLI at it with:');
     console.log(`export DOCKER_CONFIG=${dockerConfigDir}`);
-    console.log(`export DOCKER_HOST=tcp://${url.hostname}:${info.port}`);
+    console.log(`export DOCKER_HOST=tcp://${url.host.replace(/:\d+$/, '')}:${info.port}`);
+    if (tls) console.log('export DOCKER_TLS_VERIFY=1');
+    if (tls?.caPem) console.log(`export DOCKER_CERT_PATH=${dockerConfigDir}`);
   });
   // A port in use (or not ours to take) is the user's to fix: say which, in one line, and stop.
   server.on('error', (err: NodeJS.ErrnoException) => {

@@ -48,6 +48,8 @@ export interface JoinClaims {
   issuedAt: number; // ms
   expiresAt: number; // ms
   url: string;
+  /** The CA the agent pins before it trusts `url` (`sha256:<hex>` or `system`); absent for http. */
+  ca?: string;
 }
 
 /**
@@ -55,7 +57,7 @@ export interface JoinClaims {
  * claims always give the same token, and the database keeps only the jti row that makes it valid.
  */
 export async function signJoinToken(key: SigningKey, issuer: string, claims: JoinClaims): Promise<string> {
-  return new SignJWT({ cid: claims.clusterId, role: claims.role, url: claims.url })
+  return new SignJWT({ cid: claims.clusterId, role: claims.role, url: claims.url, ...(claims.ca ? { ca: claims.ca } : {}) })
     .setProtectedHeader({ alg: ALG, typ: JOIN_TYPE, kid: claims.clusterId })
     .setIssuer(issuer)
     .setAudience('join')

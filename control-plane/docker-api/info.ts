@@ -89,7 +89,7 @@ export const infoRoutes = new Hono<AppEnv>().get('/info', async (c) => {
           RemoteManagers: [{ NodeID: cluster.managerNodeId, Addr: addr }],
           Nodes: totals.nodes + 1,
           Managers: 1,
-          Cluster: swarmObject(cluster),
+          Cluster: swarmObject(cluster, deps.trust),
         }
       : { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
     LiveRestoreEnabled: false,

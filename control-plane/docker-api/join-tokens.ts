@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { Hono } from 'hono';
-import { type AppEnv, clusterUrl, writeCluster } from '../app-env.ts';
+import { type AppEnv, joinTarget, writeCluster } from '../app-env.ts';
 import { openSigningKey } from '../auth/signing-keys.ts';
 import { signJoinToken } from '../auth/tokens.ts';
 import { joinTokens } from '../db/schema/index.ts';
@@ -33,7 +33,7 @@ export const joinTokenRoutes = new Hono<AppEnv>()
       jti,
       issuedAt: now,
       expiresAt,
-      url: clusterUrl(deps, cluster),
+      ...joinTarget(deps, cluster),
     });
     return jsonOk({ id: jti, token, role, singleUse, expiresAt: new Date(expiresAt).toISOString() }, 201);
   })

@@ -1,13 +1,13 @@
 import { eq } from 'drizzle-orm';
 import { Hono } from 'hono';
-import { type AppEnv, clusterUrl, writeCluster } from '../app-env.ts';
+import { type AppEnv, joinTarget, writeCluster } from '../app-env.ts';
 import { requireSwarm } from '../auth/api-key.ts';
 import { bumpIndex } from '../db/database.ts';
 import { clusters } from '../db/schema/index.ts';
 import { ApiError, conflict, invalid } from '../errors.ts';
 import { currentJoinTokens, initializeSwarm, rotateJoinToken } from '../swarm/clusters.ts';
 import { parseSwarmInit } from '../swarm/swarm-init.ts';
-import { validateSwarmSpec } from '../swarm/validate-swarm.ts';
+import { refuseCaRotation, validateSwarmSpec } from '../swarm/validate-swarm.ts';
 import { emptyOk, jsonOk, readJsonObject, versionParam } from './body.ts';
 import { boolParam } from './query.ts';
 import { swarmObject } from './system.ts';
@@ -36,6 +36,8 @@ export const swarm = new Hono<AppEnv>()
       if (fresh?.initializedAt !== null) throw new ApiError('unavailable', 'This node is already part of a swarm.');
       await initializeSwarm(tx, fresh, now, deps.config.joinTokenTtlMs, { advertiseUrl: url, spec: init.spec, dataPath: init.dataPath });
     });
+    // Agents will dial the advertised address: the certificate must name it before they come.
+    if (url) await deps.coverAdvertiseHost(new URL(url).hostname.replace(/^\[|\]$/g, ''));
     return jsonOk(cluster.managerNodeId);
   })
   .post('/swarm/join', () => {
@@ -48,14 +50,15 @@ export const swarm = new Hono<AppEnv>()
   .use('/swarm/*', requireSwarm())
   .get('/swarm', async (c) => {
     const { cluster, deps } = c.var;
-    const tokens = await currentJoinTokens(deps.database.db, deps.keyRing, cluster, deps.config.issuer, clusterUrl(deps, cluster));
-    return jsonOk({ ...swarmObject(cluster), JoinTokens: { Worker: tokens.worker, Manager: tokens.manager } });
+    const tokens = await currentJoinTokens(deps.database.db, deps.keyRing, cluster, deps.config.issuer, joinTarget(deps, cluster));
+    return jsonOk({ ...swarmObject(cluster, deps.trust), JoinTokens: { Worker: tokens.worker, Manager: tokens.manager } });
   })
   .get('/swarm/unlockkey', () => jsonOk({ UnlockKey: '' }))
   .post('/swarm/update', async (c) => {
     const { cluster, deps } = c.var;
     const version = versionParam(c, 'swarm');
     const spec = validateSwarmSpec(await readJsonObject(c));
+    refuseCaRotation(spec, cluster.spec);
     const now = deps.now();
     await writeCluster(deps, cluster.id, async (tx) => {
       const fresh = (await tx.query.clusters.findFirst({ where: eq(clusters.id, cluster.id) }))!;

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env.ts';
+import type { ClusterTrust } from '../tls/trust.ts';
 import { jsonOk } from './body.ts';
 import { ENGINE_VERSION, objectMeta } from './views.ts';
 
@@ -21,11 +22,11 @@ const PING_HEADERS = {
 };
 
 /** Docker's cluster block, shared by `/info` and `/swarm`. */
-export function swarmObject(cluster: AppEnv['Variables']['cluster']) {
+export function swarmObject(cluster: AppEnv['Variables']['cluster'], trust: ClusterTrust | undefined) {
   return {
     ...objectMeta(cluster),
     Spec: cluster.spec,
-    TLSInfo: {},
+    TLSInfo: trust?.tlsInfo ?? {},
     RootRotationInProgress: false,
     ...cluster.dataPath,
   };

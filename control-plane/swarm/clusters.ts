@@ -135,7 +135,7 @@ export async function rotateJoinToken(tx: Tx, clusterId: string, role: Role, now
 }
 
 /** The tokens `docker swarm join-token` prints, re-derived from their rows. */
-export async function currentJoinTokens(db: Reader, keyRing: KeyRing, cluster: Cluster, issuer: string, url: string) {
+export async function currentJoinTokens(db: Reader, keyRing: KeyRing, cluster: Cluster, issuer: string, target: { url: string; ca?: string }) {
   const rows = await db.query.joinTokens.findMany({
     where: and(eq(joinTokens.clusterId, cluster.id), eq(joinTokens.current, true), isNull(joinTokens.revokedAt)),
   });
@@ -148,7 +148,7 @@ export async function currentJoinTokens(db: Reader, keyRing: KeyRing, cluster: C
       jti: row.jti,
       issuedAt: row.issuedAt,
       expiresAt: row.expiresAt,
-      url,
+      ...target,
     });
   }
   return out;

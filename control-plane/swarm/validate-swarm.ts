@@ -39,3 +39,17 @@ export function validateSwarmSpec(posted: Record<string, unknown>): SwarmSpec {
   // Checked above: the sections are objects and their numbers non-negative integers.
   return spec as SwarmSpec;
 }
+
+/**
+ * `docker swarm ca --rotate` (a new ForceRotate, or a CA of the user's): the cluster CA is pinned
+ * in every join token and agent, and this control plane cannot roll it yet. Said at once, rather
+ * than accepted and left for the CLI to wait on forever.
+ */
+export function refuseCaRotation(spec: SwarmSpec, current: SwarmSpec) {
+  const ca = isObject(spec.CAConfig) ? spec.CAConfig : {};
+  const was = isObject(current.CAConfig) ? current.CAConfig : {};
+  const external = Array.isArray(ca.ExternalCAs) && ca.ExternalCAs.length > 0;
+  if ((ca.ForceRotate ?? 0) !== (was.ForceRotate ?? 0) || ca.SigningCACert || ca.SigningCAKey || external) {
+    throw invalid('rotating the cluster CA is not supported: the CA in $DATA_DIR/tls is pinned by every join token and agent; `docker swarm ca` shows it');
+  }
+}

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../harness/control-plane-process.ts';
-import { ENGINE, fakeJoinToken, spawnAgent } from './agent-process.ts';
+import { pemDigest } from '../../agent/ca-pin.ts';
+import { ENGINE, fakeJoinToken, runAgentToExit } from './agent-process.ts';
 import { freePort } from '../harness/net.ts';
 
 const dirs: string[] = [];
@@ -14,13 +15,7 @@ function stateDir() {
   return dir;
 }
 
-async function runToExit(args: string[], env: Record<string, string> = {}) {
-  const agent = spawnAgent(args, env);
-  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000));
-  const exit = await Promise.race([agent.exited, timeout]);
-  if (exit === 'timeout') await agent.stop('SIGKILL');
-  return { exit, output: agent.output() };
-}
+const runToExit = runAgentToExit;
 
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -46,7 +41,7 @@ describe('swarm-agent CLI', () => {
     const cp = await startControlPlane();
     try {
       const port = await freePort();
-      const token = fakeJoinToken({ url: `http://127.0.0.1:${port}`, cid: 'nope', role: 'worker', jti: 'j' });
+      const token = fakeJoinToken({ url: `https://127.0.0.1:${port}`, ca: pemDigest(cp.caPem!), cid: 'nope', role: 'worker', jti: 'j' });
       const { exit, output } = await runToExit(['join', '--token', token, `127.0.0.1:${cp.port}`, '--state-dir', stateDir(), '--docker-host', ENGINE]);
       expect(exit).toEqual({ code: 1, signal: null });
       expect(output).toMatch(/the control plane refused to join: invalid join token/);
@@ -58,8 +53,9 @@ describe('swarm-agent CLI', () => {
   it('with DOCKER_HOST exported for the CLI: the agent uses this host\'s engine; told the control plane is its engine, it says what that is', async () => {
     const cp = await startControlPlane();
     try {
-      const token = fakeJoinToken({ url: cp.url, cid: 'nope', role: 'worker', jti: 'j' });
-      const env = { DOCKER_HOST: cp.dockerEnv.DOCKER_HOST, DOCKER_CONFIG: cp.dockerEnv.DOCKER_CONFIG };
+      const token = fakeJoinToken({ url: cp.url, ca: pemDigest(cp.caPem!), cid: 'nope', role: 'worker', jti: 'j' });
+      // The README's shell: DOCKER_HOST, DOCKER_CONFIG, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH exported for the CLI.
+      const env = cp.dockerEnv;
       // The flag's engine answers, so the join gets as far as the control plane (which refuses the forged token).
       const withFlag = await runToExit(['join', token, '--state-dir', stateDir(), '--docker-host', ENGINE], env);
       expect(withFlag.output).toMatch(/the control plane refused to join: invalid join token/);

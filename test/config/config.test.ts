@@ -21,6 +21,16 @@ describe('loadConfig', () => {
     expect(tuned.rejoinGraceMs).toBe(60_000);
   });
 
+  it('serves TLS under the cluster CA unless told otherwise, explicitly', () => {
+    expect(loadConfig({}).tls).toEqual({ mode: 'cluster-ca', dir: './data/tls' });
+    expect(loadConfig({ DATA_DIR: '/d', TLS: 'on' }).tls).toEqual({ mode: 'cluster-ca', dir: '/d/tls' });
+    expect(loadConfig({ TLS: 'off' }).tls).toEqual({ mode: 'off' });
+    expect(loadConfig({ TLS_CERT_FILE: '/c.pem', TLS_KEY_FILE: '/k.pem' }).tls).toEqual({ mode: 'files', certFile: '/c.pem', keyFile: '/k.pem' });
+    expect(() => loadConfig({ TLS: 'no' })).toThrow(/TLS must be on or off/);
+    expect(() => loadConfig({ TLS_CERT_FILE: '/c.pem' })).toThrow(/TLS_CERT_FILE and TLS_KEY_FILE go together/);
+    expect(() => loadConfig({ TLS: 'off', TLS_CERT_FILE: '/c.pem', TLS_KEY_FILE: '/k.pem' })).toThrow(/TLS=off contradicts/);
+  });
+
   it('refuses a value it cannot use, naming the variable', () => {
     expect(() => loadConfig({ LOG_FORMAT: 'xml' })).toThrow(/LOG_FORMAT must be text or json/);
     expect(() => loadConfig({ LOG_COMMITS: 'maybe' })).toThrow(/LOG_COMMITS/);

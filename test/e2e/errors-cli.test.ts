@@ -83,21 +83,21 @@ describe('the API key', () => {
   };
 
   it('no DOCKER_CONFIG (so no key) → an error about the API key', async () => {
-    const r = await docker(['service', 'ls'], { DOCKER_HOST: s.cp.dockerEnv.DOCKER_HOST, DOCKER_CONFIG: '', HOME: home });
+    const r = await docker(['service', 'ls'], { ...s.cp.dockerEnv, DOCKER_CONFIG: '', HOME: home });
     expectKeyError(r, /^Error response from daemon: missing API key: send "Authorization: Bearer <key>" \(for the docker CLI, set DOCKER_CONFIG to the directory the control plane printed\)$/m);
   });
 
   it('a DOCKER_CONFIG without the key → the same error, for reads and writes', async () => {
     const empty = mkdtempSync(join(home, 'empty-config-'));
     for (const args of [['service', 'ls'], ['node', 'ls'], ['service', 'create', '--detach', '--name', 'x', 'local/busybox:1']]) {
-      expectKeyError(await docker(args, { DOCKER_HOST: s.cp.dockerEnv.DOCKER_HOST, DOCKER_CONFIG: empty }), /missing API key/);
+      expectKeyError(await docker(args, { ...s.cp.dockerEnv, DOCKER_CONFIG: empty }), /missing API key/);
     }
   });
 
   it('a wrong key → "invalid API key"', async () => {
     const wrong = mkdtempSync(join(home, 'wrong-config-'));
     writeFileSync(join(wrong, 'config.json'), JSON.stringify({ HttpHeaders: { Authorization: 'Bearer swl_not-a-key' } }));
-    expectKeyError(await docker(['service', 'ls'], { DOCKER_HOST: s.cp.dockerEnv.DOCKER_HOST, DOCKER_CONFIG: wrong }), /^Error response from daemon: invalid API key/m);
+    expectKeyError(await docker(['service', 'ls'], { ...s.cp.dockerEnv, DOCKER_CONFIG: wrong }), /^Error response from daemon: invalid API key/m);
   });
 
   it('nothing was created by the refused commands', async () => {

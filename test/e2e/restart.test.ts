@@ -27,7 +27,12 @@ it('a restart on the same DATA_DIR keeps the swarm, the service, the key and the
   const tokenBefore = (await first.ok('swarm', 'join-token', '-q', 'worker')).trim();
   const configBefore = readFileSync(join(first.cp.dockerEnv.DOCKER_CONFIG, 'config.json'), 'utf8');
   const linesBefore = exportLines(first.cp);
-  expect(linesBefore).toEqual([`export DOCKER_CONFIG=${join(dataDir, 'docker')}`, `export DOCKER_HOST=tcp://127.0.0.1:${port}`]);
+  expect(linesBefore).toEqual([
+    `export DOCKER_CONFIG=${join(dataDir, 'docker')}`,
+    `export DOCKER_HOST=tcp://127.0.0.1:${port}`,
+    'export DOCKER_TLS_VERIFY=1',
+    `export DOCKER_CERT_PATH=${join(dataDir, 'docker')}`,
+  ]);
 
   await first.cp.stop('SIGTERM');
   expect(first.cp.proc.exitCode).toBe(0);

@@ -39,9 +39,9 @@ describe('control plane on a remote libSQL server (LIBSQL_URL=http://...)', () =
     expect(cp.output()).toContain(`database ${hrana.url}`);
     expect(cp.output()).toContain('first start: created the default tenant, cluster and API key');
     await cp.waitForOutput(/leader: holding the lease at epoch 1/);
-    // Everything went to the server: no SQLite file in DATA_DIR, only the docker CLI config and the
-    // key-encryption key, which never goes to the server that holds the sealed keys.
-    expect(readdirSync(dataDir).sort()).toEqual(['docker', 'kek']);
+    // Everything went to the server: no SQLite file in DATA_DIR, only the docker CLI config, the
+    // key-encryption key and the cluster CA, which never go to the server that holds the sealed keys.
+    expect(readdirSync(dataDir).sort()).toEqual(['docker', 'kek', 'tls']);
     expect(existsSync(join(dataDir, 'docker', 'config.json'))).toBe(true);
     const clusters = await db.execute('SELECT name FROM clusters');
     expect(clusters.rows.map((r) => r.name)).toEqual(['default']);
