@@ -8,15 +8,17 @@ import { applyMigrations } from './migrate.ts';
 const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /**
- * Makes deleted rows' pages returnable to the file system (housekeeping runs incremental_vacuum):
- * a burst of log chunks must not leave the file its size for good. A new file takes the mode at
- * once; a file made before it needs one VACUUM, at this start, to switch.
+ * Gives deleted rows' pages back to the file system at each commit (checkpoint, in WAL mode): a
+ * burst of log chunks must not leave the file its size for good. FULL rather than INCREMENTAL:
+ * libSQL's driver steps `PRAGMA incremental_vacuum` only once and leaves it open, which then blocks
+ * the transaction's commit; and what this database deletes (chunks, expired rows) is small per
+ * commit. A new file takes the mode at once; one made before it switches with one VACUUM here.
  */
 async function reclaimableSpace(client: Client): Promise<void> {
-  const INCREMENTAL = 2;
+  const FULL = 1;
   const mode = Number((await client.execute('PRAGMA auto_vacuum')).rows[0]?.[0] ?? 0);
-  if (mode === INCREMENTAL) return;
-  await client.execute('PRAGMA auto_vacuum = INCREMENTAL');
+  if (mode === FULL) return;
+  await client.execute('PRAGMA auto_vacuum = FULL');
   await client.execute('VACUUM');
 }
 

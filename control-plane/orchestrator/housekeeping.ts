@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, lt, or } from 'drizzle-orm';
 import type { Tx } from '../db/database.ts';
 import { joinTokens } from '../db/schema/index.ts';
 import type { Config } from '../config.ts';
@@ -29,18 +29,4 @@ export async function dropExpiredRows(
     );
   await dropExpiredLogs(tx, clusterId, now);
   await dropExpiredEvents(tx, clusterId, now - retention.eventsRetentionMs);
-  await reclaimFreePages(tx);
-}
-
-/**
- * Gives the pages of deleted rows (log chunks above all) back to the file system: the file shrinks
- * when the transaction commits (auto_vacuum=INCREMENTAL, set by db/open.ts). A database that cannot
- * (a libSQL server that refuses the pragma) keeps its free pages for new rows, which is no worse.
- */
-export async function reclaimFreePages(tx: Tx): Promise<void> {
-  try {
-    await tx.run(sql`PRAGMA incremental_vacuum`);
-  } catch {
-    // See above: free pages stay free, and are reused.
-  }
 }
