@@ -81,6 +81,8 @@ export interface FairShareConfig {
   /** Docker API requests per second per cluster (tenant), and the burst above that rate. */
   apiRequestsPerSec: number;
   apiBurst: number;
+  /** Docker API requests of one cluster handled at once; the others wait their turn. */
+  apiConcurrentPerCluster: number;
   /** Agent API requests per second per node credential, and the burst. */
   nodeRequestsPerSec: number;
   nodeBurst: number;
@@ -180,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     fairShare: {
       apiRequestsPerSec: intFrom(env, 'API_REQUESTS_PER_SEC', 100),
       apiBurst: intFrom(env, 'API_BURST', 500),
+      apiConcurrentPerCluster: intFrom(env, 'API_CONCURRENT_PER_CLUSTER', 4),
       nodeRequestsPerSec: intFrom(env, 'NODE_REQUESTS_PER_SEC', 20),
       nodeBurst: intFrom(env, 'NODE_BURST', 100),
       longPollsPerNode: intFrom(env, 'LONG_POLLS_PER_NODE', 4),

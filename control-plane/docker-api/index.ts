@@ -43,8 +43,9 @@ export const dockerApi = new Hono<AppEnv>()
   .use('*', apiKeyAuth())
   // Before any other work: a tenant over its rate costs the others nothing more than this check.
   .use('*', async (c, next) => {
-    c.var.deps.fairShare.admitApiRequest(c.var.cluster.id);
-    await next();
+    const { fairShare } = c.var.deps;
+    fairShare.admitApiRequest(c.var.cluster.id);
+    await fairShare.inTenantTurn(c.var.cluster.id, next);
   })
   .use('*', async (c, next) => tooNew(c.req.raw) ?? next())
   .route('/', system)

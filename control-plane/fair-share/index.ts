@@ -17,6 +17,7 @@ export class FairShare {
   private readonly logBytes: TokenBuckets;
   private readonly longPolls: KeyedSlots;
   private readonly assignmentReads: KeyedSlots;
+  private readonly tenantTurns: KeyedSlots;
 
   constructor(
     readonly limits: FairShareConfig,
@@ -27,6 +28,7 @@ export class FairShare {
     this.logBytes = new TokenBuckets(limits.logBytesPerSecPerNode, limits.logBurstBytesPerNode, now);
     this.longPolls = new KeyedSlots(limits.longPollsPerNode);
     this.assignmentReads = new KeyedSlots(limits.assignmentReadsPerCluster);
+    this.tenantTurns = new KeyedSlots(limits.apiConcurrentPerCluster);
   }
 
   /** One Docker API request of a tenant (every API key of a cluster shares its bucket). */
@@ -34,6 +36,17 @@ export class FairShare {
     const waitMs = this.apiRequests.take(clusterId);
     const { apiRequestsPerSec: rate, apiBurst: burst } = this.limits;
     if (waitMs) throw rateLimited(`too many requests: this swarm may send ${rate} requests a second (bursts of ${burst}); slow down and retry`, waitMs);
+  }
+
+  /**
+   * Handles a tenant's request once fewer than a few of its others are being handled. The database
+   * driver works synchronously, so every request in progress takes turns on the event loop: a
+   * tenant with 50 in flight would make another's one request wait for 50 turns. Queued rather
+   * than refused: the docker CLI does not retry a 429. Only the handler counts, not the streaming
+   * of its answer (`docker service logs -f`, `docker events`).
+   */
+  inTenantTurn<T>(clusterId: string, handle: () => Promise<T>): Promise<T> {
+    return this.tenantTurns.run(clusterId, handle);
   }
 
   /** One agent API request of a node credential. */

@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       fairShare: {
         apiRequestsPerSec: 100,
         apiBurst: 500,
+        apiConcurrentPerCluster: 4,
         nodeRequestsPerSec: 20,
         nodeBurst: 100,
         longPollsPerNode: 4,
