@@ -54,16 +54,27 @@ function latencies(samples: number[]): Latencies {
 
 /** The quiet tenant's `GET /services`, one after another, until `done` resolves (and at least `min` of them). */
 export async function quietLatency(quiet: SwarmClient, load: () => Promise<unknown>, min = 20): Promise<Latencies> {
-  // A warm connection first: the load may hold the listen backlog for a moment.
-  await quiet.request('GET', '/services');
+  // Its own warm connection, as another tenant's client on another machine would have: the noisy
+  // tenant's connections, and the listen backlog they fill, are not the quiet one's.
+  const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 600_000 });
+  const list = async () => {
+    const res = await request(`${quiet.url}/v1.41/services`, { headers: { Authorization: `Bearer ${quiet.apiKey}` }, dispatcher });
+    await res.body.arrayBuffer();
+    if (res.statusCode !== 200) throw new Error(`quiet GET /services answered ${res.statusCode}`);
+  };
+  await list();
   let finished = false;
   const done = load();
   void done.finally(() => (finished = true));
   const samples: number[] = [];
-  while (!finished || samples.length < min) {
-    const started = performance.now();
-    await quiet.request('GET', '/services');
-    samples.push(performance.now() - started);
+  try {
+    while (!finished || samples.length < min) {
+      const started = performance.now();
+      await list();
+      samples.push(performance.now() - started);
+    }
+  } finally {
+    await dispatcher.close();
   }
   return latencies(samples);
 }
@@ -96,7 +107,17 @@ export async function longPollFlood(t: TwoTenants, count: number): Promise<Flood
     ),
   );
   await new Promise((r) => setTimeout(r, 500));
-  await t.noisy.createService(serviceSpec(`wake-${index}`, { global: true }));
+  // On a fresh connection: one left idle while the polls were sent may have been closed by the server.
+  const waker = new Agent({ connections: 1 });
+  const wake = await request(`${t.cp.url}/v1.41/services/create`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${t.noisy.apiKey}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(serviceSpec(`wake-${index}`, { global: true })),
+    dispatcher: waker,
+  });
+  await wake.body.arrayBuffer();
+  await waker.close();
+  if (wake.statusCode !== 201) throw new Error(`the wake-up service was answered ${wake.statusCode}`);
   const statuses = await Promise.all(polls);
   await dispatcher.close();
   return { answered: tally(statuses), ms: performance.now() - started };
@@ -106,21 +127,24 @@ export async function longPollFlood(t: TwoTenants, count: number): Promise<Flood
 export async function serviceBurst(t: TwoTenants, count: number): Promise<FloodResult> {
   const started = performance.now();
   const statuses: number[] = [];
+  const dispatcher = new Agent({ connections: 50 });
   let next = 0;
   await Promise.all(
     Array.from({ length: 50 }, async () => {
       while (next < count) {
         const i = next++;
-        const res = await fetch(`${t.cp.url}/v1.41/services/create`, {
+        const res = await request(`${t.cp.url}/v1.41/services/create`, {
           method: 'POST',
           headers: { Authorization: `Bearer ${t.noisy.apiKey}`, 'Content-Type': 'application/json' },
           body: JSON.stringify(serviceSpec(`burst-${i}`, { replicas: 1 })),
+          dispatcher,
         });
-        await res.arrayBuffer();
-        statuses.push(res.status);
+        await res.body.arrayBuffer();
+        statuses.push(res.statusCode);
       }
     }),
   );
+  await dispatcher.close();
   return { answered: tally(statuses), ms: performance.now() - started };
 }
 
