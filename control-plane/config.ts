@@ -186,7 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
       nodeRequestsPerSec: intFrom(env, 'NODE_REQUESTS_PER_SEC', 20),
       nodeBurst: intFrom(env, 'NODE_BURST', 100),
       longPollsPerNode: intFrom(env, 'LONG_POLLS_PER_NODE', 4),
-      assignmentReadsPerCluster: Math.max(1, intFrom(env, 'ASSIGNMENT_READS_PER_CLUSTER', 4)),
+      assignmentReadsPerCluster: intFrom(env, 'ASSIGNMENT_READS_PER_CLUSTER', 4),
       logBytesPerSecPerNode: intFrom(env, 'LOG_BYTES_PER_SEC_PER_NODE', 2 * MIB),
       logBurstBytesPerNode: intFrom(env, 'LOG_BURST_BYTES_PER_NODE', 8 * MIB),
       logChunkMaxBytes: intFrom(env, 'LOG_CHUNK_MAX_BYTES', MIB),
