@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
 import type { AssignmentsResponse } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
-import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable } from './client.ts';
+import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable, retryAfterOf } from './client.ts';
 import type { AgentConfig } from './config.ts';
 import { DnsServer } from './dns/server.ts';
 import { DrainWatch } from './executor/drain-watch.ts';
@@ -204,7 +204,7 @@ export class SwarmAgent {
         }
         // Unreachable: the client says so once per outage, and the next attempt goes within a second.
         const unreachable = err instanceof ControlPlaneUnreachable;
-        const delay = retryDelay(backoff, unreachable, Date.now() - asked);
+        const delay = retryDelay(backoff, unreachable, Date.now() - asked, retryAfterOf(err));
         const fields = { error: err, retryInMs: Math.round(delay), failures: backoff.failures };
         if (!unreachable && (backoff.failures <= 1 || backoff.failures % 10 === 0)) log.warn('cannot get assignments; will retry', fields);
         else log.debug('cannot get assignments; will retry', fields);

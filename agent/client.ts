@@ -23,19 +23,22 @@ export class ControlPlaneError extends Error {
     readonly status: number,
     message: string,
     readonly code?: ErrorCode,
+    /** How long the control plane asked us to wait (its Retry-After), 0 when it did not say. */
+    readonly retryAfterMs = 0,
   ) {
     super(message);
   }
 
   /** Reads an error reply; a body that is not the protocol's JSON is kept as the message. */
-  static fromReply(status: number, text: string): ControlPlaneError {
+  static fromReply(status: number, text: string, retryAfter?: string | string[]): ControlPlaneError {
+    const waitMs = retryAfterMsOf(retryAfter);
     try {
       const body = JSON.parse(text) as { message?: unknown; code?: unknown };
-      if (typeof body.message === 'string') return new ControlPlaneError(status, body.message || `HTTP ${status}`, isErrorCode(body.code) ? body.code : undefined);
+      if (typeof body.message === 'string') return new ControlPlaneError(status, body.message || `HTTP ${status}`, isErrorCode(body.code) ? body.code : undefined, waitMs);
     } catch {
       // not JSON: keep the text
     }
-    return new ControlPlaneError(status, text || `HTTP ${status}`);
+    return new ControlPlaneError(status, text || `HTTP ${status}`, undefined, waitMs);
   }
 
   /** `docker node rm`: every credential of the node is void, retrying cannot help. */
@@ -46,6 +49,17 @@ export class ControlPlaneError extends Error {
     return this.status >= 500 || this.status === 429 || this.status === 408;
   }
 }
+
+/** Retry-After in delta-seconds (the control plane's form), capped: a wrong header must not stall the agent for long. */
+export function retryAfterMsOf(header: string | string[] | undefined): number {
+  const raw = Array.isArray(header) ? header[0] : header;
+  const seconds = raw === undefined ? NaN : Number(raw);
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, MAX_RETRY_AFTER_S) * 1000 : 0;
+}
+const MAX_RETRY_AFTER_S = 300;
+
+/** The wait an error answer asked for (0: none, or not an answer). */
+export const retryAfterOf = (err: unknown): number => (err instanceof ControlPlaneError ? err.retryAfterMs : 0);
 
 /** The control plane could not be reached at all (refused, reset, timed out, DNS). */
 export class ControlPlaneUnreachable extends Error {
@@ -148,7 +162,7 @@ export class ControlPlaneClient {
     }
     this.sentDuringOutage.delete(retryNow);
     this.answered();
-    if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text);
+    if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text, res.headers['retry-after']);
     return JSON.parse(text) as T;
   }
 
@@ -206,7 +220,7 @@ export class ControlPlaneClient {
       bodyTimeout: 0,
     });
     const text = await res.body.text();
-    if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text);
+    if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text, res.headers['retry-after']);
   }
 
   async close() {

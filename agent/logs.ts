@@ -13,12 +13,16 @@ import type { LogRequest } from '../protocol/agent-api.ts';
 import { NODE_LABEL, TASK_LABEL } from './executor/labels.ts';
 import type { Logger } from '../protocol/log.ts';
 import { encodeLogFrame } from '../protocol/log-frames.ts';
+import { sleep } from './backoff.ts';
+import { retryAfterOf } from './client.ts';
 
 const BATCH_MS = 100;
 const BATCH_MAX_BYTES = 256 * 1024;
 /** Reading from the engine pauses while this much waits to be posted. */
 const PENDING_MAX_BYTES = 1024 * 1024;
 const POST_ATTEMPTS = 3;
+/** A 429 without Retry-After is retried after this. */
+const RATE_LIMITED_RETRY_MS = 1_000;
 
 export type PostLogs = (path: string, body: AsyncIterable<Uint8Array>) => Promise<void>;
 
@@ -242,6 +246,14 @@ class LogSession {
       } catch (err) {
         const status = statusOf(err);
         if (status === 410 || status === 404) throw new RequestClosed();
+        // Over the control plane's log rate or store: wait as asked and send the same batch again.
+        // Meanwhile the pending buffer fills and reading from the engine pauses (backpressure).
+        if (status === 429) {
+          attempt = 0;
+          await sleep(Math.max(retryAfterOf(err), RATE_LIMITED_RETRY_MS), this.abort.signal);
+          if (this.abort.signal.aborted) throw new RequestClosed();
+          continue;
+        }
         if (attempt >= POST_ATTEMPTS || (status !== undefined && status < 500)) throw err;
         await new Promise((r) => setTimeout(r, 250 * attempt));
       }

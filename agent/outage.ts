@@ -14,10 +14,10 @@ export const UNREACHABLE_RETRY_MS = 1_000;
 /**
  * The wait before the next attempt. Unreachable: about a second (jittered) from when the failed
  * attempt began, so one that timed out after its connect timeout goes again at once. Answered
- * with an error: the backoff's own delay.
+ * with an error: the backoff's own delay, and never less than the Retry-After the answer carried.
  */
-export function retryDelay(backoff: Backoff, unreachable: boolean, attemptMs: number): number {
-  if (!unreachable) return backoff.next();
+export function retryDelay(backoff: Backoff, unreachable: boolean, attemptMs: number, retryAfterMs = 0): number {
+  if (!unreachable) return Math.max(backoff.next(), retryAfterMs);
   return Math.max(0, backoff.next(UNREACHABLE_RETRY_MS) - attemptMs);
 }
 

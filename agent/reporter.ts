@@ -1,6 +1,6 @@
 import type { TaskReport } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
-import { type ControlPlaneClient, ControlPlaneUnreachable } from './client.ts';
+import { type ControlPlaneClient, ControlPlaneUnreachable, retryAfterOf } from './client.ts';
 import { retryDelay, waitToRetry } from './outage.ts';
 import type { Logger } from '../protocol/log.ts';
 
@@ -80,7 +80,7 @@ export class StatusReporter {
           return;
         }
         const unreachable = err instanceof ControlPlaneUnreachable;
-        const delay = retryDelay(this.backoff, unreachable, Date.now() - sent);
+        const delay = retryDelay(this.backoff, unreachable, Date.now() - sent, retryAfterOf(err));
         const fields = { error: err, reports: batch.length, retryInMs: Math.round(delay), failures: this.backoff.failures };
         // An outage is the client's one line; an error answer is repeated only now and then.
         if (!unreachable && (this.backoff.failures <= 1 || this.backoff.failures % 10 === 0)) this.opts.log.warn('status report failed; will retry', fields);

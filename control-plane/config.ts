@@ -61,6 +61,7 @@ export interface Config {
   /** How long agents' status reports are gathered into one transaction; 0 = one per request (Workers). */
   statusBatchMs: number;
   logRelay: LogRelayConfig;
+  fairShare: FairShareConfig;
   log: { format: LogFormat; debug: boolean; /** One line per leader commit (cluster, index, epoch). */ commits: boolean };
 }
 
@@ -101,6 +102,35 @@ export interface LogRelayConfig {
   idleTimeoutMs: number;
 }
 
+/**
+ * Fair-share limits: what one credential or tenant may take of a shared control plane. Rates are
+ * token buckets kept in each instance's memory (several instances each allow this much); stored
+ * sizes and counts are read from the database, so they hold across instances.
+ */
+export interface FairShareConfig {
+  /** Docker API requests per second per cluster (tenant), and the burst above that rate. */
+  apiRequestsPerSec: number;
+  apiBurst: number;
+  /** Docker API requests of one cluster handled at once; the others wait their turn. */
+  apiConcurrentPerCluster: number;
+  /** Agent API requests per second per node credential, and the burst. */
+  nodeRequestsPerSec: number;
+  nodeBurst: number;
+  /** Long-polls one node may have waiting at once; a new one past it is refused (429). */
+  longPollsPerNode: number;
+  /** Assignment reads of one cluster's woken long-polls running at once; the others queue. */
+  assignmentReadsPerCluster: number;
+  /** Log bytes per second a node may post, the burst, and the largest batch. */
+  logBytesPerSecPerNode: number;
+  logBurstBytesPerNode: number;
+  logChunkMaxBytes: number;
+  /** Log bytes a cluster may have stored at once, waiting for their readers. */
+  logStoredBytesPerCluster: number;
+  /** Join tokens of a cluster that can still be used (not spent, revoked or expired). */
+  liveJoinTokensPerCluster: number;
+  servicesPerCluster: number;
+}
+
 type Env = Record<string, string | undefined>;
 
 function intFrom(env: Env, name: string, fallback: number): number {
@@ -119,6 +149,7 @@ function flagFrom(env: Env, name: string): boolean {
 }
 
 const HOUR = 3600_000;
+const MIB = 1024 * 1024;
 
 function ttlWithin(env: Env, name: string, fallback: number, maxName: string, max: number): number {
   const value = intFrom(env, name, fallback);
@@ -200,6 +231,21 @@ export function loadConfig(env: Env = process.env): Config {
       pollMs: intFrom(env, 'LOG_POLL_MS', 250),
       taskScanMs: intFrom(env, 'LOG_TASK_SCAN_MS', 2_000),
       idleTimeoutMs: intFrom(env, 'LOG_IDLE_TIMEOUT_MS', 10_000),
+    },
+    fairShare: {
+      apiRequestsPerSec: intFrom(env, 'API_REQUESTS_PER_SEC', 100),
+      apiBurst: intFrom(env, 'API_BURST', 500),
+      apiConcurrentPerCluster: intFrom(env, 'API_CONCURRENT_PER_CLUSTER', 4),
+      nodeRequestsPerSec: intFrom(env, 'NODE_REQUESTS_PER_SEC', 20),
+      nodeBurst: intFrom(env, 'NODE_BURST', 100),
+      longPollsPerNode: intFrom(env, 'LONG_POLLS_PER_NODE', 4),
+      assignmentReadsPerCluster: intFrom(env, 'ASSIGNMENT_READS_PER_CLUSTER', 4),
+      logBytesPerSecPerNode: intFrom(env, 'LOG_BYTES_PER_SEC_PER_NODE', 2 * MIB),
+      logBurstBytesPerNode: intFrom(env, 'LOG_BURST_BYTES_PER_NODE', 8 * MIB),
+      logChunkMaxBytes: intFrom(env, 'LOG_CHUNK_MAX_BYTES', MIB),
+      logStoredBytesPerCluster: intFrom(env, 'LOG_STORED_BYTES_PER_CLUSTER', 64 * MIB),
+      liveJoinTokensPerCluster: intFrom(env, 'LIVE_JOIN_TOKENS_PER_CLUSTER', 100),
+      servicesPerCluster: intFrom(env, 'SERVICES_PER_CLUSTER', 1_000),
     },
     log: { format: logFormat, debug: flagFrom(env, 'LOG_DEBUG'), commits: flagFrom(env, 'LOG_COMMITS') },
   };

@@ -6,6 +6,7 @@ import type { KeyRing } from './auth/envelope.ts';
 import type { Config } from './config.ts';
 import { type Database, readClusterIndex } from './db/database.ts';
 import { Notifier, type NotifierOptions } from './notifier.ts';
+import { FairShare } from './fair-share/index.ts';
 import { readLease } from './orchestrator/lease.ts';
 import type { ClusterTrust } from './tls/trust.ts';
 
@@ -35,6 +36,8 @@ export interface AppDeps {
   logArrivals: LogArrivals;
   /** Node credentials whose signature was checked already. */
   verifiedCredentials: VerifiedCredentials;
+  /** Rate and concurrency limits per tenant and node credential, in this instance's memory. */
+  fairShare: FairShare;
 }
 
 export interface RuntimeOptions {
@@ -67,5 +70,6 @@ export function buildDeps(config: Config, database: Database, keyRing: KeyRing, 
     statusBatcher: new StatusBatcher({ database, notifier, now }, config.statusBatchMs),
     logArrivals: new LogArrivals(),
     verifiedCredentials: new VerifiedCredentials(),
+    fairShare: new FairShare(config.fairShare, now),
   };
 }

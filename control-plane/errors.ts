@@ -16,6 +16,7 @@ const STATUS: Record<ErrorCode, number> = {
   gone: 410,
   precondition: 412,
   too_large: 413,
+  rate_limited: 429,
   unavailable: 503,
   internal: 500,
 };
@@ -26,8 +27,8 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    /** When to try again (sent as Retry-After): the refusal is temporary. */
-    readonly retry?: { retryAfterS: number },
+    /** Seconds to wait before trying again (429's Retry-After). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -39,15 +40,18 @@ export class ApiError extends Error {
 export const invalid = (message: string) => new ApiError('invalid', message);
 export const notFound = (message: string) => new ApiError('not_found', message);
 export const conflict = (message: string) => new ApiError('conflict', message);
+/** A fair-share limit was reached: 429 with Retry-After, rounded up to whole seconds (at least 1). */
+export const rateLimited = (message: string, retryAfterMs: number) =>
+  new ApiError('rate_limited', message, Math.max(1, Math.ceil(retryAfterMs / 1000)));
 
 /**
  * Docker's error shape. The CLI compares Content-Type literally with "application/json", so the
  * header is set by hand rather than through c.json(), which appends a charset. The agent API's
  * replies also carry the protocol's error code, which agents branch on.
  */
-export function errorResponse(status: number, message: string, code?: ErrorCode, retryAfterS?: number): Response {
+export function errorResponse(status: number, message: string, code?: ErrorCode, retryAfterSeconds?: number): Response {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-  if (retryAfterS !== undefined) headers['Retry-After'] = String(retryAfterS);
+  if (retryAfterSeconds !== undefined) headers['Retry-After'] = String(retryAfterSeconds);
   return new Response(JSON.stringify(code ? { message, code } : { message }), { status, headers });
 }
 
@@ -57,9 +61,8 @@ const codeOfStatus = (status: number): ErrorCode => ERROR_CODES.find((code) => S
 export function errorHandler(log: Logger) {
   return function onError(err: Error, c: Context): Response {
     const agent = c.req.path.startsWith(AGENT_PREFIX);
-    const reply = (status: number, message: string, code: ErrorCode, retryAfterS?: number) =>
-      errorResponse(status, message, agent ? code : undefined, retryAfterS);
-    if (err instanceof ApiError) return reply(err.status, err.message, err.code, err.retry?.retryAfterS);
+    const reply = (status: number, message: string, code: ErrorCode, retryAfter?: number) => errorResponse(status, message, agent ? code : undefined, retryAfter);
+    if (err instanceof ApiError) return reply(err.status, err.message, err.code, err.retryAfterSeconds);
     if (err instanceof ProtocolError) return reply(400, err.message, 'invalid');
     if (err instanceof SyntaxError) return reply(400, `invalid JSON body: ${err.message}`, 'invalid');
     // A read that met another process's lock (writes say so themselves, see Database.write).

@@ -45,7 +45,16 @@ function build(env: Env): Promise<Built> {
 
 async function buildOnce(env: Env): Promise<Built> {
   // No status coalescing on Workers: see StatusBatcher. Long-polls look for other isolates' writes twice a second.
-  const config = loadConfig({ NOTIFIER_POLL_MS: '500', ...env, INSTANCE_ID: `worker-${crypto.randomUUID().slice(0, 8)}`, STATUS_BATCH_MS: '0' });
+  // Queues off (turns per tenant, gated assignment reads): on Workers a request must not wait on
+  // a promise another request resolves. The rates and stored limits still hold.
+  const config = loadConfig({
+    NOTIFIER_POLL_MS: '500',
+    ...env,
+    INSTANCE_ID: `worker-${crypto.randomUUID().slice(0, 8)}`,
+    STATUS_BATCH_MS: '0',
+    API_CONCURRENT_PER_CLUSTER: '0',
+    ASSIGNMENT_READS_PER_CLUSTER: '0',
+  });
   // A Worker has no file of its own to keep a key in: without the secret it does not serve at all.
   if (!config.kek.keys.length) {
     throw new Error('KEK is not set: create one with `openssl rand -base64 32 | wrangler secret put KEK` (the key-encryption key that seals signing keys)');

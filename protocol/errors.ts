@@ -13,6 +13,8 @@ export const ERROR_CODES = [
   'gone',
   'precondition',
   'too_large',
+  /** A fair-share limit: wait the reply's Retry-After (seconds), then try again. */
+  'rate_limited',
   'unavailable',
   'internal',
 ] as const;

@@ -79,27 +79,36 @@ export const agentApi = new Hono<AgentEnv>()
     if (!Number.isInteger(since) || since < 0) throw invalid('index must be a non-negative integer');
     const deadline = Date.now() + waitMs(c.req.query('wait'), deps.config.longPollMaxWaitMs);
     const db = deps.database.db;
-    // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
-    // The cluster index is read once, before the first look at the node's own; after that the
-    // notifier's answer is the index to wait from: it has committed (with every lower one), so the
-    // assignmentsIndex read that follows it already saw all changes up to it. The notifier wakes
-    // this poll only for changes that may concern this node.
-    let watched: number | undefined;
-    let current: number | undefined;
-    while (since > 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
-      watched ??= await readClusterIndex(db, cluster.id);
-      current = await assignmentsIndex(db, cluster.id, node.id);
-      if (current > since) break;
-      current = undefined;
-      watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), c.req.raw.signal, node.id);
+    const { fairShare } = deps;
+    // Only a poll that may wait holds one of the node's few long-poll slots.
+    const endLongPoll = since > 0 && deadline > Date.now() ? fairShare.openLongPoll(node.id) : undefined;
+    try {
+      // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
+      // The cluster index is read once, before the first look at the node's own; after that the
+      // notifier's answer is the index to wait from: it has committed (with every lower one), so the
+      // assignmentsIndex read that follows it already saw all changes up to it. The notifier wakes
+      // this poll only for changes that may concern this node.
+      // Woken long-polls read a few at a time per cluster (fairShare.readAssignments), so a crowd
+      // woken at once by one change queues for the database instead of holding it from other tenants.
+      let watched: number | undefined;
+      let current: number | undefined;
+      while (since > 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
+        watched ??= await readClusterIndex(db, cluster.id);
+        current = await fairShare.readAssignments(cluster.id, () => assignmentsIndex(db, cluster.id, node.id));
+        if (current > since) break;
+        current = undefined;
+        watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), c.req.raw.signal, node.id);
+      }
+      // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
+      const controlPlaneUrls = await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) });
+      const timing = { heartbeatPeriodMs: deps.config.heartbeat.periodMs, taskDrainMs: deps.config.taskDrainMs, controlPlaneUrls };
+      const body = await fairShare.readAssignments(cluster.id, () => nodeAssignments(db, cluster.id, node.id, timing, deps.keyRing, current));
+      return new Response(JSON.stringify(body), {
+        headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
+      });
+    } finally {
+      endLongPoll?.();
     }
-    // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
-    const controlPlaneUrls = await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) });
-    const timing = { heartbeatPeriodMs: deps.config.heartbeat.periodMs, taskDrainMs: deps.config.taskDrainMs };
-    const body = await nodeAssignments(db, cluster.id, node.id, { ...timing, controlPlaneUrls }, deps.keyRing, current);
-    return new Response(JSON.stringify(body), {
-      headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
-    });
   })
   .post('/status', nodeAuth(), async (c) => {
     const { deps, cluster, node } = c.var;

@@ -30,11 +30,22 @@ type NodeClaims = Awaited<ReturnType<typeof verifyNodeCredential>>;
  */
 export class VerifiedCredentials {
   private readonly verified = new Map<string, { claims: NodeClaims; expiresAt: number }>();
+  /** Verifications under way: a burst of requests with one new credential verifies it once. */
+  private readonly verifying = new Map<string, Promise<NodeClaims>>();
   private static readonly MAX = 20_000;
 
   async claims(deps: AppDeps, token: string): Promise<NodeClaims> {
     const hit = this.verified.get(token);
     if (hit && hit.expiresAt > deps.now()) return hit.claims;
+    let verifying = this.verifying.get(token);
+    if (!verifying) {
+      verifying = this.verify(deps, token).finally(() => this.verifying.delete(token));
+      this.verifying.set(token, verifying);
+    }
+    return verifying;
+  }
+
+  private async verify(deps: AppDeps, token: string): Promise<NodeClaims> {
     const claims = await verifyNodeCredential(token, clusterKeys(deps), nodeCredentialPolicy(deps.config));
     const exp = decodeJwt(token).exp;
     if (typeof exp === 'number') {
@@ -75,6 +86,8 @@ export function nodeAuth(): MiddlewareHandler<AgentEnv> {
       if (err instanceof ApiError && err.code === 'unauthorized' && (await namesMissingCluster(deps, token))) throw clusterGone();
       throw err;
     });
+    // Before the database is asked anything: a flood from one credential stops here.
+    deps.fairShare.admitNodeRequest(claims.nodeId);
     const [row] = await deps.database.db
       .select({ node: nodes, cluster: clusters })
       .from(nodes)

@@ -98,7 +98,7 @@ function databaseBusy(waitedMs: number): ApiError {
   return new ApiError(
     'unavailable',
     `the database stayed locked by another process for ${waitedMs} ms; nothing was changed, try again`,
-    { retryAfterS: 1 },
+    1,
   );
 }
 

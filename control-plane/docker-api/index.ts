@@ -42,6 +42,12 @@ export const dockerApi = new Hono<AppEnv>()
   // The key first: without one the CLI's /_ping fails, it falls back to its own newest API
   // version, and a version error there would hide the real problem.
   .use('*', apiKeyAuth())
+  // Before any other work: a tenant over its rate costs the others nothing more than this check.
+  .use('*', async (c, next) => {
+    const { fairShare } = c.var.deps;
+    fairShare.admitApiRequest(c.var.cluster.id);
+    await fairShare.inTenantTurn(c.var.cluster.id, next);
+  })
   .use('*', async (c, next) => tooNew(c.req.raw) ?? next())
   .route('/', system)
   .route('/', infoRoutes)

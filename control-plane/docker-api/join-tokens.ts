@@ -6,6 +6,7 @@ import { signJoinToken } from '../auth/tokens.ts';
 import { joinTokens } from '../db/schema/index.ts';
 import { invalid, notFound } from '../errors.ts';
 import { issueJoinToken } from '../swarm/clusters.ts';
+import { assertJoinTokenRoom } from '../fair-share/index.ts';
 import { jsonOk, readJsonObject } from './body.ts';
 
 /**
@@ -26,7 +27,10 @@ export const joinTokenRoutes = new Hono<AppEnv>()
     const singleUse = body.singleUse !== false;
     const now = deps.now();
     const expiresAt = now + ttlSeconds * 1000;
-    const jti = await writeCluster(deps, cluster.id, (tx) => issueJoinToken(tx, cluster.id, role, now, ttlSeconds * 1000, false, singleUse));
+    const jti = await writeCluster(deps, cluster.id, async (tx) => {
+      await assertJoinTokenRoom(tx, cluster.id, now, deps.config.fairShare.liveJoinTokensPerCluster);
+      return issueJoinToken(tx, cluster.id, role, now, ttlSeconds * 1000, false, singleUse);
+    });
     const token = await signJoinToken(await openSigningKey(deps.keyRing, cluster), deps.config.issuer, {
       clusterId: cluster.id,
       role,

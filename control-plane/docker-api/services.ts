@@ -11,6 +11,7 @@ import { boolParam } from './query.ts';
 import { matchesAny, matchesLabels, parseFilters } from './filters.ts';
 import { findService } from '../swarm/lookup.ts';
 import { toDockerService } from './views.ts';
+import { assertServiceRoom } from '../fair-share/index.ts';
 
 const SERVICE_FILTERS = ['id', 'name', 'label', 'mode'] as const;
 
@@ -37,7 +38,10 @@ export const serviceRoutes = new Hono<AppEnv>()
   .post('/services/create', async (c) => {
     const { cluster, deps } = c.var;
     const spec = validateServiceSpec(await readJsonObject(c));
-    const id = await writeCluster(deps, cluster.id, (tx) => createService(tx, cluster.id, spec, deps.now()));
+    const id = await writeCluster(deps, cluster.id, async (tx) => {
+      await assertServiceRoom(tx, cluster.id, deps.config.fairShare.servicesPerCluster);
+      return createService(tx, cluster.id, spec, deps.now());
+    });
     return jsonOk({ ID: id }, 201);
   })
   .post('/services/:ref/update', async (c) => {

@@ -3,6 +3,7 @@ import type { AppDeps } from '../deps.ts';
 import { logChunks, logRequests } from '../db/schema/index.ts';
 import { ApiError, invalid, notFound } from '../errors.ts';
 import { decodeLogFrames, splitAgentPayload } from '../../protocol/log-frames.ts';
+import { assertLogRoom } from '../fair-share/index.ts';
 
 /** Wakes readers in this process when an agent's batch lands here; other instances poll. */
 export class LogArrivals {
@@ -61,6 +62,7 @@ export async function storeLogBatch(deps: AppDeps, batch: LogBatch): Promise<voi
     throw new ApiError('gone', `log request ${id} is closed: its client went away; stop sending its logs`);
   }
   const body = await batch.body();
+  deps.fairShare.admitLogBytes(nodeId, body.length);
   const taskIds = new Set(request.taskIds);
   for (const frame of decodeLogFrames(body)) {
     const { taskId } = splitAgentPayload(frame.payload);
@@ -68,6 +70,7 @@ export async function storeLogBatch(deps: AppDeps, batch: LogBatch): Promise<voi
   }
   if (body.length === 0 && !done) return;
   await deps.database.write(async (tx) => {
+    await assertLogRoom(tx, clusterId, body.length, deps.config.fairShare.logStoredBytesPerCluster);
     if (body.length > 0) await tx.insert(logChunks).values({ requestId: id, data: body, expiresAt: now + deps.config.logRelay.chunkTtlMs });
     if (done) await tx.update(logRequests).set({ doneAt: now }).where(eq(logRequests.id, id));
   });

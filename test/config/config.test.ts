@@ -14,6 +14,21 @@ describe('loadConfig', () => {
       log: { format: 'text', debug: false, commits: false },
       tokenMaxTtl: { joinMs: 366 * 24 * 3600_000, nodeCredentialMs: 24 * 3600_000 },
       kek: { keys: [], file: './data/kek' },
+      fairShare: {
+        apiRequestsPerSec: 100,
+        apiBurst: 500,
+        apiConcurrentPerCluster: 4,
+        nodeRequestsPerSec: 20,
+        nodeBurst: 100,
+        longPollsPerNode: 4,
+        assignmentReadsPerCluster: 4,
+        logBytesPerSecPerNode: 2 * 1024 * 1024,
+        logBurstBytesPerNode: 8 * 1024 * 1024,
+        logChunkMaxBytes: 1024 * 1024,
+        logStoredBytesPerCluster: 64 * 1024 * 1024,
+        liveJoinTokensPerCluster: 100,
+        servicesPerCluster: 1000,
+      },
     });
     const tuned = loadConfig({ LOG_IDLE_TIMEOUT_MS: '1500', LOG_FORMAT: 'json', LOG_COMMITS: '1', REJOIN_GRACE_MS: '60000' });
     expect(tuned.logRelay.idleTimeoutMs).toBe(1500);

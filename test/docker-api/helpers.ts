@@ -56,7 +56,14 @@ export async function expectDockerError(res: Response, status: number, message: 
   return body.message as string;
 }
 
-const AGENT_CODES: Record<number, ErrorCode[]> = { 400: ['invalid'], 401: ['unauthorized', 'credential_revoked'], 404: ['not_found'], 410: ['gone'] };
+const AGENT_CODES: Record<number, ErrorCode[]> = {
+  400: ['invalid'],
+  401: ['unauthorized', 'credential_revoked'],
+  404: ['not_found'],
+  410: ['gone'],
+  413: ['too_large'],
+  429: ['rate_limited'],
+};
 
 /** The agent API's error shape: Docker's, plus the protocol's error code that agents branch on. */
 export async function expectAgentError(res: Response, status: number, message: RegExp): Promise<string> {

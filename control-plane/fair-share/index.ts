@@ -1,0 +1,82 @@
+/**
+ * Fair sharing of one control plane between tenants and their nodes (see the README's "Fair
+ * sharing"). Rates and concurrency are this instance's, in memory: the control plane is stateless
+ * and may run several instances, each of which allows a credential this much. What is stored
+ * (log bytes, live join tokens, services) is counted in the database by quotas.ts.
+ */
+import type { FairShareConfig } from '../config.ts';
+import { ApiError, rateLimited } from '../errors.ts';
+import { KeyedSlots } from './keyed-slots.ts';
+import { TokenBuckets } from './token-buckets.ts';
+
+export { assertJoinTokenRoom, assertLogRoom, assertServiceRoom } from './quotas.ts';
+
+export class FairShare {
+  private readonly apiRequests: TokenBuckets;
+  private readonly nodeRequests: TokenBuckets;
+  private readonly logBytes: TokenBuckets;
+  private readonly longPolls: KeyedSlots;
+  private readonly assignmentReads: KeyedSlots;
+  private readonly tenantTurns: KeyedSlots;
+
+  constructor(
+    readonly limits: FairShareConfig,
+    now: () => number = Date.now,
+  ) {
+    this.apiRequests = new TokenBuckets(limits.apiRequestsPerSec, limits.apiBurst, now);
+    this.nodeRequests = new TokenBuckets(limits.nodeRequestsPerSec, limits.nodeBurst, now);
+    this.logBytes = new TokenBuckets(limits.logBytesPerSecPerNode, limits.logBurstBytesPerNode, now);
+    this.longPolls = new KeyedSlots(limits.longPollsPerNode);
+    this.assignmentReads = new KeyedSlots(limits.assignmentReadsPerCluster);
+    this.tenantTurns = new KeyedSlots(limits.apiConcurrentPerCluster);
+  }
+
+  /** One Docker API request of a tenant (every API key of a cluster shares its bucket). */
+  admitApiRequest(clusterId: string): void {
+    const waitMs = this.apiRequests.take(clusterId);
+    const { apiRequestsPerSec: rate, apiBurst: burst } = this.limits;
+    if (waitMs) throw rateLimited(`too many requests: this swarm may send ${rate} requests a second (bursts of ${burst}); slow down and retry`, waitMs);
+  }
+
+  /**
+   * Handles a tenant's request once fewer than a few of its others are being handled. The database
+   * driver works synchronously, so every request in progress takes turns on the event loop: a
+   * tenant with 50 in flight would make another's one request wait for 50 turns. Queued rather
+   * than refused: the docker CLI does not retry a 429. Only the handler counts, not the streaming
+   * of its answer (`docker service logs -f`, `docker events`).
+   */
+  inTenantTurn<T>(clusterId: string, handle: () => Promise<T>): Promise<T> {
+    return this.tenantTurns.run(clusterId, handle);
+  }
+
+  /** One agent API request of a node credential. */
+  admitNodeRequest(nodeId: string): void {
+    const waitMs = this.nodeRequests.take(nodeId);
+    const { nodeRequestsPerSec: rate, nodeBurst: burst } = this.limits;
+    if (waitMs) throw rateLimited(`too many requests: a node may send ${rate} requests a second (bursts of ${burst}); slow down and retry`, waitMs);
+  }
+
+  /**
+   * A long-poll of a node begins; call the result when it ends. Past the limit a new one is
+   * refused rather than an older one ended: an agent has one long-poll, so more is a bug or an
+   * abuse, and refusing it costs nothing while the agent's own poll keeps working.
+   */
+  openLongPoll(nodeId: string): () => void {
+    const release = this.longPolls.tryAcquire(nodeId);
+    if (release) return release;
+    throw rateLimited(`too many long-polls: a node may have ${this.limits.longPollsPerNode} waiting at once; wait for one to return`, 1000);
+  }
+
+  /** Runs a woken long-poll's reads, at most a few of one cluster's at a time. */
+  readAssignments<T>(clusterId: string, read: () => Promise<T>): Promise<T> {
+    return this.assignmentReads.run(clusterId, read);
+  }
+
+  /** A node posts a batch of `bytes` log bytes. */
+  admitLogBytes(nodeId: string, bytes: number): void {
+    const { logChunkMaxBytes: max, logBytesPerSecPerNode: rate } = this.limits;
+    if (max > 0 && bytes > max) throw new ApiError('too_large', `log batch of ${bytes} bytes is too large: send at most ${max} bytes per batch`);
+    const waitMs = this.logBytes.take(nodeId, bytes);
+    if (waitMs) throw rateLimited(`too many log bytes: a node may send ${rate} bytes a second; retry later`, waitMs);
+  }
+}
