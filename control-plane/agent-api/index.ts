@@ -80,8 +80,9 @@ export const agentApi = new Hono<AgentEnv>()
     const deadline = Date.now() + waitMs(c.req.query('wait'), deps.config.longPollMaxWaitMs);
     const db = deps.database.db;
     const { fairShare } = deps;
-    // Only a poll that may wait holds one of the node's few long-poll slots.
-    const endLongPoll = since > 0 && deadline > Date.now() ? fairShare.openLongPoll(node.id) : undefined;
+    // Only a poll that may wait holds one of the node's few long-poll places; a newer poll may end it.
+    const poll = since > 0 && deadline > Date.now() ? fairShare.openLongPoll(node.id) : undefined;
+    const ended = poll ? AbortSignal.any([c.req.raw.signal, poll.signal]) : c.req.raw.signal;
     try {
       // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
       // The cluster index is read once, before the first look at the node's own; after that the
@@ -92,12 +93,12 @@ export const agentApi = new Hono<AgentEnv>()
       // woken at once by one change queues for the database instead of holding it from other tenants.
       let watched: number | undefined;
       let current: number | undefined;
-      while (since > 0 && Date.now() < deadline && !c.req.raw.signal.aborted) {
+      while (since > 0 && Date.now() < deadline && !ended.aborted) {
         watched ??= await readClusterIndex(db, cluster.id);
         current = await fairShare.readAssignments(cluster.id, () => assignmentsIndex(db, cluster.id, node.id));
         if (current > since) break;
         current = undefined;
-        watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), c.req.raw.signal, node.id);
+        watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), ended, node.id);
       }
       // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
       const controlPlaneUrls = await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) });
@@ -107,7 +108,7 @@ export const agentApi = new Hono<AgentEnv>()
         headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
       });
     } finally {
-      endLongPoll?.();
+      poll?.end();
     }
   })
   .post('/status', nodeAuth(), async (c) => {

@@ -7,6 +7,7 @@
 import type { FairShareConfig } from '../config.ts';
 import { ApiError, rateLimited } from '../errors.ts';
 import { KeyedSlots } from './keyed-slots.ts';
+import { type LongPoll, LongPolls } from './long-polls.ts';
 import { TokenBuckets } from './token-buckets.ts';
 
 export { assertJoinTokenRoom, assertLogRoom, assertServiceRoom } from './quotas.ts';
@@ -15,7 +16,7 @@ export class FairShare {
   private readonly apiRequests: TokenBuckets;
   private readonly nodeRequests: TokenBuckets;
   private readonly logBytes: TokenBuckets;
-  private readonly longPolls: KeyedSlots;
+  private readonly longPolls: LongPolls;
   private readonly assignmentReads: KeyedSlots;
   private readonly tenantTurns: KeyedSlots;
 
@@ -26,7 +27,7 @@ export class FairShare {
     this.apiRequests = new TokenBuckets(limits.apiRequestsPerSec, limits.apiBurst, now);
     this.nodeRequests = new TokenBuckets(limits.nodeRequestsPerSec, limits.nodeBurst, now);
     this.logBytes = new TokenBuckets(limits.logBytesPerSecPerNode, limits.logBurstBytesPerNode, now);
-    this.longPolls = new KeyedSlots(limits.longPollsPerNode);
+    this.longPolls = new LongPolls(limits.longPollsPerNode);
     this.assignmentReads = new KeyedSlots(limits.assignmentReadsPerCluster);
     this.tenantTurns = new KeyedSlots(limits.apiConcurrentPerCluster);
   }
@@ -56,15 +57,9 @@ export class FairShare {
     if (waitMs) throw rateLimited(`too many requests: a node may send ${rate} requests a second (bursts of ${burst}); slow down and retry`, waitMs);
   }
 
-  /**
-   * A long-poll of a node begins; call the result when it ends. Past the limit a new one is
-   * refused rather than an older one ended: an agent has one long-poll, so more is a bug or an
-   * abuse, and refusing it costs nothing while the agent's own poll keeps working.
-   */
-  openLongPoll(nodeId: string): () => void {
-    const release = this.longPolls.tryAcquire(nodeId);
-    if (release) return release;
-    throw rateLimited(`too many long-polls: a node may have ${this.limits.longPollsPerNode} waiting at once; wait for one to return`, 1000);
+  /** A long-poll of a node begins: past the node's limit its oldest waiting one ends (see LongPolls). */
+  openLongPoll(nodeId: string): LongPoll {
+    return this.longPolls.begin(nodeId);
   }
 
   /** Runs a woken long-poll's reads, at most a few of one cluster's at a time. */
