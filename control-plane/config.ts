@@ -116,7 +116,7 @@ export interface FairShareConfig {
   /** Agent API requests per second per node credential, and the burst. */
   nodeRequestsPerSec: number;
   nodeBurst: number;
-  /** Long-polls one node may have waiting at once; a new one past it is refused (429). */
+  /** Long-polls one node may have waiting at once; a new one past it ends the oldest (see LongPolls). */
   longPollsPerNode: number;
   /** Assignment reads of one cluster's woken long-polls running at once; the others queue. */
   assignmentReadsPerCluster: number;
