@@ -82,6 +82,8 @@ export const agentApi = new Hono<AgentEnv>()
     const { fairShare } = deps;
     // Only a poll that may wait holds one of the node's few long-poll slots.
     const endLongPoll = since > 0 && deadline > Date.now() ? fairShare.openLongPoll(node.id) : undefined;
+    const polling = { cluster: cluster.id };
+    if (endLongPoll) deps.metrics.longPolls.inc(polling);
     try {
       // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
       // The cluster index is read once, before the first look at the node's own; after that the
@@ -107,6 +109,7 @@ export const agentApi = new Hono<AgentEnv>()
         headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
       });
     } finally {
+      if (endLongPoll) deps.metrics.longPolls.dec(polling);
       endLongPoll?.();
     }
   })
