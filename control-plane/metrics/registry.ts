@@ -13,7 +13,7 @@ export class ControlPlaneMetrics {
   readonly longPolls = this.registry.gauge('swarmlet_long_polls_open', 'Assignment long-polls of agents waiting on this instance.');
   readonly reconcileSeconds = this.registry.histogram('swarmlet_reconcile_pass_duration_seconds', 'One leader pass (reconcile and schedule, one transaction) over a cluster.');
   readonly placements = this.registry.counter('swarmlet_placements_total', 'Tasks the scheduler assigned to a node.');
-  readonly transactionSeconds = this.registry.histogram('swarmlet_db_transaction_duration_seconds', 'A write transaction, from its turn to its commit (lock retries included).');
+  readonly transactionSeconds = this.registry.histogram('swarmlet_db_transaction_duration_seconds', 'A write transaction, from its turn to its commit or failure (lock retries included).');
   readonly busyRetries = this.registry.counter('swarmlet_db_busy_retries_total', 'Write attempts retried because another process held the database lock.');
 
   /** Times one leader pass; `placed` is how many tasks it assigned. */
