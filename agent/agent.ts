@@ -1,4 +1,5 @@
 import type Dockerode from 'dockerode';
+import type { Server } from 'node:http';
 import type { AssignmentsResponse } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
 import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable, retryAfterOf } from './client.ts';
@@ -11,6 +12,7 @@ import { ControlPlaneInstances } from './instances.ts';
 import { AgentExit, joinCluster } from './join.ts';
 import type { Logger } from '../protocol/log.ts';
 import { LogRelay } from './logs.ts';
+import { AgentMetrics, serveAgentMetrics } from './metrics.ts';
 import { OverlayMesh } from './mesh/overlay-mesh.ts';
 import { retryDelay, waitToRetry } from './outage.ts';
 import { StatusReporter } from './reporter.ts';
@@ -36,6 +38,8 @@ export class SwarmAgent {
   private readonly dns: DnsServer;
   private readonly drains: DrainWatch;
   private readonly abort = new AbortController();
+  private readonly metrics = new AgentMetrics();
+  private metricsServer: Server | undefined;
   private fatal: ((err: AgentExit) => void) | undefined;
   private identity: NodeIdentity;
   private recovering: Promise<void> | undefined;
@@ -67,7 +71,8 @@ export class SwarmAgent {
     this.drains = new DrainWatch((ids) => this.client.drained(ids, this.abort.signal), log);
     this.executor = new Executor({ docker, nodeId, log, report: (r) => this.reporter.report(r), networks: this.mesh, drains: this.drains });
     this.ingress = new IngressProxy({ docker, nodeId, log });
-    this.logs = new LogRelay({ docker, nodeId, log, post: (path, body) => this.client.postStream(path, body) });
+    this.logs = new LogRelay({ docker, nodeId, log, post: (path, body) => this.client.postStream(path, body), relayed: (bytes) => this.metrics.logBytes.inc({}, bytes) });
+    this.metrics.watchEngine(docker);
   }
 
   /** Runs until stop() (resolves) or a reason to give up (rejects with AgentExit). */
@@ -79,6 +84,14 @@ export class SwarmAgent {
     });
     if (this.identity.credentialExpiresAt <= Date.now()) await this.rejoin('the saved node credential has expired');
     log.info('agent running', { node: this.identity.nodeId, cluster: this.identity.clusterId, controlPlane: this.instances.current });
+    const { metricsAddr } = this.opts.config;
+    if (metricsAddr) {
+      const observed = { docker: this.opts.docker, nodeId: this.identity.nodeId, peerHandshakes: () => this.mesh.peerHandshakes() };
+      this.metricsServer = await serveAgentMetrics(metricsAddr, this.metrics, observed, log).catch((err: Error) => {
+        throw new AgentExit(`cannot serve metrics on ${metricsAddr.host}:${metricsAddr.port}: ${err.message}; pick another --metrics-addr`);
+      });
+      log.info('serving metrics', { url: `http://${metricsAddr.host.includes(':') ? `[${metricsAddr.host}]` : metricsAddr.host}:${metricsAddr.port}/metrics` });
+    }
     this.reporter.start();
     this.executor.start();
     void this.followAssignments();
@@ -97,6 +110,7 @@ export class SwarmAgent {
 
   private async shutdown() {
     this.abort.abort();
+    this.metricsServer?.close();
     this.executor.stop();
     this.drains.close();
     this.logs.close();
@@ -190,6 +204,7 @@ export class SwarmAgent {
       try {
         const res = await this.client.assignments(index, index ? this.opts.config.longPollWaitMs : 0, signal);
         backoff.reset();
+        this.metrics.assignments.inc();
         if (res.index !== index || !index) log.debug('assignments', { index: res.index, tasks: res.tasks.length });
         this.applyAssignments(res);
         // A blocking query only blocks for index > 0; a node without tasks yet asks from 1.

@@ -28,6 +28,8 @@ Options (or the SWARM_AGENT_* variable in brackets):
   --wireguard-interface IF overlay tunnel interface (SWARM_AGENT_WIREGUARD_INTERFACE; swarmlet0)
   --dns-upstream IP[:PORT] resolver for names that are not the swarm's, repeatable
                            (SWARM_AGENT_DNS_UPSTREAM=a,b; the host's /etc/resolv.conf)
+  --metrics-addr HOST:PORT serve Prometheus metrics at http://HOST:PORT/metrics, unauthenticated:
+                           keep it on loopback, e.g. 127.0.0.1:9323 (SWARM_AGENT_METRICS_ADDR; off)
   --log-format text|json   (SWARM_AGENT_LOG_FORMAT)
   --debug                  log debug lines (SWARM_AGENT_DEBUG=1)
 Tuning: SWARM_AGENT_LONG_POLL_WAIT_MS (30000), how long one wait for assignments may last.`;
@@ -45,6 +47,7 @@ function parseCommandLine(argv: string[]) {
       label: { type: 'string', multiple: true },
       'wireguard-interface': { type: 'string' },
       'dns-upstream': { type: 'string', multiple: true },
+      'metrics-addr': { type: 'string' },
       'log-format': { type: 'string' },
       debug: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

@@ -1,6 +1,7 @@
 import { networkInterfaces, hostname as osHostname } from 'node:os';
 import type { LogFormat } from '../protocol/log.ts';
 import { hostUpstreams, parseUpstream, type Upstream } from './dns/upstream.ts';
+import { parseListenAddr } from './metrics.ts';
 
 /** Everything the agent is told at start, from flags first and SWARM_AGENT_* variables second. */
 export interface AgentConfig {
@@ -20,6 +21,8 @@ export interface AgentConfig {
   wireguardInterface: string;
   /** Where the tasks' DNS server sends names that are not the swarm's: the host's resolvers (/etc/resolv.conf) unless told. */
   dnsUpstreams: Upstream[];
+  /** Where the Prometheus metrics listener binds (plain HTTP, unauthenticated); off when unset. */
+  metricsAddr: { host: string; port: number } | undefined;
 }
 
 export const DEFAULT_ENGINE = 'unix:///var/run/docker.sock';
@@ -66,6 +69,13 @@ function dnsUpstreams(flag: string | string[] | boolean | undefined, env: string
   });
 }
 
+function metricsAddr(raw: string | undefined): AgentConfig['metricsAddr'] {
+  if (raw === undefined) return undefined;
+  const addr = parseListenAddr(raw);
+  if (!addr) throw new UsageError(`invalid --metrics-addr '${raw}': expected host:port, e.g. 127.0.0.1:9323`);
+  return addr;
+}
+
 /** Flags the CLI parsed (repeatable ones as arrays) merged over the environment, with defaults. */
 export function loadAgentConfig(flags: Record<string, string | string[] | boolean | undefined>, env: Env = process.env): AgentConfig {
   const str = (flag: string, envName: string): string | undefined => {
@@ -90,5 +100,6 @@ export function loadAgentConfig(flags: Record<string, string | string[] | boolea
     longPollWaitMs: positiveInt(env, 'SWARM_AGENT_LONG_POLL_WAIT_MS', 30_000),
     wireguardInterface: str('wireguard-interface', 'SWARM_AGENT_WIREGUARD_INTERFACE') ?? 'swarmlet0',
     dnsUpstreams: dnsUpstreams(flags['dns-upstream'], env.SWARM_AGENT_DNS_UPSTREAM),
+    metricsAddr: metricsAddr(str('metrics-addr', 'SWARM_AGENT_METRICS_ADDR')),
   };
 }

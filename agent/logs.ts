@@ -31,6 +31,8 @@ interface RelayOptions {
   nodeId: string;
   log: Logger;
   post: PostLogs;
+  /** A batch of this many bytes reached the control plane (the metrics count them). */
+  relayed?: (bytes: number) => void;
 }
 
 /** The control plane no longer wants this request (410 Gone, or 404 once it was cleaned up). */
@@ -242,6 +244,7 @@ class LogSession {
             if (frames.length) yield Buffer.concat(frames);
           })(),
         );
+        this.opts.relayed?.(frames.reduce((sum, f) => sum + f.length, 0));
         return;
       } catch (err) {
         const status = statusOf(err);

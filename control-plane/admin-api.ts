@@ -3,19 +3,11 @@ import type { AppEnv } from './app-env.ts';
 import { bearerToken } from './auth/api-key.ts';
 import { readJsonObject, jsonOk } from './docker-api/body.ts';
 import { ApiError, invalid } from './errors.ts';
-import { sha256Hex } from './ids.ts';
+import { sameSecret } from './auth/same-secret.ts';
 import { issueApiKey, listApiKeys, revokeApiKey, rotateApiKey } from './swarm/api-keys.ts';
 import { createCluster, deleteCluster } from './swarm/clusters.ts';
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-/** Compares hashes, so timing reveals nothing about the admin token. */
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  const [ha, hb] = await Promise.all([sha256Hex(a), sha256Hex(b)]);
-  let diff = 0;
-  for (let i = 0; i < ha.length; i++) diff |= ha.charCodeAt(i) ^ hb.charCodeAt(i);
-  return diff === 0;
-}
 
 /** Tenant administration for SaaS-style deployments: clusters, and the API keys that reach them. */
 export const adminApi = new Hono<AppEnv>()

@@ -7,6 +7,9 @@ import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import { adminApi } from './admin-api.ts';
 import { dockerApi, dockerPath } from './docker-api/index.ts';
 import { errorHandler, errorResponse } from './errors.ts';
+import { healthRoutes } from './metrics/health.ts';
+import { requestMetrics } from './metrics/request-metrics.ts';
+import { metricsRoutes } from './metrics/routes.ts';
 
 /**
  * The whole control plane as one runtime-neutral Hono app, built from explicit dependencies:
@@ -20,6 +23,7 @@ export function createApp(deps: AppDeps) {
     c.set('deps', deps);
     await next();
   });
+  app.use('*', requestMetrics());
   app.use(
     '*',
     bodyLimit({
@@ -27,6 +31,9 @@ export function createApp(deps: AppDeps) {
       onError: () => errorResponse(413, `request body too large: the limit is ${deps.config.bodyLimitBytes} bytes`),
     }),
   );
+  // Unauthenticated probes and the metrics' own credentials: before the Docker API's key check.
+  app.route('/', healthRoutes);
+  app.route('/', metricsRoutes);
   app.route(AGENT_PREFIX, agentApi);
   // Our own prefixes end here; only the Docker API's routes lie beyond.
   app.all('/agent/*', () => errorResponse(404, 'page not found'));

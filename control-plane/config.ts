@@ -52,6 +52,8 @@ export interface Config {
   jsonMaxDepth: number;
   /** Bearer token of the admin (tenant) API; the admin API is closed when unset. */
   adminToken: string | undefined;
+  /** Bearer token that reads every cluster's series at /metrics; API keys read their own cluster's. */
+  metricsToken: string | undefined;
   /** Task history kept per slot (Docker's TaskHistoryRetentionLimit). */
   taskHistoryPerSlot: number;
   /** How often the leader drops expired tokens, log rows and events. */
@@ -220,6 +222,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),
     jsonMaxDepth: intFrom(env, 'JSON_MAX_DEPTH', 64),
     adminToken: env.ADMIN_TOKEN || undefined,
+    metricsToken: env.METRICS_TOKEN || undefined,
     taskHistoryPerSlot: intFrom(env, 'TASK_HISTORY_PER_SLOT', 5),
     housekeepingMs: intFrom(env, 'HOUSEKEEPING_MS', 10 * 60_000),
     eventsRetentionMs: intFrom(env, 'EVENTS_RETENTION_MS', HOUR),

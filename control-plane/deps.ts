@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import { type Database, readClusterIndex } from './db/database.ts';
 import { Notifier, type NotifierOptions } from './notifier.ts';
 import { FairShare } from './fair-share/index.ts';
+import { ControlPlaneMetrics } from './metrics/registry.ts';
 import { readLease } from './orchestrator/lease.ts';
 import type { ClusterTrust } from './tls/trust.ts';
 
@@ -38,6 +39,8 @@ export interface AppDeps {
   verifiedCredentials: VerifiedCredentials;
   /** Rate and concurrency limits per tenant and node credential, in this instance's memory. */
   fairShare: FairShare;
+  /** This instance's Prometheus series (GET /metrics). */
+  metrics: ControlPlaneMetrics;
 }
 
 export interface RuntimeOptions {
@@ -52,6 +55,11 @@ export interface RuntimeOptions {
 
 export function buildDeps(config: Config, database: Database, keyRing: KeyRing, opts: RuntimeOptions = {}): AppDeps {
   const now = opts.now ?? Date.now;
+  const metrics = new ControlPlaneMetrics();
+  database.observeWrites({
+    transaction: (seconds) => metrics.transactionSeconds.observe({}, seconds),
+    busyRetry: () => metrics.busyRetries.inc(),
+  });
   const notifier = new Notifier((clusterId) => readClusterIndex(database.db, clusterId), config.notifierPollMs, opts.notifier);
   return {
     database,
@@ -71,5 +79,6 @@ export function buildDeps(config: Config, database: Database, keyRing: KeyRing, 
     logArrivals: new LogArrivals(),
     verifiedCredentials: new VerifiedCredentials(),
     fairShare: new FairShare(config.fairShare, now),
+    metrics,
   };
 }

@@ -23,6 +23,8 @@ interface Env {
   PUBLIC_URL?: string;
   TOKEN_ISSUER?: string;
   ADMIN_TOKEN?: string;
+  /** Reads every cluster's series at /metrics (this isolate's counters): `wrangler secret put METRICS_TOKEN`. */
+  METRICS_TOKEN?: string;
   /** Key-encryption key(s) sealing the signing keys, base64, current first: `wrangler secret put KEK`. */
   KEK?: string;
 }

@@ -46,6 +46,11 @@ export class OverlayMesh {
     this.networks = new DockerNetworks(opts.docker, opts.nodeId, opts.log);
   }
 
+  /** The WireGuard peers and their latest handshakes, for the metrics. */
+  peerHandshakes(): Promise<Array<{ publicKey: string; at: number }>> {
+    return this.wireguard.latestHandshakes();
+  }
+
   /** Converges the host to the control plane's latest view and virtual IPs; one pass at a time, in order. */
   update(view: MeshView | undefined, vips: NetworkVips[] = []): Promise<void> {
     this.view = view ?? NO_MESH;

@@ -23,6 +23,17 @@ export class WireguardInterface {
     return succeeds('ip', ['link', 'show', 'dev', this.name]);
   }
 
+  /** Each peer's public key and its latest handshake (seconds since the epoch, 0 for never); none without the interface. */
+  async latestHandshakes(): Promise<Array<{ publicKey: string; at: number }>> {
+    if (!(await this.exists())) return [];
+    const out = await mustRun('wg', ['show', this.name, 'latest-handshakes']);
+    return out
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter((f) => f.length === 2)
+      .map(([publicKey, at]) => ({ publicKey: publicKey!, at: Number(at) }));
+  }
+
   /** Creates the interface if needed and (re)applies key, port, MTU and link state: all idempotent. */
   async ensure(listenPort: number): Promise<void> {
     if (!(await this.exists())) {

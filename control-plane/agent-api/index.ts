@@ -83,6 +83,8 @@ export const agentApi = new Hono<AgentEnv>()
     // Only a poll that may wait holds one of the node's few long-poll places; a newer poll may end it.
     const poll = since > 0 && deadline > Date.now() ? fairShare.openLongPoll(node.id) : undefined;
     const ended = poll ? AbortSignal.any([c.req.raw.signal, poll.signal]) : c.req.raw.signal;
+    const polling = { cluster: cluster.id };
+    if (poll) deps.metrics.longPolls.inc(polling);
     try {
       // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
       // The cluster index is read once, before the first look at the node's own; after that the
@@ -108,6 +110,7 @@ export const agentApi = new Hono<AgentEnv>()
         headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
       });
     } finally {
+      if (poll) deps.metrics.longPolls.dec(polling);
       poll?.end();
     }
   })

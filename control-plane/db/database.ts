@@ -22,6 +22,14 @@ export interface WriteTuning {
   afterWrite?: (client: Client) => Promise<void>;
 }
 
+/** What the metrics learn from the write path. */
+export interface WriteObserver {
+  /** A write transaction took this long, from its turn to its commit (lock retries included). */
+  transaction(seconds: number): void;
+  /** An attempt met another process's lock and will be tried again. */
+  busyRetry(): void;
+}
+
 /**
  * The database with write transactions serialised in-process. libSQL's file driver is synchronous,
  * so two writers in one process would block the event loop on each other's lock; across processes
@@ -31,6 +39,7 @@ export interface WriteTuning {
  */
 export class Database {
   private tail: Promise<unknown> = Promise.resolve();
+  private observer: WriteObserver | undefined;
 
   /**
    * `serializeWrites` is for the in-process file driver. Over HTTP (Workers, a libSQL server) the
@@ -43,12 +52,17 @@ export class Database {
     private readonly tuning: WriteTuning = DATABASE_DEFAULTS,
   ) {}
 
+  /** The metrics are built after the database is opened (and migrated). */
+  observeWrites(observer: WriteObserver): void {
+    this.observer = observer;
+  }
+
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    if (!this.serializeWrites) return this.db.transaction(fn);
+    if (!this.serializeWrites) return this.timed(() => this.db.transaction(fn));
     // The wait counts from the request, not from its turn: writes queued behind one that waits on
     // another process's lock do not each wait the whole time again.
     const deadline = Date.now() + this.tuning.writeWaitMs;
-    const run = this.tail.then(() => this.writeWhenLockFree(fn, deadline));
+    const run = this.tail.then(() => this.timed(() => this.writeWhenLockFree(fn, deadline)));
     this.tail = run.catch(() => undefined);
     return run;
   }
@@ -69,8 +83,18 @@ export class Database {
       } catch (err) {
         if (!isDatabaseBusy(err)) throw err;
         if (began() || Date.now() + pause >= deadline) throw databaseBusy(this.tuning.writeWaitMs);
+        this.observer?.busyRetry();
         await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * pause));
       }
+    }
+  }
+
+  private async timed<T>(transaction: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await transaction();
+    } finally {
+      this.observer?.transaction((performance.now() - started) / 1000);
     }
   }
 

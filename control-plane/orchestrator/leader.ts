@@ -12,9 +12,16 @@ export interface LeaderPass extends OrchestrationResult {
 }
 
 /** One leader pass over a cluster: fenced by the lease epoch inside its own transaction. */
-export function orchestrateAsLeader(deps: Pick<AppDeps, 'database' | 'config'>, lease: Lease, clusterId: string, now: number, housekeeping = false): Promise<LeaderPass> {
+export async function orchestrateAsLeader(
+  deps: Pick<AppDeps, 'database' | 'config' | 'metrics'>,
+  lease: Lease,
+  clusterId: string,
+  now: number,
+  housekeeping = false,
+): Promise<LeaderPass> {
   const { config } = deps;
-  return deps.database.write(async (tx) => {
+  const started = performance.now();
+  const pass = await deps.database.write(async (tx) => {
     await assertLease(tx, lease.holder, lease.epoch);
     if (housekeeping) await dropExpiredRows(tx, clusterId, now, config);
     const result = await orchestrateCluster(tx, clusterId, now, {
@@ -24,6 +31,8 @@ export function orchestrateAsLeader(deps: Pick<AppDeps, 'database' | 'config'>, 
     });
     return { ...result, wake: wakeTargets(tx) };
   });
+  deps.metrics.recordPass(clusterId, started, pass.placed);
+  return pass;
 }
 
 export interface LeaderEvents {
@@ -63,7 +72,7 @@ export class LeaderLoop {
   private readonly now: () => number;
 
   constructor(
-    private readonly deps: Pick<AppDeps, 'database' | 'config' | 'notifier' | 'log' | 'now'>,
+    private readonly deps: Pick<AppDeps, 'database' | 'config' | 'notifier' | 'log' | 'now' | 'metrics'>,
     private readonly events: LeaderEvents = {},
   ) {
     ({ database: this.database, config: this.config, notifier: this.notifier, log: this.log, now: this.now } = deps);

@@ -36,7 +36,7 @@ export class AgentCluster {
   /** `name` makes the agent's hostname `<name>-<run>`; `controlPlaneEnv` goes to the control plane's process. */
   constructor(
     private readonly name: string,
-    private readonly opts: { controlPlaneEnv?: Record<string, string> } = {},
+    private readonly opts: { controlPlaneEnv?: Record<string, string>; agentArgs?: string[] } = {},
   ) {
     this.hostname = `${name}-${this.run}`;
   }
@@ -64,6 +64,7 @@ export class AgentCluster {
       ...command,
       ...['--state-dir', this.stateDir, '--hostname', this.hostname, '--docker-host', ENGINE],
       ...['--advertise-addr', '127.0.0.1', '--wireguard-interface', this.wireguardInterface],
+      ...(this.opts.agentArgs ?? []),
     ]);
     return this.agent;
   }

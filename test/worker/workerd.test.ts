@@ -149,6 +149,21 @@ describe('Cloudflare Worker in workerd on a remote libSQL server', () => {
     expect(await perService()).toEqual([...names.map((n) => [n, 1]), ['w', 2]]);
   });
 
+  it('serves /healthz, /readyz and a key\'s own cluster\'s /metrics from the isolate', async () => {
+    expect(await (await fetch(`${worker.url}/healthz`)).text()).toBe('ok\n');
+    const ready = await fetch(`${worker.url}/readyz`);
+    expect([ready.status, await ready.text()]).toEqual([200, 'ready\n']);
+    expect((await fetch(`${worker.url}/metrics`)).status).toBe(401);
+    const auth = JSON.parse(readFileSync(join(dockerConfig, 'config.json'), 'utf8')).HttpHeaders.Authorization as string;
+    const metrics = await fetch(`${worker.url}/metrics`, { headers: { Authorization: auth } });
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    // State gauges from the database; the request series from this isolate's memory.
+    expect(text).toMatch(/^swarmlet_tasks\{cluster="\w+",desired_state="running",state="pending"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^swarmlet_http_requests_total\{cluster="\w+",method="POST",route="\/services\/create",status="201"\} [1-9]\d*$/m);
+    expect(text).not.toContain('swarmlet_leader_lease');
+  });
+
   it('runs the service on two agents joined to the Worker: 2/2 running', async () => {
     // Agents' heartbeats and task reports (POST /agent/v1/status) arrive as separate requests; on
     // Workers none of them may wait on a commit made from another request's context.
