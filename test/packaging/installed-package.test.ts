@@ -14,7 +14,8 @@ import { AgentCluster } from '../harness/agent-cluster.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
 import { ROOT, spawnWatched, type WatchedProcess } from '../harness/process-output.ts';
 import { parseUnit, splitUnitWords, unitValues } from '../harness/systemd-unit.ts';
-import { childProcesses, commandLine, runCommand } from './command.ts';
+import { childProcesses, commandLine } from '../harness/proc-info.ts';
+import { run } from '../harness/hosts/command.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'swarmlet-pkg-'));
 const prefix = join(work, 'prefix');
@@ -25,11 +26,11 @@ let tarball = '';
 
 beforeAll(async () => {
   // prepack builds dist/ first, as it would for a publish.
-  const packed = await runCommand('npm', ['pack', '--pack-destination', work, '--no-audit', '--no-fund'], { cwd: ROOT, timeoutMs: 300_000 });
+  const packed = await run('npm', ['pack', '--pack-destination', work, '--no-audit', '--no-fund'], 300_000, ROOT);
   expect(packed.code, packed.stderr).toBe(0);
   tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
   mkdirSync(prefix);
-  const install = await runCommand('npm', ['install', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: work, timeoutMs: 300_000 });
+  const install = await run('npm', ['install', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', tarball], 300_000, work);
   expect(install.code, install.stderr).toBe(0);
 }, 600_000);
 
@@ -42,7 +43,7 @@ afterAll(async () => {
 
 describe('the packed and installed swarmlet', () => {
   it('the tarball carries compiled code with source maps, bins and migrations; no sources, tests or build state', async () => {
-    const listing = (await runCommand('tar', ['tzf', tarball])).stdout.split('\n').filter(Boolean);
+    const listing = (await run('tar', ['tzf', tarball])).stdout.split('\n').filter(Boolean);
     for (const file of ['bin/swarm-agent.js', 'bin/swarmlet.js', 'dist/agent/cli.js', 'dist/agent/cli.js.map', 'dist/control-plane/cli.js', 'migrations/meta/_journal.json', 'package.json', 'README.md']) {
       expect(listing).toContain(`package/${file}`);
     }
@@ -59,9 +60,9 @@ describe('the packed and installed swarmlet', () => {
 
   it('both commands answer --version and --help', async () => {
     for (const name of ['swarmlet', 'swarm-agent'] as const) {
-      const v = await runCommand(bin(name), ['--version'], { cwd: work });
+      const v = await run(bin(name), ['--version'], 30_000, work);
       expect(v).toEqual({ code: 0, stdout: `${name} ${version}\n`, stderr: '' });
-      const help = await runCommand(bin(name), ['--help'], { cwd: work });
+      const help = await run(bin(name), ['--help'], 30_000, work);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^Usage:/);
       expect(help.stdout).toContain(`${name} install`);
@@ -93,10 +94,11 @@ describe('the packed and installed swarmlet', () => {
     const token = (await docker(['swarm', 'join-token', '-q', 'worker'], cluster.env)).stdout.trim();
     let agent: WatchedProcess | undefined;
     try {
-      const joined = await runCommand(
+      const joined = await run(
         bin('swarm-agent'),
         ['join', token, '--install', '--unit-dir', unitDir, '--state-dir', stateDir, '--hostname', hostname, '--docker-host', ENGINE, '--advertise-addr', '127.0.0.1', '--wireguard-interface', wireguard, '--log-format', 'json'],
-        { cwd: work },
+        30_000,
+        work,
       );
       expect(joined.code, joined.stdout + joined.stderr).toBe(0);
       expect(joined.stdout).toContain(`wrote ${unitDir}/swarm-agent.service; systemd is not running here`);
@@ -112,7 +114,7 @@ describe('the packed and installed swarmlet', () => {
       await eventually(async () => (await docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}}'], cluster.env)).stdout.includes(`${hostname} Ready`));
       expect(childProcesses(agent.proc.pid!)).toEqual([]);
 
-      const removed = await runCommand(bin('swarm-agent'), ['uninstall', '--unit-dir', unitDir], { cwd: work });
+      const removed = await run(bin('swarm-agent'), ['uninstall', '--unit-dir', unitDir], 30_000, work);
       expect(removed.code, removed.stderr).toBe(0);
       expect(removed.stdout).toContain(`removed ${unitDir}/swarm-agent.service`);
       expect(existsSync(join(unitDir, 'swarm-agent.service'))).toBe(false);
@@ -123,19 +125,19 @@ describe('the packed and installed swarmlet', () => {
   });
 
   it('`swarm-agent install` before any join says to join first', async () => {
-    const res = await runCommand(bin('swarm-agent'), ['install', '--state-dir', join(work, 'never-joined'), '--unit-dir', join(work, 'units')], { cwd: work });
+    const res = await run(bin('swarm-agent'), ['install', '--state-dir', join(work, 'never-joined'), '--unit-dir', join(work, 'units')], 30_000, work);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('join first: swarm-agent join <token> --install');
   });
 
   it('`swarmlet install` writes the control plane\'s unit running the installed `swarmlet serve`', async () => {
     const unitDir = join(work, 'cp-units');
-    const res = await runCommand(bin('swarmlet'), ['install', '--unit-dir', unitDir, '--data-dir', join(work, 'cp-data')], { cwd: work });
+    const res = await run(bin('swarmlet'), ['install', '--unit-dir', unitDir, '--data-dir', join(work, 'cp-data')], 30_000, work);
     expect(res.code, res.stderr).toBe(0);
     const unit = parseUnit(readFileSync(join(unitDir, 'swarmlet.service'), 'utf8'));
     expect(splitUnitWords(unitValues(unit, 'Service', 'ExecStart')[0]!).slice(1)).toEqual([join(realpathSync(installed), 'bin', 'swarmlet.js'), 'serve']);
     expect(unitValues(unit, 'Service', 'Environment')).toContain(`DATA_DIR=${join(work, 'cp-data')}`);
-    expect((await runCommand(bin('swarmlet'), ['uninstall', '--unit-dir', unitDir], { cwd: work })).code).toBe(0);
+    expect((await run(bin('swarmlet'), ['uninstall', '--unit-dir', unitDir], 30_000, work)).code).toBe(0);
     expect(existsSync(join(unitDir, 'swarmlet.service'))).toBe(false);
   });
 });
