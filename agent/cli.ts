@@ -4,6 +4,7 @@
  *   swarm-agent join <token> [host:port]        join, then run in the foreground
  *   swarm-agent join --token <token> [host:port] the form `docker swarm join-token worker` prints
  *   swarm-agent run                              run again from the saved state
+ *   swarm-agent install | uninstall              the systemd unit that runs `run` at boot
  */
 import { parseArgs } from 'node:util';
 import { SwarmAgent } from './agent.ts';
@@ -12,12 +13,19 @@ import { connectDocker, isControlPlane } from './docker.ts';
 import { AgentExit, joinCluster } from './join.ts';
 import { controlPlaneUrl, decodeJoinToken } from './join-token.ts';
 import { createLogger, type Logger } from '../protocol/log.ts';
+import { packageVersion } from '../protocol/package-info.ts';
+import { installService, uninstallService } from '../protocol/service-install.ts';
+import { AGENT_UNIT, agentUnit } from './service.ts';
 import { StateDir } from './state.ts';
 
 const USAGE = `Usage:
   swarm-agent join <token> [host:port] [options]
   swarm-agent join --token <token> [host:port] [options]
   swarm-agent run [options]
+  swarm-agent install [options]    install and start the systemd unit swarm-agent.service, which runs
+                                   \`swarm-agent run\` with these options (join first, or join --install)
+  swarm-agent uninstall            stop it and remove the unit (the state dir and task containers stay)
+  swarm-agent --version
 
 Options (or the SWARM_AGENT_* variable in brackets):
   --state-dir DIR          where the node keeps its identity (SWARM_AGENT_STATE_DIR; /var/lib/swarm-agent)
@@ -32,6 +40,9 @@ Options (or the SWARM_AGENT_* variable in brackets):
                            keep it on loopback, e.g. 127.0.0.1:9323 (SWARM_AGENT_METRICS_ADDR; off)
   --log-format text|json   (SWARM_AGENT_LOG_FORMAT)
   --debug                  log debug lines (SWARM_AGENT_DEBUG=1)
+  --install                with join: once joined, install the unit and leave running to it
+  --unit-dir DIR           where install writes the unit (/etc/systemd/system; without systemd
+                           running, install prints the unit unless this is given)
 Tuning: SWARM_AGENT_LONG_POLL_WAIT_MS (30000), how long one wait for assignments may last.`;
 
 function parseCommandLine(argv: string[]) {
@@ -50,6 +61,9 @@ function parseCommandLine(argv: string[]) {
       'metrics-addr': { type: 'string' },
       'log-format': { type: 'string' },
       debug: { type: 'boolean' },
+      install: { type: 'boolean' },
+      'unit-dir': { type: 'string' },
+      version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -74,11 +88,23 @@ async function main(argv: string[], log: (l: Logger) => void): Promise<number> {
     throw new UsageError((err as Error).message);
   }
   const { values, command, args } = parsed;
+  if (values.version) {
+    console.log(`swarm-agent ${packageVersion()}`);
+    return 0;
+  }
   if (values.help || !command) {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  if (command !== 'join' && command !== 'run') throw new UsageError(`unknown command '${command}'`);
+  if (!['join', 'run', 'install', 'uninstall'].includes(command)) throw new UsageError(`unknown command '${command}'`);
+  if (values.install && command !== 'join') throw new UsageError(`--install goes with join; to install the unit for a joined node: swarm-agent install`);
+  const service = { ...(values['unit-dir'] ? { unitDir: values['unit-dir'] } : {}), say: (line: string) => console.log(line) };
+  if (command === 'uninstall') {
+    if (args.length) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
+    await uninstallService(AGENT_UNIT, service);
+    console.log('the node stays in its cluster (docker node rm removes it) and its state dir and task containers stay');
+    return 0;
+  }
 
   let config = loadAgentConfig(values);
   const logger = createLogger({ format: config.logFormat, debug: config.debug });
@@ -92,6 +118,12 @@ async function main(argv: string[], log: (l: Logger) => void): Promise<number> {
     logger.info('DOCKER_HOST names the swarmlet control plane (it is the docker CLI\'s); using this host\'s engine', { engine: DEFAULT_ENGINE });
     config = { ...config, dockerHost: DEFAULT_ENGINE };
   }
+  if (command === 'install') {
+    if (args.length) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
+    if (!state.readIdentity()) throw new AgentExit(`no saved node state in ${config.stateDir}; join first: swarm-agent join <token> --install`);
+    await installService(agentUnit(config, values), service);
+    return 0;
+  }
   const docker = connectDocker(config.dockerHost);
 
   let identity;
@@ -102,6 +134,11 @@ async function main(argv: string[], log: (l: Logger) => void): Promise<number> {
     const claims = decodeJoinToken(token);
     const url = controlPlaneUrl(claims.url, args[0]);
     identity = await joinCluster({ url, token, clusterId: claims.clusterId, docker, config, state, log: logger });
+    if (values.install) {
+      const outcome = await installService(agentUnit(config, values), service);
+      if (outcome !== 'started') console.log(`joined; until the unit runs, start the agent with: swarm-agent run --state-dir ${config.stateDir}`);
+      return 0;
+    }
   } else {
     if (args.length) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
     identity = state.readIdentity();

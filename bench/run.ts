@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const BENCHMARKS = ['orchestrator', 'swarm-vs-swarmlet', 'mesh', 'discovery', 'fairness'];
+const BENCHMARKS = ['orchestrator', 'swarm-vs-swarmlet', 'mesh', 'discovery', 'fairness', 'startup'];
 
 async function main() {
   const filters = process.argv.slice(2);

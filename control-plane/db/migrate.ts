@@ -1,10 +1,10 @@
 import { migrate } from 'drizzle-orm/libsql/migrator';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../protocol/package-info.ts';
 import type { Database } from './database.ts';
-
-const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 /** Applies drizzle-kit's migrations at start; a no-op when the schema is current. */
 export async function applyMigrations(database: Database): Promise<void> {
-  await migrate(database.db, { migrationsFolder: MIGRATIONS });
+  // The package carries migrations/ at its root, beside both the sources and dist/.
+  await migrate(database.db, { migrationsFolder: join(packageRoot(), 'migrations') });
 }

@@ -86,10 +86,5 @@ describe('swarm-agent CLI', () => {
     expect(output).toMatch(/invalid join token[\s\S]*Usage:/);
   });
 
-  it('bin/swarm-agent.js runs the CLI', async () => {
-    const { spawnSync } = await import('node:child_process');
-    const res = spawnSync(process.execPath, [join(import.meta.dirname, '../../bin/swarm-agent.js'), '--help'], { encoding: 'utf8', cwd: tmpdir() });
-    expect(res.status).toBe(0);
-    expect(res.stdout).toContain('swarm-agent join <token>');
-  });
+  // bin/swarm-agent.js runs the compiled CLI: test/packaging/ runs it, installed from the packed tarball.
 });

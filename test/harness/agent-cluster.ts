@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { type AgentProcess, ENGINE, spawnAgent } from '../agent/agent-process.ts';
+import { spawnWatched } from './process-output.ts';
 import { type ControlPlaneProcess, startControlPlane } from './control-plane-process.ts';
 import { type CliResult, docker, eventually } from './docker-cli.ts';
 
@@ -33,17 +34,21 @@ export class AgentCluster {
   nodeId!: string;
   private readonly services: string[] = [];
 
-  /** `name` makes the agent's hostname `<name>-<run>`; `controlPlaneEnv` goes to the control plane's process. */
+  /**
+   * `name` makes the agent's hostname `<name>-<run>`; `controlPlaneEnv` goes to the control plane's
+   * process; `controlPlaneCommand` and `agentCommand` replace the sources run with tsx (installed
+   * commands: `swarmlet serve`, `swarm-agent`).
+   */
   constructor(
     private readonly name: string,
-    private readonly opts: { controlPlaneEnv?: Record<string, string>; agentArgs?: string[] } = {},
+    private readonly opts: { controlPlaneEnv?: Record<string, string>; agentArgs?: string[]; controlPlaneCommand?: string[]; agentCommand?: string[] } = {},
   ) {
     this.hostname = `${name}-${this.run}`;
   }
 
   /** Starts the control plane, runs `docker swarm init` and joins the agent with the worker token. */
   async start(): Promise<void> {
-    this.cp = await startControlPlane({ env: this.opts.controlPlaneEnv });
+    this.cp = await startControlPlane({ env: this.opts.controlPlaneEnv, ...(this.opts.controlPlaneCommand ? { command: this.opts.controlPlaneCommand } : {}) });
     this.env = this.cp.dockerEnv;
     // Its own address pool: the engine is shared, and Docker refuses a second bridge network on
     // the same subnet (each cluster's ingress network becomes one when a service publishes a port).
@@ -60,12 +65,14 @@ export class AgentCluster {
 
   /** Runs `swarm-agent <command...>` with this cluster's state directory, hostname and engine. */
   startAgent(command: string[]): AgentProcess {
-    this.agent = spawnAgent([
+    const args = [
       ...command,
       ...['--state-dir', this.stateDir, '--hostname', this.hostname, '--docker-host', ENGINE],
       ...['--advertise-addr', '127.0.0.1', '--wireguard-interface', this.wireguardInterface],
       ...(this.opts.agentArgs ?? []),
-    ]);
+    ];
+    const { agentCommand } = this.opts;
+    this.agent = agentCommand ? spawnWatched([...agentCommand, ...args], { DOCKER_HOST: ENGINE }, 'agent', 20_000) : spawnAgent(args);
     return this.agent;
   }
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnTs, type WatchedProcess } from './process-output.ts';
+import { spawnTs, spawnWatched, type WatchedProcess } from './process-output.ts';
 import { trustInTests } from './trust.ts';
 
 export interface ControlPlaneProcess extends WatchedProcess {
@@ -17,10 +17,12 @@ export interface ControlPlaneProcess extends WatchedProcess {
 /**
  * Starts `control-plane/server.ts` as its own process on a free port, as `npm start` would, and
  * reads the export lines it prints. With TLS (the default) this test process's fetch trusts its CA.
+ * `command` runs another command line instead (an installed `swarmlet serve`).
  */
-export async function startControlPlane(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<ControlPlaneProcess> {
+export async function startControlPlane(opts: { dataDir?: string; env?: Record<string, string>; command?: string[] } = {}): Promise<ControlPlaneProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'swarmlet-cp-'));
-  const proc = spawnTs('control-plane/server.ts', [], { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ...opts.env }, 'control plane', 30_000);
+  const env = { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ...opts.env };
+  const proc = opts.command ? spawnWatched(opts.command, env, 'control plane', 30_000) : spawnTs('control-plane/server.ts', [], env, 'control plane', 30_000);
   await proc.waitForOutput(/export DOCKER_HOST=tcp:\/\/\S+/);
   const plain = opts.env?.TLS === 'off';
   // With TLS the last line is DOCKER_CERT_PATH (the cluster CA) or DOCKER_TLS_VERIFY (a certificate of the user's).

@@ -80,7 +80,11 @@ export function spawnTs(
   defaultTimeoutMs?: number,
   launcher: string[] = [],
 ): WatchedProcess {
-  const command = [...launcher, process.execPath, '--import', 'tsx', resolve(ROOT, script), ...args];
+  return spawnWatched([...launcher, process.execPath, '--import', 'tsx', resolve(ROOT, script), ...args], env, name, defaultTimeoutMs);
+}
+
+/** Runs a command line (an installed command, say) in the repository's root with `env` over this process's environment. */
+export function spawnWatched(command: string[], env: Record<string, string>, name: string, defaultTimeoutMs?: number): WatchedProcess {
   const proc = spawn(command[0]!, command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...env },

@@ -10,9 +10,9 @@ export interface CommandResult {
  * Runs a command to completion. Every call is bounded: a command still running after `timeoutMs`
  * is killed, so a wedged `ip` or `iptables` (e.g. waiting on the xtables lock) cannot hang a run.
  */
-export function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<CommandResult> {
+export function run(cmd: string, args: string[], timeoutMs = 30_000, cwd?: string): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) || (err && code === -1 ? err.message : '') });
     });

@@ -1,0 +1,128 @@
+/**
+ * Start-up time and idle memory of the control plane and the agent, as they started before the
+ * build (npm → sh → tsx → node) and as they start now (node on the compiled bin, one process).
+ *
+ *   control plane: process start → "listening" logged; agent: process start → "joined cluster"
+ *   and → "agent running" (joined and polling). Then 3 s idle: resident memory summed over the
+ *   process tree, and how many processes that tree has. Median of 3 runs each.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ENGINE } from '../test/agent/agent-process.ts';
+import { startControlPlane } from '../test/harness/control-plane-process.ts';
+import { docker } from '../test/harness/docker-cli.ts';
+import { run as runCommand, sleep } from '../test/harness/hosts/command.ts';
+import { ROOT, spawnWatched } from '../test/harness/process-output.ts';
+import { processTree, residentMiBOf } from '../test/harness/proc-info.ts';
+
+const RUNS = 3;
+const IDLE_MS = 3_000;
+
+interface Variant {
+  name: string;
+  command: string[];
+}
+
+interface Sample {
+  readyMs: number;
+  joinedMs?: number;
+  rssMiB: number;
+  processes: number;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** Starts `command`, times the first `ready` line (and `joined`, for agents), then reads the idle tree and stops every process of it. */
+async function measure(command: string[], env: Record<string, string>, ready: RegExp, joined?: RegExp): Promise<Sample> {
+  const started = performance.now();
+  const proc = spawnWatched(command, env, command.join(' '), 60_000);
+  try {
+    let joinedMs: number | undefined;
+    if (joined) {
+      await proc.waitForOutput(joined);
+      joinedMs = performance.now() - started;
+    }
+    await proc.waitForOutput(ready);
+    const readyMs = performance.now() - started;
+    await sleep(IDLE_MS);
+    const tree = processTree(proc.proc.pid!);
+    const rssMiB = tree.reduce((sum, pid) => sum + residentMiBOf(pid), 0);
+    // npm and tsx pass SIGTERM on, but not always before they exit: end the whole tree by its ids.
+    for (const pid of tree.reverse()) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+    }
+    return { readyMs, ...(joinedMs === undefined ? {} : { joinedMs }), rssMiB, processes: tree.length };
+  } finally {
+    await proc.stop('SIGKILL');
+  }
+}
+
+function report(title: string, rows: [string, Sample[]][]) {
+  console.log(`\n${title}`);
+  console.log('| variant | processes | ready ms (median, runs) | joined ms | idle RSS MiB (tree) |');
+  console.log('|---|---|---|---|---|');
+  for (const [name, samples] of rows) {
+    const ready = samples.map((s) => s.readyMs);
+    const joined = samples.flatMap((s) => (s.joinedMs === undefined ? [] : [s.joinedMs]));
+    const fmt = (values: number[]) => `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
+    console.log(`| ${name} | ${median(samples.map((s) => s.processes))} | ${fmt(ready)} | ${joined.length ? fmt(joined) : '–'} | ${median(samples.map((s) => s.rssMiB)).toFixed(1)} (${samples.map((s) => s.rssMiB.toFixed(0)).join(', ')}) |`);
+  }
+}
+
+export async function run() {
+  const build = await runCommand('npm', ['run', 'build'], 600_000, ROOT);
+  if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+  const controlPlanes: Variant[] = [
+    { name: 'before: npm start (npm → sh → tsx → node)', command: ['npm', 'run', 'dev:start'] },
+    { name: 'node --import tsx control-plane/server.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'control-plane/server.ts')] },
+    { name: 'after: swarmlet serve (compiled)', command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] },
+  ];
+  const cpRows: [string, Sample[]][] = [];
+  for (const variant of controlPlanes) {
+    const samples: Sample[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const dataDir = mkdtempSync(join(tmpdir(), 'bench-startup-cp-'));
+      try {
+        samples.push(await measure(variant.command, { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir }, /listening on/));
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    }
+    cpRows.push([variant.name, samples]);
+  }
+  report('control plane: start → listening (first start of a new data dir: CA, database, migrations)', cpRows);
+
+  const cp = await startControlPlane({ command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] });
+  try {
+    if ((await docker(['swarm', 'init'], cp.dockerEnv)).code !== 0) throw new Error('docker swarm init failed');
+    const token = (await docker(['swarm', 'join-token', '-q', 'worker'], cp.dockerEnv)).stdout.trim();
+    const agents: Variant[] = [
+      { name: 'before: npm run agent (npm → sh → tsx → node)', command: ['npm', 'run', 'agent', '--'] },
+      { name: 'node --import tsx agent/cli.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'agent/cli.ts')] },
+      { name: 'after: swarm-agent (compiled)', command: [process.execPath, join(ROOT, 'bin/swarm-agent.js')] },
+    ];
+    const agentRows: [string, Sample[]][] = [];
+    for (const [v, variant] of agents.entries()) {
+      const samples: Sample[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const stateDir = mkdtempSync(join(tmpdir(), 'bench-startup-agent-'));
+        const args = ['join', token, '--state-dir', stateDir, '--hostname', `bench-startup-${v}-${i}`, '--docker-host', ENGINE, '--advertise-addr', '127.0.0.1', '--wireguard-interface', `wgb-${process.pid % 10000}-${v}${i}`];
+        try {
+          samples.push(await measure([...variant.command, ...args], { DOCKER_HOST: ENGINE }, /agent running/, /joined cluster/));
+        } finally {
+          rmSync(stateDir, { recursive: true, force: true });
+        }
+      }
+      agentRows.push([variant.name, samples]);
+    }
+    report('agent: start → joined cluster (token checked, credential saved) → agent running (polling); idle with no tasks', agentRows);
+  } finally {
+    await cp.stop();
+    rmSync(cp.dataDir, { recursive: true, force: true });
+  }
+}
