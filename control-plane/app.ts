@@ -7,6 +7,7 @@ import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import { adminApi } from './admin-api.ts';
 import { dockerApi, dockerPath } from './docker-api/index.ts';
 import { errorHandler, errorResponse } from './errors.ts';
+import { uiRoutes } from './ui/index.ts';
 
 /**
  * The whole control plane as one runtime-neutral Hono app, built from explicit dependencies:
@@ -32,6 +33,8 @@ export function createApp(deps: AppDeps) {
   app.all('/agent/*', () => errorResponse(404, 'page not found'));
   app.route('/admin/v1', adminApi);
   app.all('/admin/*', () => errorResponse(404, 'page not found'));
+  // The dashboard reads through the Docker API's own routes, in process, under the session's key.
+  app.route('/ui', uiRoutes((request) => Promise.resolve(app.fetch(request, {}))));
   app.route('/', dockerApi);
   return app;
 }
