@@ -84,7 +84,8 @@ export function servicesTable(services: DockerService[], tasks: DockerTask[]): H
 const reasonOf = (t: DockerTask) => ('Err' in t.Status && t.Status.Err ? t.Status.Err : t.Status.Message);
 
 export function tasksTable(tasks: DockerTask[], names: Map<string, string>, hosts: Map<string, string>, now: number, caption = 'Tasks'): Html {
-  const sorted = [...tasks].sort((a, b) => Number(live(b)) - Number(live(a)) || (a.Slot ?? 0) - (b.Slot ?? 0) || Date.parse(b.CreatedAt) - Date.parse(a.CreatedAt));
+  // By service and slot, each slot's newest task first and its history (greyed) under it.
+  const sorted = [...tasks].sort((a, b) => a.ServiceID.localeCompare(b.ServiceID) || (a.Slot ?? 0) - (b.Slot ?? 0) || Date.parse(b.CreatedAt) - Date.parse(a.CreatedAt));
   return table(
     caption,
     ['Task', 'Service', 'Slot', 'Node', 'Desired', 'State', 'Reason or error', 'Age'],

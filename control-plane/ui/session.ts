@@ -25,11 +25,16 @@ export function endSession(c: Context): void {
 
 /**
  * A form post counts only from this origin: SameSite keeps the cookie off cross-site requests, and
- * this keeps another site from signing a browser in under a key of its choosing.
+ * this keeps another site from signing a browser in under a key of its choosing. Browsers say where
+ * a request comes from in Sec-Fetch-Site, older ones in Origin, compared by host (behind a
+ * TLS-terminating proxy the request URL's scheme is not the browser's).
  */
 export function fromThisOrigin(c: Context): boolean {
+  const site = c.req.header('sec-fetch-site');
+  if (site !== undefined) return site === 'same-origin' || site === 'none';
   const origin = c.req.header('origin');
-  return origin === undefined || origin === new URL(c.req.url).origin;
+  if (origin === undefined) return true;
+  return URL.canParse(origin) && new URL(origin).host === (c.req.header('host') ?? new URL(c.req.url).host);
 }
 
 /** Pages need a session: without a valid one the browser goes to the sign-in form. */

@@ -46,10 +46,13 @@ describe('signing in', () => {
     expect(await res.text()).toContain('That API key is unknown or revoked.');
   });
 
-  it('refuses a sign-in posted from another site', async () => {
+  it('refuses a sign-in posted from another site, by Origin or by Sec-Fetch-Site', async () => {
     const res = await signIn(t.apiKey, 'https://evil.example');
     expect(res.status).toBe(400);
     expect(res.headers.get('set-cookie')).toBeNull();
+    const fetched = await ui('/ui/sign-in', { method: 'POST', body: new URLSearchParams({ apiKey: t.apiKey }), headers: { 'Sec-Fetch-Site': 'cross-site' } });
+    expect(fetched.status).toBe(400);
+    expect(fetched.headers.get('set-cookie')).toBeNull();
   });
 
   it('sends a browser without a session to the sign-in form, and a script to a 401', async () => {
