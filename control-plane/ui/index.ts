@@ -5,11 +5,11 @@
  */
 import { Hono, type Context } from 'hono';
 import { readClusterIndex } from '../db/database.ts';
-import { ApiError, invalid } from '../errors.ts';
+import { ApiError, errorHandler, invalid } from '../errors.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
 import { type AppFetch, DockerReads } from './docker-reads.ts';
 import { framesToText } from './log-text.ts';
-import { eventsPage, overview, servicePage, signInPage, type View, viewPage } from './pages.ts';
+import { errorPage, eventsPage, overview, servicePage, signInPage, type View, viewPage } from './pages.ts';
 import { endSession, fromThisOrigin, requireSession, startSession, type UiEnv } from './session.ts';
 import { clusterForApiKey } from '../swarm/clusters.ts';
 
@@ -96,6 +96,12 @@ export function uiRoutes(fetchApp: AppFetch) {
         headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Encoding': 'identity', 'Cache-Control': 'no-store, no-transform' },
       });
     });
+  // Pages answer a person in HTML; the script's endpoints keep the app's JSON errors.
+  app.onError((err, c) => {
+    const script = c.req.path.startsWith('/ui/live/') || c.req.path.endsWith('/logs') || !(err instanceof ApiError);
+    if (script) return errorHandler(c.var.deps.log)(err, c);
+    return c.html(String(errorPage(err.message, c.var.cluster?.name)), err.status as 400);
+  });
   routesOf(app, '/', '/live/overview', (r, now) => overview(r, now));
   routesOf(app, '/events', '/live/events', (r, now) => eventsPage(r, now));
   routesOf(app, '/services/:ref', '/live/services/:ref', (r, now, c) => servicePage(r, c.req.param('ref') ?? '', now));

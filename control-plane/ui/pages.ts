@@ -91,3 +91,12 @@ ${error ? html`<p id="sign-in-error" class="error" role="alert">${error}</p>` : 
 <button type="submit">Sign in</button></form></main>`,
   );
 }
+
+/** A refusal a person reads: what was wrong, and the way back. */
+export function errorPage(message: string, clusterName: string | undefined): Html {
+  return layout(
+    'Not shown',
+    clusterName,
+    html`<main id="main"><h1>Not shown</h1><p role="alert">${message}</p><p><a href="/ui">Back to the overview</a></p></main>`,
+  );
+}

@@ -92,7 +92,10 @@ describe('pages', () => {
   it('shows another tenant none of it, and a 404 for its service page', async () => {
     const page = await (await ui('/ui', { key: otherKey })).text();
     expect(page).not.toContain('web-ui-test');
-    expect((await ui('/ui/services/web-ui-test', { key: otherKey })).status).toBe(404);
+    const theirs = await ui('/ui/services/web-ui-test', { key: otherKey });
+    expect(theirs.status).toBe(404);
+    expect(theirs.headers.get('content-type')).toContain('text/html');
+    expect(await theirs.text()).toContain('<p role="alert">service web-ui-test not found</p>');
   });
 });
 
