@@ -10,6 +10,7 @@ import { errorHandler, errorResponse } from './errors.ts';
 import { healthRoutes } from './metrics/health.ts';
 import { requestMetrics } from './metrics/request-metrics.ts';
 import { metricsRoutes } from './metrics/routes.ts';
+import { uiRoutes } from './ui/index.ts';
 
 /**
  * The whole control plane as one runtime-neutral Hono app, built from explicit dependencies:
@@ -39,6 +40,8 @@ export function createApp(deps: AppDeps) {
   app.all('/agent/*', () => errorResponse(404, 'page not found'));
   app.route('/admin/v1', adminApi);
   app.all('/admin/*', () => errorResponse(404, 'page not found'));
+  // The dashboard reads through the Docker API's own routes, in process, under the session's key.
+  app.route('/ui', uiRoutes((request) => Promise.resolve(app.fetch(request, {}))));
   app.route('/', dockerApi);
   return app;
 }

@@ -137,6 +137,21 @@ describe('Cloudflare Worker in workerd on a remote libSQL server', () => {
     expect(String(lease.rows[0]!.holder)).toMatch(/^worker-[0-9a-f]{8}$/);
   });
 
+  it('serves the dashboard from the Worker: sign in, the overview, the pending reason, a live answer', async () => {
+    const key = (JSON.parse(readFileSync(join(dockerConfig, 'config.json'), 'utf8')) as { HttpHeaders: { Authorization: string } }).HttpHeaders.Authorization.replace('Bearer ', '');
+    const signIn = await fetch(`${worker.url}/ui/sign-in`, { method: 'POST', body: new URLSearchParams({ apiKey: key }), redirect: 'manual' });
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const overview = await fetch(`${worker.url}/ui`, { headers: { Cookie: cookie } });
+    expect(overview.status).toBe(200);
+    expect(overview.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await overview.text()).toMatch(/<a href="\/ui\/services\/\w+">w<\/a>.*0\/2/s);
+    expect(await (await fetch(`${worker.url}/ui/services/w`, { headers: { Cookie: cookie } })).text()).toContain('no suitable node');
+    const live = (await (await fetch(`${worker.url}/ui/live/overview?index=0`, { headers: { Cookie: cookie } })).json()) as { index: number; fragments: Record<string, string> };
+    expect(live.index).toBeGreaterThan(0);
+    expect(live.fragments.services).toContain('>w</a>');
+  });
+
   it('serves concurrent writes in one isolate, each followed by its own leader sweep', async () => {
     const names = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
     const created = await Promise.all(
