@@ -81,7 +81,9 @@ describe('an outside process holding the write lock', () => {
     expect((await createService('after')).status).toBe(201);
     const shrunk = statSync(`${dbFile()}-wal`).size;
     console.log(`WAL ${grown} bytes after the outside write, ${shrunk} bytes after the next write`);
-    expect(shrunk).toBeLessThan(256 * 1024);
+    // Back within WAL_LIMIT_BYTES (1 MiB here): SQLite's own checkpoint keeps journal_size_limit,
+    // the same bound; only a log still past it is truncated to nothing.
+    expect(shrunk).toBeLessThanOrEqual(1024 * 1024);
   });
 });
 
