@@ -655,7 +655,10 @@ describe('a stack with a secret and a config across hosts', () => {
     await cli(['stack', 'rm', stack()]);
     const hosts = cluster.hosts.filter((h) => h.up && h.agent);
     const goneAt: Record<string, number> = {};
-    const gone = (what: string, none: boolean) => (none ? (goneAt[what] ??= Date.now() - started) : undefined, none);
+    const gone = (what: string, none: boolean) => {
+      if (none) goneAt[what] ??= Date.now() - started;
+      return none;
+    };
     await eventually(async () => {
       const containers = await Promise.all(hosts.map((h) => h.engine.listContainers({ all: true, filters: { label: [`com.docker.stack.namespace=${stack()}`] } })));
       const networks = (await Promise.all(hosts.map((h) => h.engine.listNetworks()))).flat().filter((n) => networkIds.some((id) => n.Name.includes(id)));
