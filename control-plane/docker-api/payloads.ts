@@ -87,9 +87,10 @@ function payloadRoutes(kind: PayloadKind) {
       const { cluster, deps } = c.var;
       const version = versionParam(c, kind);
       const body = await readJsonObject(c);
-      const posted = { name: body.Name, dataGiven: body.Data !== undefined && body.Data !== null, labels: labelsOf(kind, body.Labels) };
+      const given = body.Data !== undefined && body.Data !== null;
+      const posted = { name: body.Name, data: given ? decodeData(kind, body.Data) : undefined, labels: labelsOf(kind, body.Labels) };
       await writeCluster(deps, cluster.id, async (tx) =>
-        updatePayloadLabels(tx, await findPayload(tx, cluster.id, kind, c.req.param('ref')), version, posted, deps.now()),
+        updatePayloadLabels(tx, deps.keyRing, await findPayload(tx, cluster.id, kind, c.req.param('ref')), version, posted, deps.now()),
       );
       return emptyOk();
     })

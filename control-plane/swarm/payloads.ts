@@ -5,7 +5,7 @@
  */
 import { and, eq } from 'drizzle-orm';
 import type { KeyRing } from '../auth/envelope.ts';
-import { sealSecretValue } from '../auth/data-keys.ts';
+import { sealSecretValue, secretOpener } from '../auth/data-keys.ts';
 import { bumpIndex, type Reader, type Tx } from '../db/database.ts';
 import { type PayloadKind, type PayloadRow, payloads, services } from '../db/schema/index.ts';
 import { conflict, invalid } from '../errors.ts';
@@ -51,9 +51,33 @@ export async function createPayload(tx: Tx, kek: KeyRing, clusterId: string, req
   return row!;
 }
 
-/** swarmkit's UpdateSecret/UpdateConfig: the name and the value are fixed; the labels are replaced. */
-export async function updatePayloadLabels(tx: Tx, row: PayloadRow, version: number, posted: { name: unknown; dataGiven: boolean; labels: Record<string, string> }, now: number): Promise<void> {
-  if (posted.name !== row.name || posted.dataGiven) throw invalid('only updates to Labels are allowed');
+/** What an update posted: the name, the value if any (`docker stack deploy` posts the whole spec again) and the labels. */
+export interface PayloadUpdate {
+  name: unknown;
+  data: Uint8Array | undefined;
+  labels: Record<string, string>;
+}
+
+/** The stored value, opened (a secret's) or decoded (a config's). */
+async function storedValue(tx: Reader, kek: KeyRing, row: PayloadRow): Promise<Uint8Array> {
+  if (row.kind === 'config') return Uint8Array.from(atob(row.data), (ch) => ch.charCodeAt(0));
+  return (await secretOpener(tx, kek, row.clusterId))(row.id, row.data);
+}
+
+/** Compares in time independent of where they differ: a secret's value must not leak through timing. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+/**
+ * swarmkit's UpdateSecret/UpdateConfig: the name and the value are fixed (the same value posted
+ * again is no change); the labels are replaced.
+ */
+export async function updatePayloadLabels(tx: Tx, kek: KeyRing, row: PayloadRow, version: number, posted: PayloadUpdate, now: number): Promise<void> {
+  if (posted.name !== row.name) throw invalid('only updates to Labels are allowed');
+  if (posted.data !== undefined && !sameBytes(posted.data, await storedValue(tx, kek, row))) throw invalid('only updates to Labels are allowed');
   if (row.version !== version) {
     throw conflict(`update out of sequence: ${row.kind} ${row.name} is at version ${row.version}, the update was based on ${version}; read it again and retry`);
   }

@@ -1,7 +1,7 @@
 /**
  * ServiceSpec fields Docker accepts but this control plane cannot honour. A spec naming one is
  * refused with the reason, rather than stored and silently not done (compose files reach these
- * through `docker stack deploy`; STACK-KEYS.md lists the compose keys behind them).
+ * through `docker stack deploy`; the README's Stacks section lists the compose keys behind them).
  */
 import { invalid } from '../errors.ts';
 import type { TaskSpec } from './service-spec.ts';

@@ -4,12 +4,13 @@
  * `service update`, and gone with the task's container. The value is never on disk or in a log.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TASK_FILES_ROOT } from '../../agent/executor/task-files.ts';
 import { useAgentCluster } from '../harness/agent-cluster.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
+import { filesUnder } from '../harness/files.ts';
 
 const cluster = useAgentCluster('secrets-e2e');
 const V1 = `first-${Math.random().toString(36).slice(2)}`;
@@ -42,13 +43,6 @@ async function exec(containerId: string, ...command: string[]) {
   const r = await docker(['exec', containerId, ...command], engineEnv);
   expect(r.code, r.stderr).toBe(0);
   return r.stdout;
-}
-
-function filesUnder(dir: string): Buffer[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [readFileSync(path)];
-  });
 }
 
 const fsType = (dir: string) => execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '--target', dir], { encoding: 'utf8' }).trim();
@@ -91,7 +85,7 @@ describe('secrets and configs in the container', () => {
   });
 
   it("the values are in no file of the control plane's or the agent's, and in no log", async () => {
-    const onDisk = [...filesUnder(cluster.cp.dataDir), ...filesUnder(cluster.stateDir)];
+    const onDisk = [...filesUnder(cluster.cp.dataDir), ...filesUnder(cluster.stateDir)].map((f) => f.bytes);
     expect(onDisk.length).toBeGreaterThan(2);
     for (const value of [V1, V2]) {
       const base64 = Buffer.from(value).toString('base64');

@@ -45,6 +45,19 @@ describe('secrets and configs through the API', () => {
     expect(after.Version.Index).toBeGreaterThan(at);
   });
 
+  it('takes the same value posted again with new labels (what a second `docker stack deploy` sends), for a secret and a config', async () => {
+    for (const kind of ['secrets', 'configs']) {
+      await json(await t.request('POST', `/v1.41/${kind}/create`, { Name: 'stack_same', Data: b64('kept') }), 201);
+      const at = (await json(await t.request('GET', `/v1.41/${kind}/stack_same`))).Version.Index;
+      await expectRefusedWithoutChange(t, () => t.request('POST', `/v1.41/${kind}/stack_same/update?version=${at}`, { Name: 'stack_same', Data: b64('kepT') }), 400, /^only updates to Labels are allowed$/);
+      await expectRefusedWithoutChange(t, () => t.request('POST', `/v1.41/${kind}/stack_same/update?version=${at}`, { Name: 'stack_same', Data: '' }), 400, /^only updates to Labels are allowed$/);
+      const update = { Name: 'stack_same', Data: b64('kept'), Labels: { 'com.docker.stack.namespace': 'stack' } };
+      expect((await t.request('POST', `/v1.41/${kind}/stack_same/update?version=${at}`, update)).status).toBe(200);
+      expect((await json(await t.request('GET', `/v1.41/${kind}/stack_same`))).Spec.Labels).toEqual({ 'com.docker.stack.namespace': 'stack' });
+      expect((await t.request('DELETE', `/v1.41/${kind}/stack_same`)).status).toBe(204);
+    }
+  });
+
   it('refuses what it cannot store, storing nothing', async () => {
     const create = (body: unknown) => () => t.request('POST', '/v1.41/secrets/create', body);
     await expectRefusedWithoutChange(t, create({ Name: 'e' }), 400, /^secret data must be larger than 0 and less than 512000 bytes$/);

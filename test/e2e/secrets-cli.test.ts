@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filesUnder } from '../harness/files.ts';
 import { type CliSession, startCliSession, table } from './cli-session.ts';
 
 /**
@@ -21,14 +22,6 @@ async function ok(...args: string[]) {
   const r = await run(...args);
   expect(r, `docker ${args.join(' ')}`).toMatchObject({ code: 0 });
   return r.stdout;
-}
-
-/** Every file under a directory, as bytes. */
-function filesUnder(dir: string): Array<{ path: string; bytes: Buffer }> {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [{ path, bytes: readFileSync(path) }];
-  });
 }
 
 beforeAll(async () => {

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { useAgentCluster } from '../harness/agent-cluster.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
 import { freePort } from '../harness/net.ts';
-import { namingASecret, missingExternalNetwork, type StackFiles, threeServices, withoutWorker } from './stack/compose.ts';
+import { namingASecret, missingExternalNetwork, type StackFiles, threeServices, withoutWorker, withPayloads } from './stack/compose.ts';
 
 const cluster = useAgentCluster('stack');
 const dir = mkdtempSync(join(tmpdir(), 'stack-e2e-'));
@@ -212,6 +212,70 @@ describe('docker stack deploy', () => {
   }, 120_000);
 });
 
+describe('docker stack deploy with secrets and configs', () => {
+  const name = () => `sp${cluster.run}`;
+  const external = () => `ext${cluster.run}`;
+  const SECRET = `s3cret-${Math.random().toString(36).slice(2)}`;
+  const EXTERNAL = `outside-${Math.random().toString(36).slice(2)}`;
+  const CONFIG = 'listen 5432\n';
+  let keeper = '';
+
+  const onEngine = async (...args: string[]) => {
+    const r = await docker(args, { DOCKER_HOST: 'unix:///var/run/docker.sock' });
+    expect(r, `docker ${args.join(' ')}`).toMatchObject({ code: 0 });
+    return r.stdout;
+  };
+  const stackPayloads = async (kind: 'secret' | 'config') =>
+    (await ok(kind, 'ls', '--filter', `label=${NAMESPACE}=${name()}`, '--format', '{{.Name}}')).trim().split('\n').filter(Boolean).sort();
+  const deploy = () => {
+    const files = { secretFile: join(dir, 'password.txt'), configFile: join(dir, 'settings.conf'), external: external() };
+    writeFileSync(files.secretFile, SECRET);
+    writeFileSync(files.configFile, CONFIG);
+    return cli('stack', 'deploy', '--detach=false', '-c', composeFile('payloads.yml', withPayloads(files)), name());
+  };
+  const keeperContainer = async () => {
+    const [c] = await cluster.engine.listContainers({ filters: { label: [`com.docker.swarm.service.name=${name()}_keeper`, `swarmlet.node.id=${cluster.nodeId}`] } });
+    return c?.Id;
+  };
+
+  it('creates the file secrets and configs as STACK_name with the stack label, and the task gets each at its target', async () => {
+    const created = await docker(['secret', 'create', external(), '-'], cluster.env, { stdin: EXTERNAL });
+    expect(created.code, created.stderr).toBe(0);
+    const r = await deploy();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Creating secret ${name()}_password`);
+    expect(await stackPayloads('secret')).toEqual([`${name()}_password`]);
+    expect(await stackPayloads('config')).toEqual([`${name()}_banner`, `${name()}_settings`]);
+    keeper = await eventually(keeperContainer, 60_000);
+    const read = (path: string) => onEngine('exec', keeper, 'cat', path);
+    const mode = (path: string) => onEngine('exec', keeper, 'busybox', 'stat', '-L', '-c', '%u %g %a', path);
+    expect(await read('/run/secrets/db-password')).toBe(SECRET);
+    expect(await mode('/run/secrets/db-password')).toBe('7 8 400\n');
+    expect(await read(`/run/secrets/${external()}`)).toBe(EXTERNAL);
+    expect(await mode(`/run/secrets/${external()}`)).toBe('0 0 444\n');
+    expect(await read('/etc/keeper.conf')).toBe(CONFIG);
+    expect(await mode('/etc/keeper.conf')).toBe('0 0 440\n');
+    expect(await read('/banner')).toBe(CONFIG);
+  }, 120_000);
+
+  it('a second deploy of the same file keeps them and the task (the CLI posts each secret and config again)', async () => {
+    const r = await deploy();
+    expect(r.code, r.stderr).toBe(0);
+    expect(await stackPayloads('secret')).toEqual([`${name()}_password`]);
+    expect(await keeperContainer()).toBe(keeper);
+  }, 120_000);
+
+  it('stack rm removes the stack\'s secrets and configs, and leaves the external secret', async () => {
+    const r = await cli('stack', 'rm', name());
+    expect(r.code, r.stderr).toBe(0);
+    expect(await stackPayloads('secret')).toEqual([]);
+    expect(await stackPayloads('config')).toEqual([]);
+    expect((await ok('secret', 'ls', '--format', '{{.Name}}')).trim().split('\n')).toContain(external());
+    await eventually(async () => (await keeperContainer()) === undefined, 60_000);
+    await ok('secret', 'rm', external());
+  }, 120_000);
+});
+
 describe('docker stack deploy, bad input', () => {
   it('a compose file naming a missing external network fails clearly and deploys nothing', async () => {
     const r = await cli('stack', 'deploy', '-c', composeFile('bad-net.yml', missingExternalNetwork), `bad${cluster.run}`);
@@ -221,9 +285,10 @@ describe('docker stack deploy, bad input', () => {
     expect((await ok('network', 'ls', '--filter', `label=${NAMESPACE}=bad${cluster.run}`, '-q')).trim()).toBe('');
   });
 
-  it('a compose file naming a secret fails clearly and deploys no service', async () => {
+  it('a compose file naming a missing external secret fails clearly and deploys no service', async () => {
     const r = await cli('stack', 'deploy', '-c', composeFile('secret.yml', namingASecret), `sec${cluster.run}`);
     expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/secret not found: token/);
     expect(await ok('service', 'ls', '--filter', `label=${NAMESPACE}=sec${cluster.run}`, '-q')).toBe('');
   });
 });

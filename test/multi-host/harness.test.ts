@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/docker-cli.ts';
 import { run, runIn } from '../harness/hosts/command.ts';
@@ -10,6 +12,9 @@ import { daemonSocketsOf } from '../harness/hosts/processes.ts';
 import { runLeftovers } from '../harness/hosts/teardown.ts';
 import { fetchOnce } from '../ingress/mesh-client.ts';
 import { HEDGE_MS } from '../../agent/ingress-backends.ts';
+import { TASK_FILES_ROOT } from '../../agent/executor/task-files.ts';
+import { filesHolding } from '../harness/files.ts';
+import { multiHostStack } from './stack-compose.ts';
 
 /**
  * The multi-host harness, proved on itself: three namespaces with their own engines and real
@@ -533,6 +538,140 @@ describe('the routing mesh across hosts', () => {
     // Healed: h3's task (or its replacement) takes connections again.
     await eventually(async () => [...(await Promise.all([ask(h1), ask(h1), ask(h1)]))].some((a) => a.who !== reachable && a.who !== ''), 30_000);
     expect((await cluster.docker(['service', 'rm', web()])).code).toBe(0);
+  }, 90_000);
+});
+
+/** A stack's running containers on every up host: service (its short name) → where each runs and its task. */
+async function stackTasks(stack: string): Promise<Map<string, Array<{ host: TestHost; id: string; taskId: string }>>> {
+  const found = new Map<string, Array<{ host: TestHost; id: string; taskId: string }>>();
+  for (const host of cluster.hosts.filter((h) => h.up && h.agent)) {
+    const containers = await host.engine.listContainers({ filters: { label: [`com.docker.stack.namespace=${stack}`], status: ['running'] } });
+    for (const c of containers) {
+      const service = c.Labels['com.docker.swarm.service.name']!.slice(stack.length + 1);
+      (found.get(service) ?? found.set(service, []).get(service)!).push({ host, id: c.Id, taskId: c.Labels['com.docker.swarm.task.id']! });
+    }
+  }
+  return found;
+}
+
+/** Whether the agent's tmpfs with a task's secrets and configs is still there (the hosts share the root mount namespace). */
+function taskFilesPresent(taskId: string): boolean {
+  const dir = join(TASK_FILES_ROOT, taskId);
+  return existsSync(dir) || readFileSync('/proc/mounts', 'utf8').includes(` ${dir} `);
+}
+
+describe('a stack with a secret and a config across hosts', () => {
+  const stack = () => `${cluster.prefix}st`;
+  const SECRET = `pw-${Math.random().toString(36).slice(2)}`;
+  const CONFIG = `max_connections ${Math.random().toString(36).slice(2)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'multi-host-stack-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  /** Every answer the CLI printed in this block: the secret must be in none. */
+  const answers: string[] = [];
+  /** Every task of the stack seen running, so its files can be checked gone at the end. */
+  const seenTasks = new Set<string>();
+
+  async function cli(args: string[]) {
+    const res = await cluster.docker(args, 120_000);
+    answers.push(res.stdout, res.stderr);
+    expect(res.code, `docker ${args.join(' ')}: ${res.stderr}`).toBe(0);
+    return res.stdout;
+  }
+  function deploy(dbAvoids?: string) {
+    const files = { secretFile: join(dir, 'password'), configFile: join(dir, 'db.conf'), dbAvoids };
+    writeFileSync(files.secretFile, SECRET);
+    writeFileSync(files.configFile, `${CONFIG}\n`);
+    writeFileSync(join(dir, 'stack.yml'), multiHostStack(files));
+    // Detached (the CLI's default): --detach=false would add its 5 s stability wait per service to the figures.
+    return cli(['stack', 'deploy', '-c', join(dir, 'stack.yml'), stack()]);
+  }
+  /** Until web ×1, api ×3 (one a host) and db ×1 run, and db on a host other than `dbAvoids`. */
+  async function converged(dbAvoids?: TestHost) {
+    return eventually(async () => {
+      const tasks = await stackTasks(stack());
+      const [web, api, db] = [tasks.get('web') ?? [], tasks.get('api') ?? [], tasks.get('db') ?? []];
+      if (web.length !== 1 || api.length !== 3 || new Set(api.map((t) => t.host)).size !== 3 || db.length !== 1 || db[0]!.host === dbAvoids) return undefined;
+      for (const t of [...web, ...api, ...db]) seenTasks.add(t.taskId);
+      return { web: web[0]!, api, db: db[0]! };
+    }, 90_000, 250).catch(async (err: Error) => {
+      const ps = await cluster.docker(['stack', 'ps', '--no-trunc', '--format', '{{.Name}} {{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}', stack()]);
+      throw new Error(`${err.message}; the stack's tasks:\n${ps.stdout}${ps.stderr}`);
+    });
+  }
+  let first: Awaited<ReturnType<typeof converged>>;
+
+  it('deploys with the real CLI and converges on the three hosts; the web tier reaches the API and the db by name', async () => {
+    await eventually(async () => [...(await nodes()).values()].filter((n) => n.state === 'ready').length === 3, 40_000);
+    const started = Date.now();
+    await deploy();
+    const deployedMs = Date.now() - started;
+    first = await converged();
+    console.log(`stack: deploy returned after ${deployedMs} ms, converged on ${cluster.hosts.length} hosts after ${Date.now() - started} ms`);
+    const { web, db } = first;
+    // By the name the stack gives each service on its network; the API's replicas answer from every
+    // host. Nine connections in one exec: a docker exec each would cost more than the connections.
+    const askApi = `for i in 1 2 3 4 5 6 7 8 9; do nc -w 3 api 8080; done`;
+    const apiHosts = await eventually(async () => {
+      const res = await cluster.hostDocker(web.host, ['exec', web.id, 'sh', '-c', askApi], 60_000);
+      const who = new Set(res.stdout.split('\n').filter(Boolean));
+      return who.size === 3 ? who : undefined;
+    }, 30_000);
+    expect([...apiHosts].sort()).toEqual(['api-1', 'api-2', 'api-3']);
+    expect(await eventually(async () => (await ncFrom(web.host, web.id, 'db')) === CONFIG, 20_000)).toBe(true);
+    expect(taskFilesPresent(db.taskId)).toBe(true);
+  }, 150_000);
+
+  it('a redeploy that moves the db off its host rolls the db alone, and that host no longer has its secret', async () => {
+    const before = first;
+    const started = Date.now();
+    await deploy(before.db.host.name);
+    const after = await converged(before.db.host);
+    console.log(`stack: the db moved from ${before.db.host.name} to ${after.db.host.name} ${Date.now() - started} ms after the redeploy began`);
+    expect(after.web.id).toBe(before.web.id);
+    expect(after.api.map((t) => t.id).sort()).toEqual(before.api.map((t) => t.id).sort());
+    expect(after.db.host).not.toBe(before.db.host);
+    await eventually(async () => !taskFilesPresent(before.db.taskId), 30_000);
+    expect(taskFilesPresent(after.db.taskId)).toBe(true);
+    expect(await eventually(async () => (await ncFrom(after.web.host, after.web.id, 'db')) === CONFIG, 20_000)).toBe(true);
+  }, 150_000);
+
+  it('has its secret in no file of the control plane or the hosts (docker data roots), no log and no API answer', async () => {
+    await cli(['service', 'inspect', `${stack()}_db`]);
+    await cli(['secret', 'inspect', `${stack()}_password`]);
+    await cli(['stack', 'ps', '--no-trunc', stack()]);
+    await cli(['inspect', '--type', 'task', ...[...seenTasks]]);
+    const dirs = [cluster.cp.dataDir, ...cluster.hosts.map((h) => h.dir)];
+    // The scan sees what is there: the config's value, not secret, is in the database.
+    expect(filesHolding([cluster.cp.dataDir], [`${CONFIG}\n`])).not.toEqual([]);
+    expect(filesHolding(dirs, [SECRET])).toEqual([]);
+    const logs = [cluster.cp.output(), ...cluster.hosts.map((h) => h.agent?.output() ?? ''), answers.join('\n')];
+    for (const needle of [SECRET, Buffer.from(SECRET).toString('base64')]) expect(logs.filter((l) => l.includes(needle))).toEqual([]);
+  }, 60_000);
+
+  it('stack rm leaves no container, network, secret, config or task file behind on any host', async () => {
+    const networkIds = (await cli(['network', 'ls', '--filter', `label=com.docker.stack.namespace=${stack()}`, '--format', '{{.ID}}'])).trim().split('\n');
+    expect(networkIds).toHaveLength(1);
+    const started = Date.now();
+    await cli(['stack', 'rm', stack()]);
+    const hosts = cluster.hosts.filter((h) => h.up && h.agent);
+    const goneAt: Record<string, number> = {};
+    const gone = (what: string, none: boolean) => {
+      if (none) goneAt[what] ??= Date.now() - started;
+      return none;
+    };
+    await eventually(async () => {
+      const containers = await Promise.all(hosts.map((h) => h.engine.listContainers({ all: true, filters: { label: [`com.docker.stack.namespace=${stack()}`] } })));
+      const networks = (await Promise.all(hosts.map((h) => h.engine.listNetworks()))).flat().filter((n) => networkIds.some((id) => n.Name.includes(id)));
+      return [
+        gone('containers', containers.flat().length === 0),
+        gone('task files', [...seenTasks].every((t) => !taskFilesPresent(t))),
+        gone('engine networks', networks.length === 0),
+      ].every(Boolean);
+    }, 60_000);
+    console.log(`stack: rm left nothing on ${hosts.length} hosts (ms after rm began):`, goneAt);
+    for (const kind of ['secret', 'config', 'network', 'service']) {
+      expect(await cli([kind, 'ls', '--quiet', '--filter', `label=com.docker.stack.namespace=${stack()}`]), kind).toBe('');
+    }
   }, 90_000);
 });
 

@@ -136,6 +136,46 @@ networks:
     name: no-such-network
 `;
 
+/** Where the secrets-and-configs stack reads its files from, and the external secret it names. */
+export interface PayloadFiles {
+  secretFile: string;
+  configFile: string;
+  external: string;
+}
+
+/**
+ * One service with a secret and a config from files (long syntax: target, uid, gid, mode), an
+ * external secret (short syntax: /run/secrets/<name>) and a config at its default target.
+ */
+export const withPayloads = (f: PayloadFiles) => `
+services:
+  keeper:
+    image: local/busybox:1
+    command: ["sleep", "3600"]
+    secrets:
+      - source: password
+        target: db-password
+        uid: "7"
+        gid: "8"
+        mode: 0400
+      - ${f.external}
+    configs:
+      - source: settings
+        target: /etc/keeper.conf
+        mode: 0440
+      - banner
+secrets:
+  password:
+    file: ${f.secretFile}
+  ${f.external}:
+    external: true
+configs:
+  settings:
+    file: ${f.configFile}
+  banner:
+    file: ${f.configFile}
+`;
+
 export const namingASecret = `
 services:
   keeper:
