@@ -16,7 +16,7 @@ describe('one noisy tenant, one quiet one', () => {
 
   it('2,000 long-polls from one node credential: all but a few are 429, and the quiet tenant stays fast', async () => {
     let flood: ReturnType<typeof longPollFlood> | undefined;
-    const quiet = await quietLatency(t.quiet, () => (flood = longPollFlood(t, 2000)));
+    const quiet = await quietLatency(t, () => (flood = longPollFlood(t, 2000)));
     const { answered, ms } = await flood!;
     console.log(`long-poll flood: ${JSON.stringify(answered)} in ${Math.round(ms)} ms; quiet GET /services p50 ${quiet.p50.toFixed(1)} ms, p99 ${quiet.p99.toFixed(1)} ms over ${quiet.count}; RSS ${residentMiB(t.cp).toFixed(0)} MiB`);
     // The node's burst of 100 and what its rate of 20 a second refills meanwhile get in (4 of them
@@ -30,7 +30,7 @@ describe('one noisy tenant, one quiet one', () => {
 
   it('1,000 services created at once by one tenant: they take turns, the one past SERVICES_PER_CLUSTER is 400, and the quiet tenant is answered', async () => {
     let burst: ReturnType<typeof serviceBurst> | undefined;
-    const quiet = await quietLatency(t.quiet, () => (burst = serviceBurst(t, 1000)));
+    const quiet = await quietLatency(t, () => (burst = serviceBurst(t, 1000)));
     const { answered, ms } = await burst!;
     console.log(`service burst: ${JSON.stringify(answered)} in ${Math.round(ms)} ms; quiet GET /services p50 ${quiet.p50.toFixed(1)} ms, p99 ${quiet.p99.toFixed(1)} ms over ${quiet.count}`);
     // With the wake-up service of the test before, the 1,000th of the burst is past SERVICES_PER_CLUSTER.
