@@ -24,8 +24,10 @@ describe('one noisy tenant, one quiet one', () => {
     const admitted = 100 + Math.ceil((20 * ms) / 1000);
     expect(answered[200] ?? 0).toBeLessThanOrEqual(admitted);
     expect(answered[429] ?? 0).toBe(2000 - (answered[200] ?? 0));
-    // Loose, on a shared machine: the median stays fast (the p99 is printed; see bench/README.md).
+    // Loose, on a shared 2-core machine at load 20 (bench/README.md): the median stays fast, and the
+    // worst requests wait for the flood's own work, not for a queue of woken reads (8 s before).
     expect(quiet.p50).toBeLessThan(500);
+    expect(quiet.p99).toBeLessThan(5000);
   }, 90_000);
 
   it('1,000 services created at once by one tenant: they take turns, the one past SERVICES_PER_CLUSTER is 400, and the quiet tenant is answered', async () => {
@@ -36,6 +38,8 @@ describe('one noisy tenant, one quiet one', () => {
     // With the wake-up service of the test before, the 1,000th of the burst is past SERVICES_PER_CLUSTER.
     expect(answered[400] ?? 0).toBeLessThanOrEqual(1);
     expect((answered[201] ?? 0) + (answered[400] ?? 0)).toBe(1000);
-    expect(quiet.p50).toBeLessThan(5000);
+    // Queued writes take turns with other requests (5.1 s before; about 0.5 s at load 20).
+    expect(quiet.p50).toBeLessThan(500);
+    expect(quiet.p99).toBeLessThan(2000);
   }, 120_000);
 });
