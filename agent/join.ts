@@ -81,7 +81,8 @@ export async function joinCluster(opts: {
     return identity;
   } catch (err) {
     if (err instanceof ControlPlaneUnreachable) throw new AgentExit(`${err.message}; check the address in the token or pass host:port`);
-    if (err instanceof ControlPlaneError) throw new AgentExit(`the control plane refused to join: ${err.message}`, 1, true);
+    // Too many joins at once (429) passes: a rejoin waits and tries again rather than giving up.
+    if (err instanceof ControlPlaneError) throw new AgentExit(`the control plane refused to join: ${err.message}`, 1, err.status !== 429);
     throw err;
   } finally {
     await client.close();

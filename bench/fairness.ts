@@ -28,7 +28,7 @@ async function scenario(name: string, load: (t: TwoTenants) => Promise<{ answere
     const rssBefore = residentMiB(t.cp);
     let result: ReturnType<typeof load>;
     const idle = () => new Promise((r) => setTimeout(r, 5_000));
-    const quiet = await quietLatency(t.quiet, () => (result = load(t)) ?? idle(), 100);
+    const quiet = await quietLatency(t, () => (result = load(t)) ?? idle(), 100);
     const noisy = await result;
     const rss = `RSS ${rssBefore.toFixed(0)} → ${residentMiB(t.cp).toFixed(0)} MiB`;
     console.log(`${name.padEnd(22)} quiet GET /services ${fmt(quiet)}${noisy ? `; noisy answers ${JSON.stringify(noisy.answered)} in ${(noisy.ms / 1000).toFixed(1)} s` : ''}; ${rss}`);

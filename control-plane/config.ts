@@ -118,6 +118,12 @@ export interface FairShareConfig {
   /** Agent API requests per second per node credential, and the burst. */
   nodeRequestsPerSec: number;
   nodeBurst: number;
+  /**
+   * Joins per second with one join token, and the burst: many hosts may join with one token at once
+   * (an autoscaling group), but one token must not add nodes without end.
+   */
+  joinsPerSecPerToken: number;
+  joinBurstPerToken: number;
   /** Long-polls one node may have waiting at once; a new one past it ends the oldest (see LongPolls). */
   longPollsPerNode: number;
   /** Assignment reads of one cluster's woken long-polls running at once; the others queue. */
@@ -241,6 +247,8 @@ export function loadConfig(env: Env = process.env): Config {
       apiConcurrentPerCluster: intFrom(env, 'API_CONCURRENT_PER_CLUSTER', 4),
       nodeRequestsPerSec: intFrom(env, 'NODE_REQUESTS_PER_SEC', 20),
       nodeBurst: intFrom(env, 'NODE_BURST', 100),
+      joinsPerSecPerToken: intFrom(env, 'JOINS_PER_SEC_PER_TOKEN', 5),
+      joinBurstPerToken: intFrom(env, 'JOIN_BURST_PER_TOKEN', 100),
       longPollsPerNode: intFrom(env, 'LONG_POLLS_PER_NODE', 4),
       assignmentReadsPerCluster: intFrom(env, 'ASSIGNMENT_READS_PER_CLUSTER', 4),
       logBytesPerSecPerNode: intFrom(env, 'LOG_BYTES_PER_SEC_PER_NODE', 2 * MIB),

@@ -46,6 +46,7 @@ export const agentApi = new Hono<AgentEnv>()
     const body = await readJsonObject(c);
     if (typeof body.token !== 'string') throw invalid('token is required');
     const claims = await verifyJoinToken(body.token, clusterKeys(deps), joinTokenPolicy(deps.config));
+    deps.fairShare.admitJoin(claims.jti);
     const cluster = await deps.database.db.query.clusters.findFirst({ where: (t, { eq }) => eq(t.id, claims.clusterId) });
     if (!cluster) throw new ApiError('unauthorized', 'join token is for a swarm that no longer exists');
     // A loopback addr is the truth only when every agent runs on this machine (the join URL is loopback).

@@ -3,6 +3,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { LibSQLDatabase } from 'drizzle-orm/libsql/driver-core';
 import { DATABASE_DEFAULTS } from '../config.ts';
 import { ApiError } from '../errors.ts';
+import { nextTurn } from '../event-loop-turn.ts';
 import { isDatabaseBusy } from './faults.ts';
 import * as schema from './schema/index.ts';
 
@@ -62,7 +63,8 @@ export class Database {
     // The wait counts from the request, not from its turn: writes queued behind one that waits on
     // another process's lock do not each wait the whole time again.
     const deadline = Date.now() + this.tuning.writeWaitMs;
-    const run = this.tail.then(() => this.timed(() => this.writeWhenLockFree(fn, deadline)));
+    // Each write in a turn of its own: queued writes must not run back to back in one (event-loop-turn.ts).
+    const run = this.tail.then(nextTurn).then(() => this.timed(() => this.writeWhenLockFree(fn, deadline)));
     this.tail = run.catch(() => undefined);
     return run;
   }

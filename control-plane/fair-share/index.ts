@@ -16,6 +16,7 @@ export class FairShare {
   private readonly apiRequests: TokenBuckets;
   private readonly nodeRequests: TokenBuckets;
   private readonly logBytes: TokenBuckets;
+  private readonly joins: TokenBuckets;
   private readonly longPolls: LongPolls;
   private readonly assignmentReads: KeyedSlots;
   private readonly tenantTurns: KeyedSlots;
@@ -27,6 +28,7 @@ export class FairShare {
     this.apiRequests = new TokenBuckets(limits.apiRequestsPerSec, limits.apiBurst, now);
     this.nodeRequests = new TokenBuckets(limits.nodeRequestsPerSec, limits.nodeBurst, now);
     this.logBytes = new TokenBuckets(limits.logBytesPerSecPerNode, limits.logBurstBytesPerNode, now);
+    this.joins = new TokenBuckets(limits.joinsPerSecPerToken, limits.joinBurstPerToken, now);
     this.longPolls = new LongPolls(limits.longPollsPerNode);
     this.assignmentReads = new KeyedSlots(limits.assignmentReadsPerCluster);
     this.tenantTurns = new KeyedSlots(limits.apiConcurrentPerCluster);
@@ -55,6 +57,17 @@ export class FairShare {
     const waitMs = this.nodeRequests.take(nodeId);
     const { nodeRequestsPerSec: rate, nodeBurst: burst } = this.limits;
     if (waitMs) throw rateLimited(`too many requests: a node may send ${rate} requests a second (bursts of ${burst}); slow down and retry`, waitMs);
+  }
+
+  /**
+   * A join with the join token `jti`, once its signature was verified and before the database is
+   * asked anything. Per token rather than per source address: behind a proxy or NAT every host has
+   * one address, and a token is what lets a host in (a forged one is refused by its signature).
+   */
+  admitJoin(jti: string): void {
+    const waitMs = this.joins.take(jti);
+    const { joinsPerSecPerToken: rate, joinBurstPerToken: burst } = this.limits;
+    if (waitMs) throw rateLimited(`too many joins: one join token may join ${rate} nodes a second (bursts of ${burst}); retry later`, waitMs);
   }
 
   /** A long-poll of a node begins: past the node's limit its oldest waiting one ends (see LongPolls). */

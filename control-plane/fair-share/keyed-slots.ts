@@ -1,3 +1,5 @@
+import { inNextTurn } from '../event-loop-turn.ts';
+
 /**
  * A bounded number of holders per key, in this instance's memory. `tryAcquire` refuses past the
  * bound (long-polls: the caller answers 429); `run` queues past it (reads: they wait their turn,
@@ -50,6 +52,7 @@ export class KeyedSlots {
     const queue = this.queued.get(key);
     const next = queue?.shift();
     if (queue && queue.length === 0) this.queued.delete(key);
-    next?.();
+    // In a later turn: a crowd of waiters must not run back to back in one (event-loop-turn.ts).
+    if (next) inNextTurn(next);
   }
 }

@@ -66,6 +66,39 @@ describe('agent API limits per node credential', () => {
   });
 });
 
+describe('joins per join token', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ env: { JOINS_PER_SEC_PER_TOKEN: '1', JOIN_BURST_PER_TOKEN: '3' } });
+  });
+  afterAll(() => t?.close());
+
+  const join = (token: string, i: number) =>
+    Promise.resolve(
+      t.app.request('http://cp.test/agent/v1/join', {
+        method: 'POST',
+        body: JSON.stringify({ token, node: { hostname: `joiner-${i}`, nanoCpus: 2e9, memoryBytes: 2 ** 30, os: 'linux', arch: 'x86_64', engineVersion: '20.10.24', addr: `10.1.0.${i}` } }),
+      }),
+    );
+  const nodeCount = async () => Number((await t.deps.database.client.execute('select count(*) as n from nodes')).rows[0]!.n);
+
+  it('refuses joins with one token past its burst with 429 and adds no node; another token still joins', async () => {
+    const { JoinTokens } = await json(await t.request('GET', '/swarm'));
+    const answers = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => join(JoinTokens.Worker, i)));
+    const joined = answers.filter((r) => r.status === 200).length;
+    // The burst of 3, and at most one more refilled on a slow machine.
+    expect(joined).toBeGreaterThanOrEqual(3);
+    expect(joined).toBeLessThanOrEqual(4);
+    expect(await nodeCount()).toBe(joined);
+    const refused = answers.find((r) => r.status === 429)!;
+    expect(retryAfter(refused)).toBeGreaterThanOrEqual(1);
+    await expectAgentError(refused, 429, /too many joins: one join token may join 1 nodes a second \(bursts of 3\)/);
+    // The limit is the token's: the manager token has its own.
+    expect((await join(JoinTokens.Manager, 7)).status).toBe(200);
+    expect(await nodeCount()).toBe(joined + 1);
+  });
+});
+
 describe('stored counts per cluster', () => {
   let t: TestApp;
   beforeAll(async () => {

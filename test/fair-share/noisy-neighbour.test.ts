@@ -16,7 +16,7 @@ describe('one noisy tenant, one quiet one', () => {
 
   it('2,000 long-polls from one node credential: all but a few are 429, and the quiet tenant stays fast', async () => {
     let flood: ReturnType<typeof longPollFlood> | undefined;
-    const quiet = await quietLatency(t.quiet, () => (flood = longPollFlood(t, 2000)));
+    const quiet = await quietLatency(t, () => (flood = longPollFlood(t, 2000)));
     const { answered, ms } = await flood!;
     console.log(`long-poll flood: ${JSON.stringify(answered)} in ${Math.round(ms)} ms; quiet GET /services p50 ${quiet.p50.toFixed(1)} ms, p99 ${quiet.p99.toFixed(1)} ms over ${quiet.count}; RSS ${residentMiB(t.cp).toFixed(0)} MiB`);
     // The node's burst of 100 and what its rate of 20 a second refills meanwhile get in (4 of them
@@ -24,18 +24,22 @@ describe('one noisy tenant, one quiet one', () => {
     const admitted = 100 + Math.ceil((20 * ms) / 1000);
     expect(answered[200] ?? 0).toBeLessThanOrEqual(admitted);
     expect(answered[429] ?? 0).toBe(2000 - (answered[200] ?? 0));
-    // Loose, on a shared machine: the median stays fast (the p99 is printed; see bench/README.md).
+    // Loose, on a shared 2-core machine at load 20 (bench/README.md): the median stays fast, and the
+    // worst requests wait for the flood's own work, not for a queue of woken reads (8 s before).
     expect(quiet.p50).toBeLessThan(500);
+    expect(quiet.p99).toBeLessThan(5000);
   }, 90_000);
 
   it('1,000 services created at once by one tenant: they take turns, the one past SERVICES_PER_CLUSTER is 400, and the quiet tenant is answered', async () => {
     let burst: ReturnType<typeof serviceBurst> | undefined;
-    const quiet = await quietLatency(t.quiet, () => (burst = serviceBurst(t, 1000)));
+    const quiet = await quietLatency(t, () => (burst = serviceBurst(t, 1000)));
     const { answered, ms } = await burst!;
     console.log(`service burst: ${JSON.stringify(answered)} in ${Math.round(ms)} ms; quiet GET /services p50 ${quiet.p50.toFixed(1)} ms, p99 ${quiet.p99.toFixed(1)} ms over ${quiet.count}`);
     // With the wake-up service of the test before, the 1,000th of the burst is past SERVICES_PER_CLUSTER.
     expect(answered[400] ?? 0).toBeLessThanOrEqual(1);
     expect((answered[201] ?? 0) + (answered[400] ?? 0)).toBe(1000);
-    expect(quiet.p50).toBeLessThan(5000);
+    // Queued writes take turns with other requests (5.1 s before; about 0.5 s at load 20).
+    expect(quiet.p50).toBeLessThan(500);
+    expect(quiet.p99).toBeLessThan(2000);
   }, 120_000);
 });

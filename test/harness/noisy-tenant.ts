@@ -3,11 +3,17 @@
  * `GET /services` latency shows what the flood costs others. Shared by the fair-share test (which
  * asserts loosely) and bench/fairness.ts (which prints the figures).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'undici';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { request } from 'undici';
 import { type ControlPlaneProcess, startControlPlane } from './control-plane-process.ts';
+import { ROOT } from './process-output.ts';
 import { nodeInfo } from './sim-agent.ts';
 import { serviceSpec, SwarmClient } from './swarm-client.ts';
+import { trustingAgent } from './trust.ts';
 
 const ADMIN_TOKEN = 'admin-token-for-noisy-tenant';
 
@@ -52,31 +58,30 @@ function latencies(samples: number[]): Latencies {
   return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
 }
 
-/** The quiet tenant's `GET /services`, one after another, until `done` resolves (and at least `min` of them). */
-export async function quietLatency(quiet: SwarmClient, load: () => Promise<unknown>, min = 20): Promise<Latencies> {
-  // Its own warm connection, as another tenant's client on another machine would have: the noisy
-  // tenant's connections, and the listen backlog they fill, are not the quiet one's.
-  const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 600_000 });
-  const list = async () => {
-    const res = await request(`${quiet.url}/v1.41/services`, { headers: { Authorization: `Bearer ${quiet.apiKey}` }, dispatcher });
-    await res.body.arrayBuffer();
-    if (res.statusCode !== 200) throw new Error(`quiet GET /services answered ${res.statusCode}`);
-  };
-  await list();
-  let finished = false;
-  const done = load();
-  void done.finally(() => (finished = true));
-  const samples: number[] = [];
+/**
+ * The quiet tenant's `GET /services`, one after another from a process of its own
+ * (quiet-client.ts), from before `load` starts until it resolves (and at least `min` of them).
+ */
+export async function quietLatency(t: TwoTenants, load: () => Promise<unknown>, min = 20): Promise<Latencies> {
+  const client = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/harness/quiet-client.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, QUIET_URL: t.quiet.url, QUIET_API_KEY: t.quiet.apiKey, QUIET_MIN: String(min), QUIET_CA_PEM: t.cp.caPem ?? '' },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: client.stdout! })[Symbol.asyncIterator]();
+  const exited = once(client, 'exit');
   try {
-    while (!finished || samples.length < min) {
-      const started = performance.now();
-      await list();
-      samples.push(performance.now() - started);
-    }
+    const first = await lines.next();
+    if (first.value !== 'ready') throw new Error(`the quiet client did not start: ${String(first.value)}`);
+    await load();
+    client.stdin!.end();
+    const samples = await lines.next();
+    const [code] = await exited;
+    if (code !== 0 || samples.done) throw new Error(`the quiet client failed (exit ${code})`);
+    return latencies(JSON.parse(samples.value) as number[]);
   } finally {
-    await dispatcher.close();
+    client.kill();
   }
-  return latencies(samples);
 }
 
 export interface FloodResult {
@@ -99,7 +104,7 @@ export async function longPollFlood(t: TwoTenants, count: number): Promise<Flood
   const started = performance.now();
   // Their own connections, fewer than the server's listen backlog (511): more SYNs at once are
   // dropped by the kernel, which measures TCP's retransmit timer, not the control plane.
-  const dispatcher = new Agent({ connections: Math.min(count, 400) });
+  const dispatcher = trustingAgent({ connections: Math.min(count, 400) });
   const polls = Array.from({ length: count }, () =>
     request(`${t.cp.url}/agent/v1/assignments?index=${index}&wait=30s`, { headers, dispatcher }).then(
       async (res) => (await res.body.arrayBuffer(), res.statusCode),
@@ -108,7 +113,7 @@ export async function longPollFlood(t: TwoTenants, count: number): Promise<Flood
   );
   await new Promise((r) => setTimeout(r, 500));
   // On a fresh connection: one left idle while the polls were sent may have been closed by the server.
-  const waker = new Agent({ connections: 1 });
+  const waker = trustingAgent({ connections: 1 });
   const wake = await request(`${t.cp.url}/v1.41/services/create`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${t.noisy.apiKey}`, 'Content-Type': 'application/json' },
@@ -127,7 +132,7 @@ export async function longPollFlood(t: TwoTenants, count: number): Promise<Flood
 export async function serviceBurst(t: TwoTenants, count: number): Promise<FloodResult> {
   const started = performance.now();
   const statuses: number[] = [];
-  const dispatcher = new Agent({ connections: 50 });
+  const dispatcher = trustingAgent({ connections: 50 });
   let next = 0;
   await Promise.all(
     Array.from({ length: 50 }, async () => {

@@ -1,4 +1,4 @@
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, setGlobalDispatcher } from 'undici';
 
 const trusted = new Set<string>();
@@ -11,5 +11,16 @@ const trusted = new Set<string>();
 export function trustInTests(caPem: string) {
   if (trusted.has(caPem)) return;
   trusted.add(caPem);
-  setGlobalDispatcher(new Agent({ connect: { ca: [...rootCertificates, ...trusted] } }));
+  setGlobalDispatcher(trustingAgent());
+}
+
+/**
+ * A dispatcher of its own (its own connections and their number) that trusts what the global one
+ * trusts. The trust is parsed once: a `ca` list is parsed again for every connection (~140 system
+ * roots), which a flood of 400 connections turned into a minute of the test process's CPU.
+ */
+export function trustingAgent(opts: Omit<Agent.Options, 'connect'> = {}): Agent {
+  const secureContext = createSecureContext({ ca: [...rootCertificates, ...trusted] });
+  // A loaded shared machine may take longer than undici's 10 s to accept a flood's connections.
+  return new Agent({ ...opts, connect: { secureContext, timeout: 60_000 } });
 }
