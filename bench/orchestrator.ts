@@ -17,10 +17,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startControlPlane } from '../test/harness/control-plane-process.ts';
 import { nodeInfo, SimAgent } from '../test/harness/sim-agent.ts';
+import { awaitDelivery, explainWaiting, quantile } from '../test/harness/delivery.ts';
+import { quick, recordMetric } from './results.ts';
 import { serviceSpec, SwarmClient } from '../test/harness/swarm-client.ts';
 
-const NODES = Number(process.env.BENCH_NODES ?? 1000);
-const TASKS = Number(process.env.BENCH_TASKS ?? 10_000);
+const NODES = Number(process.env.BENCH_NODES ?? (quick ? 50 : 1000));
+const TASKS = Number(process.env.BENCH_TASKS ?? (quick ? 500 : 10_000));
 
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 
@@ -51,7 +53,7 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
 
 export async function run(): Promise<void> {
   console.log(`\n# orchestrator: ${TASKS} tasks on ${NODES} simulated nodes`);
-  const cp = await startControlPlane({ env: { LOG_COMMITS: '1', INSTANCE_ID: 'cp-bench', LONG_POLL_MAX_WAIT_MS: '120000' } });
+  const cp = await startControlPlane({ env: { LOG_COMMITS: '1', INSTANCE_ID: 'cp-bench', LONG_POLL_MAX_WAIT_MS: '120000', ...(process.env.BENCH_TLS === 'off' ? { TLS: 'off' } : {}) } });
   const agents: SimAgent[] = [];
   try {
     const api = SwarmClient.forProcess(cp);
@@ -64,45 +66,46 @@ export async function run(): Promise<void> {
       const agent = new SimAgent(cp.url, info, { autoRun: false, waitMs: 60_000 });
       const reply = await agent.join(token);
       if (reply.status !== 200) throw new Error(`join failed: ${JSON.stringify(reply.body)}`);
+      // A real agent heartbeats from its join on; one that did not would be down before the rest joined.
+      agent.resumeHeartbeat();
       return agent;
     })));
     const joinMs = performance.now() - joinStart;
+    recordMetric('join.per_s', (NODES / joinMs) * 1000, 'joins/s', { nodes: NODES, concurrency: 25 });
     console.log(`joined ${NODES} nodes through POST /agent/v1/join in ${ms(joinMs)} (${((NODES / joinMs) * 1000).toFixed(0)} joins/s)`);
 
     for (const a of agents) a.run();
     await until(() => agents.every((a) => a.polls.length > 0), 60_000, 'every agent to be long-polling');
     await new Promise((r) => setTimeout(r, 500)); // let the first polls settle into waiting
 
-    /** Waits until every agent has had a long-poll return that `done` accepts; the latencies from `t`. */
-    const fanOut = async (t: number, done: (a: SimAgent, i: number) => SimAgent['polls'][number] | undefined, what: string) => {
+    /** Waits until every agent's long-poll has held a task of the service; the latencies from `t`. */
+    const fanOut = async (t: number, serviceId: string, metric: string) => {
+      let latencies: number[];
       try {
-        await until(() => agents.every(done), 120_000, what);
+        latencies = await awaitDelivery(agents, serviceId, t, 120_000);
       } catch (err) {
-        const stuck = agents.find((a, i) => !done(a, i))!;
-        console.error(`${agents.filter(done).length} of ${NODES} returned; one still waiting has polls ${JSON.stringify(stuck.polls.slice(-3))}`);
+        console.error(await explainWaiting(cp.dataDir, agents, serviceId, t));
         throw err;
       }
-      const latencies = agents.map((a, i) => done(a, i)!.at - t).sort((a, b) => a - b);
-      const at = (q: number) => ms(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))]!);
-      return `all ${ms(latencies[latencies.length - 1]!)} (median ${at(0.5)}, p99 ${at(0.99)})`;
+      const params = { agents: NODES, tasks: TASKS };
+      recordMetric(`${metric}_p50_ms`, quantile(latencies, 0.5), 'ms', params);
+      recordMetric(`${metric}_p99_ms`, quantile(latencies, 0.99), 'ms', params);
+      recordMetric(`${metric}_max_ms`, latencies.at(-1)!, 'ms', params);
+      return `all ${ms(latencies.at(-1)!)} (median ${ms(quantile(latencies, 0.5))}, p99 ${ms(quantile(latencies, 0.99))})`;
     };
 
     // 1 + 2: one service of TASKS replicas.
     const placedSoFar = () => [...cp.output().matchAll(/commit cluster=\S+ index=\d+ epoch=\d+ placed=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
     const before = placedSoFar();
-    let placedAt = 0;
-    const onData = () => {
-      if (!placedAt && placedSoFar() - before >= TASKS) placedAt = performance.now();
-    };
-    cp.proc.stdout!.on('data', onData);
-    const perNode = Math.floor(TASKS / NODES);
     const t0 = performance.now();
     const bigId = await api.createService(serviceSpec('bench-big', { replicas: TASKS }));
     const createMs = performance.now() - t0;
-    await until(() => placedAt > 0, 120_000, 'all tasks to be placed');
-    cp.proc.stdout!.off('data', onData);
+    // The commit lines go to the log (stderr); the whole output is searched as it grows.
+    const placedAt = await until(() => placedSoFar() - before >= TASKS, 120_000, 'all tasks to be placed');
     const placeMs = placedAt - t0;
-    const bigFanOut = await fanOut(t0, (a) => a.polls.find((p) => p.at > t0 && p.tasks >= perNode), 'every long-poll to return its new tasks');
+    recordMetric('schedule.tasks_per_s', (TASKS / placeMs) * 1000, 'tasks/s', { nodes: NODES, tasks: TASKS });
+    recordMetric('schedule.service_create_ms', createMs, 'ms', { nodes: NODES, tasks: TASKS });
+    const bigFanOut = await fanOut(t0, bigId, 'longpoll.first_service_fanout');
 
     const db = createClient({ url: `file:${join(cp.dataDir, 'control-plane.db')}` });
     const [placed] = (await db.execute({ sql: `select count(*) as n, count(distinct node_id) as nodes from tasks where service_id = ? and state = 'assigned'`, args: [bigId] })).rows;
@@ -110,10 +113,11 @@ export async function run(): Promise<void> {
     db.close();
 
     // 3: the warm cluster gets one more task per node.
-    const baseline = agents.map((a) => a.tasks.length);
+    // An agent is done when an answer holds a task of the new service (a count would mislead: a
+    // node's answer also loses tasks, say those replaced elsewhere while it was down).
     const t1 = performance.now();
-    await api.createService(serviceSpec('bench-one-each', { replicas: NODES, maxReplicas: 1 }));
-    const warmFanOut = await fanOut(t1, (a, i) => a.polls.find((p) => p.at > t1 && p.tasks > baseline[i]!), 'every long-poll to return its one new task');
+    const oneEachId = await api.createService(serviceSpec('bench-one-each', { replicas: NODES, maxReplicas: 1 }));
+    const warmFanOut = await fanOut(t1, oneEachId, 'longpoll.fanout');
 
     console.log('');
     console.log(`  service create, ${TASKS} tasks written:           ${ms(createMs)}`);

@@ -15,6 +15,32 @@ export class KeyedSlots {
   tryAcquire(key: string): (() => void) | undefined {
     if (this.limit > 0 && (this.held.get(key) ?? 0) >= this.limit) return undefined;
     this.held.set(key, (this.held.get(key) ?? 0) + 1);
+    return this.releaser(key);
+  }
+
+  /**
+   * Runs `fn` once one of the key's slots is free. A freed slot passes straight to the first in
+   * the queue: were it put back for anyone to take, a newcomer would take it before the woken
+   * waiter ran, and that waiter would queue again at the back, as often as it lost, which left
+   * woken long-polls of a busy cluster waiting for their read for tens of seconds (issue 13).
+   */
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const release =
+      (!this.queued.has(key) && this.tryAcquire(key)) ||
+      (await new Promise<() => void>((resolve) => {
+        let queue = this.queued.get(key);
+        if (!queue) this.queued.set(key, (queue = []));
+        queue.push(() => resolve(this.releaser(key)));
+      }));
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Frees one held slot of `key`, once however often it is called. */
+  private releaser(key: string): () => void {
     let released = false;
     return () => {
       if (released) return;
@@ -23,36 +49,19 @@ export class KeyedSlots {
     };
   }
 
-  /** Runs `fn` once one of the key's slots is free. */
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    let release = this.tryAcquire(key);
-    while (!release) {
-      await new Promise<void>((resolve) => {
-        let queue = this.queued.get(key);
-        if (!queue) this.queued.set(key, (queue = []));
-        queue.push(resolve);
-      });
-      release = this.tryAcquire(key);
-    }
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-
   holding(key: string): number {
     return this.held.get(key) ?? 0;
   }
 
   private release(key: string): void {
-    const left = (this.held.get(key) ?? 1) - 1;
-    if (left > 0) this.held.set(key, left);
-    else this.held.delete(key);
     const queue = this.queued.get(key);
     const next = queue?.shift();
     if (queue && queue.length === 0) this.queued.delete(key);
-    // In a later turn: a crowd of waiters must not run back to back in one (event-loop-turn.ts).
-    if (next) inNextTurn(next);
+    // The slot goes on held by the next in line, so the count does not change; it runs in a later
+    // turn: a crowd of waiters must not run back to back in one (event-loop-turn.ts).
+    if (next) return inNextTurn(next);
+    const left = (this.held.get(key) ?? 1) - 1;
+    if (left > 0) this.held.set(key, left);
+    else this.held.delete(key);
   }
 }

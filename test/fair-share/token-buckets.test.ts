@@ -70,4 +70,17 @@ describe('KeyedSlots', () => {
     expect(order).toHaveLength(20);
     expect(slots.holding('c')).toBe(0);
   });
+
+  it('passes a freed slot to the first in the queue, not to a newcomer', async () => {
+    const slots = new KeyedSlots(1);
+    const started: string[] = [];
+    const holder = slots.tryAcquire('k')!;
+    const queued = slots.run('k', async () => void started.push('queued'));
+    holder();
+    // Arrives when the slot was just freed, before the queued one had its turn to run.
+    const newcomer = slots.run('k', async () => void started.push('newcomer'));
+    await Promise.all([queued, newcomer]);
+    expect(started).toEqual(['queued', 'newcomer']);
+    expect(slots.holding('k')).toBe(0);
+  });
 });

@@ -55,8 +55,13 @@ export class SimAgent {
   /** The last assignments answer and its index. */
   index = 0;
   tasks: Assignment[] = [];
-  /** Every completed long-poll: when it returned and with which index (benchmarks read this). */
-  polls: Array<{ at: number; index: number; tasks: number }> = [];
+  /**
+   * Every completed long-poll: when it returned, with which index, how many tasks and of which
+   * services (benchmarks and scale tests read this; the tasks themselves are not kept).
+   */
+  polls: Array<{ at: number; index: number; tasks: number; services: ReadonlySet<string> }> = [];
+  /** Answers other than 2xx by status, and requests that failed outright (as 0): why an agent fell behind. */
+  refusals = new Map<number, number>();
   private running = false;
   private beating = false;
   private abort = new AbortController();
@@ -116,6 +121,7 @@ export class SimAgent {
       signal,
     });
     const text = await res.text();
+    if (!res.ok) this.refusals.set(res.status, (this.refusals.get(res.status) ?? 0) + 1);
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   }
 
@@ -187,11 +193,13 @@ export class SimAgent {
         }
         this.index = reply.body.index;
         this.tasks = reply.body.tasks;
-        this.polls.push({ at: performance.now(), index: reply.body.index, tasks: reply.body.tasks.length });
+        const services = new Set(reply.body.tasks.map((t) => t.serviceId));
+        this.polls.push({ at: performance.now(), index: reply.body.index, tasks: reply.body.tasks.length, services });
         for (const l of [...this.listeners]) l();
         if (this.opts.autoRun !== false) await this.converge();
       } catch {
         if (!this.running) return;
+        this.refusals.set(0, (this.refusals.get(0) ?? 0) + 1);
         await sleep(200);
       }
     }
