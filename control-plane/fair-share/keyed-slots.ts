@@ -2,7 +2,7 @@ import { inNextTurn } from '../event-loop-turn.ts';
 
 /**
  * A bounded number of holders per key, in this instance's memory. `tryAcquire` refuses past the
- * bound (long-polls: the caller answers 429); `run` queues past it (reads: they wait their turn,
+ * bound; `run` queues past it (woken long-polls' reads, a tenant's turns: they wait their turn,
  * first come first served, so one key's crowd cannot keep the database and the event loop to itself).
  */
 export class KeyedSlots {

@@ -32,8 +32,4 @@ export class LongPolls {
       },
     };
   }
-
-  count(nodeId: string): number {
-    return this.waiting.get(nodeId)?.length ?? 0;
-  }
 }
