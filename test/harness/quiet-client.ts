@@ -1,7 +1,9 @@
 /**
  * The quiet tenant's client as its own process (test/harness/noisy-tenant.ts starts it): lists its
- * services, one `GET /services` after another on one warm connection, until its stdin closes and it
- * has at least QUIET_MIN samples; then prints the samples (ms) as one JSON line. A process of its
+ * services on one warm connection, a request every QUIET_PERIOD_MS (default 50: 20 a second, a busy
+ * script's pace and well inside the per-tenant rate limit, which a loop as fast as the server
+ * answers would exceed on an idle machine), until its stdin closes and it has at least QUIET_MIN
+ * samples; then prints the samples (ms) as one JSON line. A process of its
  * own, as another tenant's client on another machine would be: in the process that sends the flood,
  * the flood's own TLS handshakes and 2,000 requests held the event loop for seconds, and the quiet
  * client's timings measured that rather than the control plane.
@@ -12,6 +14,7 @@ const url = process.env.QUIET_URL!;
 const apiKey = process.env.QUIET_API_KEY!;
 const min = Number(process.env.QUIET_MIN ?? 20);
 const ca = process.env.QUIET_CA_PEM;
+const periodMs = Number(process.env.QUIET_PERIOD_MS ?? 50);
 
 const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 600_000, connect: ca ? { ca } : {} });
 async function list(): Promise<void> {
@@ -28,7 +31,9 @@ const samples: number[] = [];
 while (!loadDone || samples.length < min) {
   const started = performance.now();
   await list();
-  samples.push(performance.now() - started);
+  const took = performance.now() - started;
+  samples.push(took);
+  if (took < periodMs) await new Promise((resolve) => setTimeout(resolve, periodMs - took));
 }
 await dispatcher.close();
 console.log(JSON.stringify(samples));
