@@ -30,7 +30,12 @@ export class ApiError extends Error {
     /** Seconds to wait before trying again (429's Retry-After). */
     readonly retryAfterSeconds?: number,
   ) {
+    // What the user did or may do again, not where the code was: no stack to capture, which was a
+    // tenth of what a refused request of a flood cost. An internal error keeps its stack.
+    const stackLimit = Error.stackTraceLimit;
+    if (code !== 'internal') Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackLimit;
   }
   get status(): number {
     return STATUS[this.code];

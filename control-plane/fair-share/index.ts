@@ -8,6 +8,7 @@ import type { FairShareConfig } from '../config.ts';
 import { ApiError, rateLimited } from '../errors.ts';
 import { KeyedSlots } from './keyed-slots.ts';
 import { type LongPoll, LongPolls } from './long-polls.ts';
+import { RequestTurns } from './request-turns.ts';
 import { TokenBuckets } from './token-buckets.ts';
 
 export { assertJoinTokenRoom, assertLogRoom, assertServiceRoom } from './quotas.ts';
@@ -20,6 +21,7 @@ export class FairShare {
   private readonly longPolls: LongPolls;
   private readonly assignmentReads: KeyedSlots;
   private readonly tenantTurns: KeyedSlots;
+  private readonly requestTurns = new RequestTurns();
 
   constructor(
     readonly limits: FairShareConfig,
@@ -32,6 +34,14 @@ export class FairShare {
     this.longPolls = new LongPolls(limits.longPollsPerNode);
     this.assignmentReads = new KeyedSlots(limits.assignmentReadsPerCluster);
     this.tenantTurns = new KeyedSlots(limits.apiConcurrentPerCluster);
+  }
+
+  /**
+   * Any request, before anything else is done with it: requests start one per event-loop turn,
+   * round the principals that sent them (`principal`: the credential it carries), see RequestTurns.
+   */
+  requestTurn(principal: string): Promise<void> {
+    return this.requestTurns.take(principal);
   }
 
   /** One Docker API request of a tenant (every API key of a cluster shares its bucket). */
