@@ -115,6 +115,8 @@ export interface FairShareConfig {
   apiBurst: number;
   /** Docker API requests of one cluster handled at once; the others wait their turn. */
   apiConcurrentPerCluster: number;
+  /** Requests start in turns round the credentials that sent them (see RequestTurns). */
+  requestTurns: boolean;
   /** Agent API requests per second per node credential, and the burst. */
   nodeRequestsPerSec: number;
   nodeBurst: number;
@@ -245,6 +247,7 @@ export function loadConfig(env: Env = process.env): Config {
       apiRequestsPerSec: intFrom(env, 'API_REQUESTS_PER_SEC', 100),
       apiBurst: intFrom(env, 'API_BURST', 500),
       apiConcurrentPerCluster: intFrom(env, 'API_CONCURRENT_PER_CLUSTER', 4),
+      requestTurns: env.REQUEST_TURNS === undefined || flagFrom(env, 'REQUEST_TURNS'),
       nodeRequestsPerSec: intFrom(env, 'NODE_REQUESTS_PER_SEC', 20),
       nodeBurst: intFrom(env, 'NODE_BURST', 100),
       joinsPerSecPerToken: intFrom(env, 'JOINS_PER_SEC_PER_TOKEN', 5),

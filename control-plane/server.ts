@@ -11,6 +11,7 @@ import { openDatabase } from './db/open.ts';
 import { buildDeps } from './deps.ts';
 import { InstanceRegistration } from './orchestrator/instances.ts';
 import { LeaderLoop } from './orchestrator/leader.ts';
+import { refusePlainHttp } from './tls/plain-http-refusal.ts';
 import { prepareNodeTls } from './tls/node-tls.ts';
 
 /** The control plane on Node: the app, its database, and the leader loop on timers. */
@@ -61,6 +62,7 @@ async function main() {
     if (tls) console.log('export DOCKER_TLS_VERIFY=1');
     if (tls?.caPem) console.log(`export DOCKER_CERT_PATH=${dockerConfigDir}`);
   });
+  if (tls) refusePlainHttp(server as HttpsServer);
   // A port in use (or not ours to take) is the user's to fix: say which, in one line, and stop.
   server.on('error', (err: NodeJS.ErrnoException) => {
     const why = err.code === 'EADDRINUSE' ? 'is already in use' : err.code === 'EACCES' ? 'needs privileges this process lacks' : `failed: ${err.message}`;

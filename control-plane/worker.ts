@@ -47,13 +47,14 @@ function build(env: Env): Promise<Built> {
 
 async function buildOnce(env: Env): Promise<Built> {
   // No status coalescing on Workers: see StatusBatcher. Long-polls look for other isolates' writes twice a second.
-  // Queues off (turns per tenant, gated assignment reads): on Workers a request must not wait on
+  // Queues off (request turns, turns per tenant, gated assignment reads): on Workers a request must not wait on
   // a promise another request resolves. The rates and stored limits still hold.
   const config = loadConfig({
     NOTIFIER_POLL_MS: '500',
     ...env,
     INSTANCE_ID: `worker-${crypto.randomUUID().slice(0, 8)}`,
     STATUS_BATCH_MS: '0',
+    REQUEST_TURNS: '0',
     API_CONCURRENT_PER_CLUSTER: '0',
     ASSIGNMENT_READS_PER_CLUSTER: '0',
   });

@@ -40,8 +40,8 @@ export class FairShare {
    * Any request, before anything else is done with it: requests start one per event-loop turn,
    * round the principals that sent them (`principal`: the credential it carries), see RequestTurns.
    */
-  requestTurn(principal: string): Promise<void> {
-    return this.requestTurns.take(principal);
+  requestTurn(principal: string): Promise<void> | undefined {
+    return this.limits.requestTurns ? this.requestTurns.take(principal) : undefined;
   }
 
   /** One Docker API request of a tenant (every API key of a cluster shares its bucket). */

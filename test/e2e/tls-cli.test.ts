@@ -53,9 +53,10 @@ describe('docker CLI over TLS with the cluster CA', () => {
       const misdirected = await docker(['service', 'ls'], { ...s.cp.dockerEnv, DOCKER_HOST: other.dockerEnv.DOCKER_HOST });
       expect(misdirected.code).not.toBe(0);
       expect(misdirected.stderr).toMatch(/x509|certificate signed by unknown authority/);
-      // And plain HTTP gets nothing from a TLS port.
+      // And plain HTTP gets nothing from a TLS port but dockerd's own words for it.
       const plain = await docker(['service', 'ls'], { DOCKER_CONFIG: s.cp.dockerEnv.DOCKER_CONFIG, DOCKER_HOST: s.cp.dockerEnv.DOCKER_HOST });
       expect(plain.code).not.toBe(0);
+      expect(plain.stderr).toContain('Client sent an HTTP request to an HTTPS server.');
     } finally {
       await other.stop();
     }

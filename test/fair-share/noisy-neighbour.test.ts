@@ -24,10 +24,11 @@ describe('one noisy tenant, one quiet one', () => {
     const admitted = 100 + Math.ceil((20 * ms) / 1000);
     expect(answered[200] ?? 0).toBeLessThanOrEqual(admitted);
     expect(answered[429] ?? 0).toBe(2000 - (answered[200] ?? 0));
-    // Loose, on a shared 2-core machine at load 20 (bench/README.md): the median stays fast, and the
-    // worst requests wait for the flood's own work, not for a queue of woken reads (8 s before).
+    // Loose, on a shared 2-core machine (bench/README.md): requests start in turns round the
+    // credentials, so the quiet one's wait for the flood's 400 connections is one request of it,
+    // not a whole poll's worth (0.3-0.4 s at load 10-14; 2.3-4.7 s before, 8 s before that).
     expect(quiet.p50).toBeLessThan(500);
-    expect(quiet.p99).toBeLessThan(5000);
+    expect(quiet.p99).toBeLessThan(1500);
   }, 90_000);
 
   it('1,000 services created at once by one tenant: they take turns, the one past SERVICES_PER_CLUSTER is 400, and the quiet tenant is answered', async () => {
