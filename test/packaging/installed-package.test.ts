@@ -44,7 +44,7 @@ afterAll(async () => {
 describe('the packed and installed swarmlet', () => {
   it('the tarball carries compiled code with source maps, bins and migrations; no sources, tests or build state', async () => {
     const listing = (await run('tar', ['tzf', tarball])).stdout.split('\n').filter(Boolean);
-    for (const file of ['bin/swarm-agent.js', 'bin/swarmlet.js', 'dist/agent/cli.js', 'dist/agent/cli.js.map', 'dist/control-plane/cli.js', 'migrations/meta/_journal.json', 'package.json', 'README.md']) {
+    for (const file of ['bin/swarm-agent.js', 'bin/swarmlet.js', 'dist/agent/swarm-agent.js', 'dist/agent/swarm-agent.js.map', 'dist/control-plane/cli.js', 'migrations/meta/_journal.json', 'package.json', 'README.md']) {
       expect(listing).toContain(`package/${file}`);
     }
     expect(listing.filter((f) => f.endsWith('.sql')).length).toBeGreaterThanOrEqual(15);
