@@ -14,7 +14,7 @@ import { AgentCluster } from '../harness/agent-cluster.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
 import { ROOT, spawnWatched, type WatchedProcess } from '../harness/process-output.ts';
 import { parseUnit, splitUnitWords, unitValues } from '../harness/systemd-unit.ts';
-import { childProcesses, commandLine } from '../harness/proc-info.ts';
+import { childProcesses, commandLine, residentMiBOf } from '../harness/proc-info.ts';
 import { run } from '../harness/hosts/command.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'swarmlet-pkg-'));
@@ -67,6 +67,17 @@ describe('the packed and installed swarmlet', () => {
       expect(help.stdout).toMatch(/^Usage:/);
       expect(help.stdout).toContain(`${name} install`);
     }
+  });
+
+  it('the installed agent is one bundle without the dockerode dependencies it never calls, and joined and idle it stays under 60 MiB resident', () => {
+    const bundle = readFileSync(join(installed, 'dist/agent/swarm-agent.js'), 'utf8');
+    // esbuild heads each bundled file with a `// <path>` comment.
+    expect(bundle).toMatch(/^\/\/ .*node_modules\/dockerode\/lib\/docker\.js$/m);
+    for (const left of ['ssh2', '@grpc/grpc-js', 'protobufjs', 'tar-fs']) {
+      expect(bundle).not.toMatch(new RegExp(`^// .*node_modules/${left}/`, 'm'));
+      expect(bundle).toContain(`${left} is not part of swarm-agent`);
+    }
+    expect(residentMiBOf(cluster.agent.proc.pid!)).toBeLessThan(60);
   });
 
   it('the installed control plane and agent are one node process each and run a service on the real engine', async () => {
