@@ -57,7 +57,8 @@ export class ConnectionPool {
         agent: tls ? this.https : this.http,
         ...(call.signal ? { signal: call.signal } : {}),
       });
-      req.once('error', reject);
+      // `on`, not `once`: a request can fail twice (a body stream's error, then the socket's), and an unheard error would end the process.
+      req.on('error', reject);
       req.once('socket', (socket) => {
         if (req.reusedSocket) return;
         const timer = setTimeout(() => req.destroy(connectTimeout(this.opts.connectTimeoutMs)), this.opts.connectTimeoutMs);
@@ -68,14 +69,14 @@ export class ConnectionPool {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
-        res.once('error', reject);
+        res.on('error', reject);
         res.once('close', () => {
           if (res.complete) resolve({ status: res.statusCode ?? 0, headers: res.headers, text });
           else reject(call.signal?.aborted ? call.signal.reason : Object.assign(new Error('connection closed before the whole answer came'), { code: 'ECONNRESET' }));
         });
       });
       if (typeof call.body === 'string' || call.body === undefined) req.end(call.body);
-      else call.body.once('error', (err) => req.destroy(err)).pipe(req);
+      else call.body.on('error', (err) => req.destroy(err)).pipe(req);
     });
   }
 
