@@ -1,5 +1,5 @@
 import Dockerode from 'dockerode';
-import { Agent, request } from 'undici';
+import { ConnectionPool } from './http.ts';
 
 const TCP = /^(tcp|http|https):\/\/([^/:]+|\[[^\]]+\]):(\d+)\/?$/;
 
@@ -27,8 +27,7 @@ export async function isControlPlane(dockerHost: string): Promise<boolean> {
   const schemes = m[1] === 'tcp' ? ['https', 'http'] : [m[1]];
   for (const scheme of schemes) {
     try {
-      const res = await request(`${scheme}://${m[2]}:${m[3]}/_ping`, { signal: AbortSignal.timeout(3_000), dispatcher: scheme === 'https' ? unverified : undefined });
-      await res.body.dump();
+      const res = await probe.request(`${scheme}://${m[2]}:${m[3]}/_ping`, { method: 'GET', signal: AbortSignal.timeout(3_000) });
       return /swarmlet/.test(String(res.headers.server ?? ''));
     } catch {
       // not this scheme
@@ -37,7 +36,7 @@ export async function isControlPlane(dockerHost: string): Promise<boolean> {
   return false;
 }
 
-const unverified = new Agent({ connect: { rejectUnauthorized: false } });
+const probe = new ConnectionPool({ rejectUnauthorized: false, connectTimeoutMs: 3_000, idleMs: 1_000 });
 
 export function engineStatus(err: unknown): number | undefined {
   const code = (err as { statusCode?: unknown })?.statusCode;

@@ -25,6 +25,9 @@ export class AgentExit extends Error {
 /** Asks the engine who it is; an unreachable engine ends `join` with a message saying where we looked. */
 export async function describeThisNode(docker: Dockerode, config: AgentConfig, state: StateDir) {
   const keys = state.wireguardKeys();
+  // Asked side by side: a tcp engine address costs a probe round trip, and /info is dockerd's slowest answer.
+  const described = describeNode(docker, config, keys.publicKey);
+  described.catch(() => undefined);
   if (await isControlPlane(config.dockerHost)) {
     throw new AgentExit(
       `${config.dockerHost} is a swarmlet control plane, not a Docker engine: the agent runs tasks on this host's own engine. ` +
@@ -32,7 +35,7 @@ export async function describeThisNode(docker: Dockerode, config: AgentConfig, s
     );
   }
   try {
-    return await describeNode(docker, config, keys.publicKey);
+    return await described;
   } catch (err) {
     throw new AgentExit(`cannot reach the Docker engine at ${config.dockerHost}: ${engineMessage(err)}; is dockerd running? (set --docker-host or DOCKER_HOST)`);
   }
@@ -54,10 +57,13 @@ export async function joinCluster(opts: {
   instances?: ControlPlaneInstances;
 }): Promise<NodeIdentity> {
   const { url, token, docker, config, state, log } = opts;
+  // The engine and the control plane's certificate are read at the same time; the engine's error, if any, is the one told.
+  const caPinned = pinnedCa(url, decodeJoinToken(token).ca, state.readCa());
+  caPinned.catch(() => undefined);
   const node = await describeThisNode(docker, config, state);
   const saved = state.readIdentity();
   const previous = saved && (!opts.clusterId || saved.clusterId === opts.clusterId) ? saved : undefined;
-  const ca = await pinnedCa(url, decodeJoinToken(token).ca, state.readCa());
+  const ca = await caPinned;
   const client = new ControlPlaneClient(opts.instances ?? url, { ca });
   try {
     const res = await client.join({ token, node, ...(previous ? { credential: previous.credential } : {}) });

@@ -5,8 +5,12 @@
  *   control plane: process start → "listening" logged; agent: process start → "joined cluster"
  *   and → "agent running" (joined and polling). Then 3 s idle: resident memory summed over the
  *   process tree, and how many processes that tree has. Median of 3 runs each.
+ *
+ * And the floor under the agent's join, measured the same way: `node -e 0` from spawn to exit, and
+ * the engine's GET /info (what the agent asks before it can join), each the median of 5.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENGINE } from '../test/agent/agent-process.ts';
@@ -15,11 +19,14 @@ import { docker } from '../test/harness/docker-cli.ts';
 import { run as runCommand, sleep } from '../test/harness/hosts/command.ts';
 import { ROOT, spawnWatched } from '../test/harness/process-output.ts';
 import { processTree, residentMiBOf } from '../test/harness/proc-info.ts';
+import { recordMetric } from './results.ts';
 
 const RUNS = 3;
 const IDLE_MS = 3_000;
 
 interface Variant {
+  /** The metric's `variant` parameter. */
+  key: 'npm_tsx' | 'node_tsx' | 'compiled';
   name: string;
   command: string[];
 }
@@ -62,11 +69,55 @@ async function measure(command: string[], env: Record<string, string>, ready: Re
   }
 }
 
-function report(title: string, rows: [string, Sample[]][]) {
+/** Records each variant's medians as `startup.<what>.<variant>` metrics. */
+function record(what: 'control_plane' | 'agent', rows: [Variant, Sample[]][]) {
+  for (const [variant, samples] of rows) {
+    const parameters = { variant: variant.key, runs: samples.length, processes: median(samples.map((s) => s.processes)) };
+    recordMetric(`startup.${what}.ready_ms`, median(samples.map((s) => s.readyMs)), 'ms', parameters);
+    const joined = samples.flatMap((s) => (s.joinedMs === undefined ? [] : [s.joinedMs]));
+    if (joined.length) recordMetric(`startup.${what}.joined_ms`, median(joined), 'ms', parameters);
+    recordMetric(`startup.${what}.idle_rss`, median(samples.map((s) => s.rssMiB)), 'MiB', parameters);
+  }
+}
+
+const FLOOR_RUNS = 5;
+
+async function nodeAloneMs(): Promise<number> {
+  const started = performance.now();
+  const res = await runCommand(process.execPath, ['-e', '0']);
+  if (res.code !== 0) throw new Error(`node -e 0 failed: ${res.stderr}`);
+  return performance.now() - started;
+}
+
+function engineInfoMs(): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    get({ socketPath: ENGINE.replace('unix://', ''), path: '/info' }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(performance.now() - started));
+    }).once('error', reject);
+  });
+}
+
+async function measureFloor() {
+  const rows: [string, (() => Promise<number>)][] = [
+    ['node_alone_ms', nodeAloneMs],
+    ['engine_info_ms', engineInfoMs],
+  ];
+  console.log(`\nfloor under the agent's join (median of ${FLOOR_RUNS})`);
+  for (const [name, measureOnce] of rows) {
+    const samples: number[] = [];
+    for (let i = 0; i < FLOOR_RUNS; i++) samples.push(await measureOnce());
+    console.log(`${name}: ${median(samples).toFixed(0)} (${samples.map((v) => v.toFixed(0)).join(', ')})`);
+    recordMetric(`startup.floor.${name}`, median(samples), 'ms', { runs: FLOOR_RUNS });
+  }
+}
+
+function report(title: string, rows: [Variant, Sample[]][]) {
   console.log(`\n${title}`);
   console.log('| variant | processes | ready ms (median, runs) | joined ms | idle RSS MiB (tree) |');
   console.log('|---|---|---|---|---|');
-  for (const [name, samples] of rows) {
+  for (const [{ name }, samples] of rows) {
     const ready = samples.map((s) => s.readyMs);
     const joined = samples.flatMap((s) => (s.joinedMs === undefined ? [] : [s.joinedMs]));
     const fmt = (values: number[]) => `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
@@ -78,11 +129,11 @@ export async function run() {
   const build = await runCommand('npm', ['run', 'build'], 600_000, ROOT);
   if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
   const controlPlanes: Variant[] = [
-    { name: 'before: npm start (npm → sh → tsx → node)', command: ['npm', 'run', 'dev:start'] },
-    { name: 'node --import tsx control-plane/server.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'control-plane/server.ts')] },
-    { name: 'after: swarmlet serve (compiled)', command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] },
+    { key: 'npm_tsx', name: 'before: npm start (npm → sh → tsx → node)', command: ['npm', 'run', 'dev:start'] },
+    { key: 'node_tsx', name: 'node --import tsx control-plane/server.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'control-plane/server.ts')] },
+    { key: 'compiled', name: 'after: swarmlet serve (compiled)', command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] },
   ];
-  const cpRows: [string, Sample[]][] = [];
+  const cpRows: [Variant, Sample[]][] = [];
   for (const variant of controlPlanes) {
     const samples: Sample[] = [];
     for (let i = 0; i < RUNS; i++) {
@@ -93,20 +144,21 @@ export async function run() {
         rmSync(dataDir, { recursive: true, force: true });
       }
     }
-    cpRows.push([variant.name, samples]);
+    cpRows.push([variant, samples]);
   }
   report('control plane: start → listening (first start of a new data dir: CA, database, migrations)', cpRows);
+  record('control_plane', cpRows);
 
   const cp = await startControlPlane({ command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] });
   try {
     if ((await docker(['swarm', 'init'], cp.dockerEnv)).code !== 0) throw new Error('docker swarm init failed');
     const token = (await docker(['swarm', 'join-token', '-q', 'worker'], cp.dockerEnv)).stdout.trim();
     const agents: Variant[] = [
-      { name: 'before: npm run agent (npm → sh → tsx → node)', command: ['npm', 'run', 'agent', '--'] },
-      { name: 'node --import tsx agent/cli.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'agent/cli.ts')] },
-      { name: 'after: swarm-agent (compiled)', command: [process.execPath, join(ROOT, 'bin/swarm-agent.js')] },
+      { key: 'npm_tsx', name: 'before: npm run agent (npm → sh → tsx → node)', command: ['npm', 'run', 'agent', '--'] },
+      { key: 'node_tsx', name: 'node --import tsx agent/cli.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'agent/cli.ts')] },
+      { key: 'compiled', name: 'after: swarm-agent (compiled, bundled)', command: [process.execPath, join(ROOT, 'bin/swarm-agent.js')] },
     ];
-    const agentRows: [string, Sample[]][] = [];
+    const agentRows: [Variant, Sample[]][] = [];
     for (const [v, variant] of agents.entries()) {
       const samples: Sample[] = [];
       for (let i = 0; i < RUNS; i++) {
@@ -118,9 +170,11 @@ export async function run() {
           rmSync(stateDir, { recursive: true, force: true });
         }
       }
-      agentRows.push([variant.name, samples]);
+      agentRows.push([variant, samples]);
     }
     report('agent: start → joined cluster (token checked, credential saved) → agent running (polling); idle with no tasks', agentRows);
+    record('agent', agentRows);
+    await measureFloor();
   } finally {
     await cp.stop();
     rmSync(cp.dataDir, { recursive: true, force: true });

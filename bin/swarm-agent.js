@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The installed swarm-agent: the compiled agent, one process.
+// The installed swarm-agent: the agent bundled into one module (build/bundle-agent.ts), one process.
 import { runCompiled } from './run-compiled.js';
 
-await runCompiled('swarm-agent', '../dist/agent/cli.js');
+await runCompiled('swarm-agent', '../dist/agent/swarm-agent.js');

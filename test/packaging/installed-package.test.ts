@@ -14,7 +14,7 @@ import { AgentCluster } from '../harness/agent-cluster.ts';
 import { docker, eventually } from '../harness/docker-cli.ts';
 import { ROOT, spawnWatched, type WatchedProcess } from '../harness/process-output.ts';
 import { parseUnit, splitUnitWords, unitValues } from '../harness/systemd-unit.ts';
-import { childProcesses, commandLine } from '../harness/proc-info.ts';
+import { childProcesses, commandLine, residentMiBOf } from '../harness/proc-info.ts';
 import { run } from '../harness/hosts/command.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'swarmlet-pkg-'));
@@ -44,18 +44,19 @@ afterAll(async () => {
 describe('the packed and installed swarmlet', () => {
   it('the tarball carries compiled code with source maps, bins and migrations; no sources, tests or build state', async () => {
     const listing = (await run('tar', ['tzf', tarball])).stdout.split('\n').filter(Boolean);
-    for (const file of ['bin/swarm-agent.js', 'bin/swarmlet.js', 'dist/agent/cli.js', 'dist/agent/cli.js.map', 'dist/control-plane/cli.js', 'migrations/meta/_journal.json', 'package.json', 'README.md']) {
+    for (const file of ['bin/swarm-agent.js', 'bin/swarmlet.js', 'dist/agent/swarm-agent.js', 'dist/agent/swarm-agent.js.map', 'dist/control-plane/cli.js', 'migrations/meta/_journal.json', 'package.json', 'README.md']) {
       expect(listing).toContain(`package/${file}`);
     }
     expect(listing.filter((f) => f.endsWith('.sql')).length).toBeGreaterThanOrEqual(15);
     expect(listing.filter((f) => f.endsWith('.ts') || f.startsWith('package/test/') || f.includes('tsbuildinfo') || f.includes('dist/worker'))).toEqual([]);
   });
 
-  it('installs only runtime dependencies: no TypeScript loader, compiler, test runner or wrangler', () => {
+  it('installs only runtime dependencies: no TypeScript loader, compiler, test runner or wrangler, and none of what the agent bundle carries', () => {
     const modules = readdirSync(join(prefix, 'node_modules'));
     expect(modules).toContain('hono');
-    expect(modules).toContain('dockerode');
     for (const dev of ['tsx', 'typescript', 'vitest', 'wrangler', 'drizzle-kit', 'esbuild']) expect(modules).not.toContain(dev);
+    // dockerode (with ssh2 and its native builds) and undici are in dist/agent/swarm-agent.js or not used at all.
+    for (const bundled of ['dockerode', 'docker-modem', 'ssh2', 'cpu-features', 'undici']) expect(modules).not.toContain(bundled);
   });
 
   it('both commands answer --version and --help', async () => {
@@ -67,6 +68,17 @@ describe('the packed and installed swarmlet', () => {
       expect(help.stdout).toMatch(/^Usage:/);
       expect(help.stdout).toContain(`${name} install`);
     }
+  });
+
+  it('the installed agent is one bundle without the dockerode dependencies it never calls, and joined and idle it stays under 60 MiB resident', () => {
+    const bundle = readFileSync(join(installed, 'dist/agent/swarm-agent.js'), 'utf8');
+    // esbuild heads each bundled file with a `// <path>` comment.
+    expect(bundle).toMatch(/^\/\/ .*node_modules\/dockerode\/lib\/docker\.js$/m);
+    for (const left of ['ssh2', '@grpc/grpc-js', 'protobufjs', 'tar-fs']) {
+      expect(bundle).not.toMatch(new RegExp(`^// .*node_modules/${left}/`, 'm'));
+      expect(bundle).toContain(`${left} is not part of swarm-agent`);
+    }
+    expect(residentMiBOf(cluster.agent.proc.pid!)).toBeLessThan(60);
   });
 
   it('the installed control plane and agent are one node process each and run a service on the real engine', async () => {
