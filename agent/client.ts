@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { Agent, request } from './undici.ts';
 import type {
   AssignmentsResponse,
   CredentialResponse,
@@ -12,7 +13,6 @@ import type {
 import { AGENT_PREFIX } from '../protocol/agent-api.ts';
 import { type ErrorCode, isErrorCode } from '../protocol/errors.ts';
 import type { Logger } from '../protocol/log.ts';
-import { ConnectionPool } from './http.ts';
 import { ControlPlaneInstances } from './instances.ts';
 import { OutageLog } from './outage.ts';
 
@@ -88,16 +88,16 @@ interface CallOptions {
 class RetryNow extends Error {}
 
 /** With a CA, connections verify against it alone (the cluster CA the join token pinned), not the system roots. */
-const newPool = (ca: string | undefined) => new ConnectionPool({ idleMs: 60_000, connectTimeoutMs: CONNECT_TIMEOUT_MS, ...(ca ? { ca } : {}) });
+const newDispatcher = (ca: string | undefined) => new Agent({ keepAliveTimeout: 60_000, connectTimeout: CONNECT_TIMEOUT_MS, ...(ca ? { connect: { ca } } : {}) });
 
 /**
- * The agent protocol over HTTP (http.ts). The credential is read for every request, so a renewal
+ * The agent protocol over HTTP (undici). The credential is read for every request, so a renewal
  * takes effect on the next call without rebuilding the client. A request that finds the control
  * plane unreachable takes every other connection with it: they share the path that failed, and a
  * long-poll whose answer a partition swallowed would otherwise wait for TCP to retransmit it.
  */
 export class ControlPlaneClient {
-  private pool: ConnectionPool;
+  private dispatcher: Agent;
   private readonly outage: OutageLog;
   private readonly ca: string | undefined;
   private readonly sentDuringOutage = new Set<AbortController>();
@@ -108,7 +108,7 @@ export class ControlPlaneClient {
   constructor(target: string | ControlPlaneInstances, opts: { log?: Logger; ca?: string } = {}) {
     this.instances = typeof target === 'string' ? new ControlPlaneInstances(target) : target;
     this.ca = opts.ca;
-    this.pool = newPool(this.ca);
+    this.dispatcher = newDispatcher(this.ca);
     this.outage = new OutageLog(opts.log);
   }
 
@@ -137,30 +137,33 @@ export class ControlPlaneClient {
     if (opts.auth !== false && this.credential) headers.authorization = `Bearer ${this.credential}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     const deadline = AbortSignal.timeout(opts.deadlineMs);
-    const pool = this.pool;
+    const dispatcher = this.dispatcher;
     const baseUrl = this.baseUrl;
     let res;
+    let text;
     try {
-      res = await pool.request(`${baseUrl}${AGENT_PREFIX}${path}`, {
+      res = await request(`${baseUrl}${AGENT_PREFIX}${path}`, {
         method,
         headers,
-        ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         signal: AbortSignal.any([deadline, retryNow.signal, ...(opts.signal ? [opts.signal] : [])]),
+        dispatcher,
       });
+      text = await res.body.text();
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       if (retryNow.signal.aborted) throw new RetryNow();
       const why = deadline.aborted ? `no answer within ${opts.deadlineMs} ms` : ((err as { code?: string }).code ?? (err as Error).message);
       const unreachable = new ControlPlaneUnreachable(`cannot reach the control plane at ${baseUrl}: ${why}`);
       this.outage.failed(unreachable);
-      this.distrust(pool);
+      this.distrust(dispatcher);
       this.instances.unreachable(baseUrl);
       throw unreachable;
     }
     this.sentDuringOutage.delete(retryNow);
     this.answered();
-    if (res.status >= 400) throw ControlPlaneError.fromReply(res.status, res.text, res.headers['retry-after']);
-    return JSON.parse(res.text) as T;
+    if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text, res.headers['retry-after']);
+    return JSON.parse(text) as T;
   }
 
   /** The control plane answered: an outage ends, and the requests still trying to get through try again at once. */
@@ -176,11 +179,11 @@ export class ControlPlaneClient {
     return this.outage.answeredAgain();
   }
 
-  /** Drops every connection of a pool that failed (once: later failures of its requests find it replaced). */
-  private distrust(pool: ConnectionPool) {
-    if (pool !== this.pool) return;
-    this.pool = newPool(this.ca);
-    pool.destroy();
+  /** Drops every connection of a dispatcher that failed (once: later failures of its requests find it replaced). */
+  private distrust(dispatcher: Agent) {
+    if (dispatcher !== this.dispatcher) return;
+    this.dispatcher = newDispatcher(this.ca);
+    dispatcher.destroy(new ControlPlaneUnreachable('connection dropped: another request found the control plane unreachable')).catch(() => undefined);
   }
 
   join(body: JoinRequest, signal?: AbortSignal) {
@@ -209,15 +212,18 @@ export class ControlPlaneClient {
   /** A streaming POST with the node credential (log relay). */
   async postStream(path: string, body: AsyncIterable<Uint8Array>): Promise<void> {
     const url = path.startsWith('/agent/') ? `${this.baseUrl}${path}` : `${this.baseUrl}${AGENT_PREFIX}${path}`;
-    const res = await this.pool.request(url, {
+    const res = await request(url, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.credential ?? ''}`, 'content-type': 'application/octet-stream' },
       body: Readable.from(body),
+      dispatcher: this.dispatcher,
+      bodyTimeout: 0,
     });
-    if (res.status >= 400) throw ControlPlaneError.fromReply(res.status, res.text, res.headers['retry-after']);
+    const text = await res.body.text();
+    if (res.statusCode >= 400) throw ControlPlaneError.fromReply(res.statusCode, text, res.headers['retry-after']);
   }
 
   async close() {
-    this.pool.destroy();
+    await this.dispatcher.close();
   }
 }

@@ -1,5 +1,5 @@
 import Dockerode from 'dockerode';
-import { ConnectionPool } from './http.ts';
+import { Agent, request } from './undici.ts';
 
 const TCP = /^(tcp|http|https):\/\/([^/:]+|\[[^\]]+\]):(\d+)\/?$/;
 
@@ -27,7 +27,8 @@ export async function isControlPlane(dockerHost: string): Promise<boolean> {
   const schemes = m[1] === 'tcp' ? ['https', 'http'] : [m[1]];
   for (const scheme of schemes) {
     try {
-      const res = await probe.request(`${scheme}://${m[2]}:${m[3]}/_ping`, { method: 'GET', signal: AbortSignal.timeout(3_000) });
+      const res = await request(`${scheme}://${m[2]}:${m[3]}/_ping`, { signal: AbortSignal.timeout(3_000), ...(scheme === 'https' ? { dispatcher: unverified } : {}) });
+      await res.body.dump();
       return /swarmlet/.test(String(res.headers.server ?? ''));
     } catch {
       // not this scheme
@@ -36,7 +37,7 @@ export async function isControlPlane(dockerHost: string): Promise<boolean> {
   return false;
 }
 
-const probe = new ConnectionPool({ rejectUnauthorized: false, connectTimeoutMs: 3_000, idleMs: 1_000 });
+const unverified = new Agent({ connect: { rejectUnauthorized: false } });
 
 export function engineStatus(err: unknown): number | undefined {
   const code = (err as { statusCode?: unknown })?.statusCode;
