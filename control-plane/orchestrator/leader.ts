@@ -5,19 +5,28 @@ import { clusterIndexes, clustersWithSilentNodes } from './cluster-state.ts';
 import { acquireLease, assertLease, type Lease, LeaseLost, releaseLease } from './lease.ts';
 import { dropExpiredRows } from './housekeeping.ts';
 import { orchestrateCluster, type OrchestrationResult } from './orchestrate.ts';
+import { ServedClock } from './served-clock.ts';
 
 export interface LeaderPass extends OrchestrationResult {
   /** Whose long-polls the pass's writes concern, as its transaction recorded them; undefined: everyone. */
   wake: ChangedNodes;
 }
 
-/** One leader pass over a cluster: fenced by the lease epoch inside its own transaction. */
+/** How long a node may be silent before it is marked down: its heartbeat period times the misses allowed. */
+export const heartbeatGraceMs = (config: AppDeps['config']) => config.heartbeat.periodMs * config.heartbeat.misses;
+
+/**
+ * One leader pass over a cluster: fenced by the lease epoch inside its own transaction. Nodes whose
+ * last heartbeat is before `silentBefore` are marked down (on Workers, a grace back in wall time;
+ * the Node leader passes its served clock's).
+ */
 export async function orchestrateAsLeader(
   deps: Pick<AppDeps, 'database' | 'config' | 'metrics'>,
   lease: Lease,
   clusterId: string,
   now: number,
   housekeeping = false,
+  silentBefore = now - heartbeatGraceMs(deps.config),
 ): Promise<LeaderPass> {
   const { config } = deps;
   const started = performance.now();
@@ -26,7 +35,7 @@ export async function orchestrateAsLeader(
     if (housekeeping) await dropExpiredRows(tx, clusterId, now, config);
     const result = await orchestrateCluster(tx, clusterId, now, {
       schedule: true,
-      heartbeatGraceMs: config.heartbeat.periodMs * config.heartbeat.misses,
+      silentBefore,
       historyPerSlot: config.taskHistoryPerSlot,
     });
     return { ...result, wake: wakeTargets(tx) };
@@ -64,6 +73,8 @@ export class LeaderLoop {
   private firstDirtyAt = 0;
   private running: Promise<void> | undefined;
   private unsubscribe: () => void;
+  /** Node silence is judged in the time this instance could serve, counted from its leadership. */
+  private readonly served: ServedClock;
 
   private readonly database: AppDeps['database'];
   private readonly config: AppDeps['config'];
@@ -76,6 +87,10 @@ export class LeaderLoop {
     private readonly events: LeaderEvents = {},
   ) {
     ({ database: this.database, config: this.config, notifier: this.notifier, log: this.log, now: this.now } = deps);
+    const period = this.config.heartbeat.periodMs;
+    // A tick a quarter period at most, and a quarter period of lag counted in full: a loop busy
+    // enough to read heartbeats a little late still counts; one that stood still for seconds does not.
+    this.served = new ServedClock({ graceMs: heartbeatGraceMs(this.config), tickMs: Math.max(10, Math.min(100, period / 4)), toleranceMs: period / 4 }, this.now);
     this.unsubscribe = this.notifier.subscribe((clusterId, index) => {
       if ((this.seen.get(clusterId) ?? 0) < index) this.markDirty(clusterId);
     });
@@ -90,6 +105,7 @@ export class LeaderLoop {
   }
 
   start(): void {
+    this.served.start();
     void this.renew();
     this.sweepLoop();
   }
@@ -112,6 +128,8 @@ export class LeaderLoop {
       // A new epoch may follow writes by another leader: look at every cluster afresh.
       this.seen.clear();
       this.wakeAt.clear();
+      // Heartbeats written while another instance led, or none led, were not this leader's to judge.
+      if (lease) this.served.restart();
       if (lease) await this.sweepAll();
     }
     this.after(lease ? this.config.lease.renewMs : this.config.lease.retryMs, () => this.renew());
@@ -145,7 +163,8 @@ export class LeaderLoop {
     try {
       const now = this.now();
       const indexes = await clusterIndexes(this.database.db);
-      const silent = await clustersWithSilentNodes(this.database.db, now - this.config.heartbeat.periodMs * this.config.heartbeat.misses);
+      const silentBefore = this.served.silentBefore();
+      const silent = silentBefore > -Infinity ? await clustersWithSilentNodes(this.database.db, silentBefore) : new Set<string>();
       const housekeeping = now - this.lastHousekeeping >= this.config.housekeepingMs;
       if (housekeeping) this.lastHousekeeping = now;
       for (const [clusterId, index] of indexes) {
@@ -196,7 +215,7 @@ export class LeaderLoop {
       if (!this.isLeader) return;
       try {
         const now = this.now();
-        const result = await orchestrateAsLeader(this.deps, lease, clusterId, now, this.housekeep.delete(clusterId));
+        const result = await orchestrateAsLeader(this.deps, lease, clusterId, now, this.housekeep.delete(clusterId), this.served.silentBefore());
         if (result.wakeAt) this.wakeAt.set(clusterId, result.wakeAt);
         else this.wakeAt.delete(clusterId);
         this.seen.set(clusterId, Math.max(this.seen.get(clusterId) ?? 0, result.index ?? result.observedIndex));
@@ -224,6 +243,7 @@ export class LeaderLoop {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.served.stop();
     this.unsubscribe();
     clearTimeout(this.passTimer);
     for (const t of this.timers) clearTimeout(t);
