@@ -75,7 +75,8 @@ export function buildDeps(config: Config, database: Database, keyRing: KeyRing, 
       const lease = await readLease(database);
       return lease && lease.expiresAt > now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;
     },
-    statusBatcher: new StatusBatcher({ database, notifier, now }, config.statusBatchMs),
+    // Bare heartbeats are written a quarter period late at most: liveness is judged in whole periods.
+    statusBatcher: new StatusBatcher({ database, notifier, now }, config.statusBatchMs, Math.max(config.statusBatchMs, config.heartbeat.periodMs / 4)),
     logArrivals: new LogArrivals(),
     verifiedCredentials: new VerifiedCredentials(),
     fairShare: new FairShare(config.fairShare, now),
