@@ -19,8 +19,11 @@ export interface OrchestrationOptions {
   serviceId?: string;
   /** Place pending tasks; only the leader schedules. */
   schedule: boolean;
-  /** Mark nodes down whose last heartbeat is older than this (a time, ms); leader only. */
-  silentBefore?: number;
+  /**
+   * Mark nodes down whose last heartbeat is older than this time (ms), given the cluster's node
+   * count (its heartbeat period grows with it); leader only.
+   */
+  silentBefore?: (nodeCount: number) => number;
   /** Terminal tasks kept per slot. */
   historyPerSlot?: number;
 }
@@ -37,7 +40,7 @@ export interface OrchestrationResult {
 
 export async function orchestrateCluster(tx: Tx, clusterId: string, now: number, opts: OrchestrationOptions): Promise<OrchestrationResult> {
   const pass = await Pass.begin(tx, clusterId, now, opts.serviceId);
-  if (opts.silentBefore !== undefined) await markSilentNodesDown(pass, opts.silentBefore);
+  if (opts.silentBefore !== undefined) await markSilentNodesDown(pass, opts.silentBefore(pass.state.nodes.length));
   const plans = planServices(pass.state, now);
   // Tasks whose service was removed stop too (only a whole-cluster pass sees them).
   await applyPlans(pass, plans, opts.serviceId ? [] : liveTasksOfRemovedServices(pass.state));

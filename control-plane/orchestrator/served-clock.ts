@@ -10,8 +10,6 @@
  * tick and the tolerance, so a loop that lagged seconds credits a fraction of them.
  */
 export interface ServedClockOptions {
-  /** How long a node may be silent, in served time. */
-  graceMs: number;
   /** The timer's period. */
   tickMs: number;
   /** Lag of one tick still counted in full: the delay a busy but healthy loop shows. */
@@ -30,6 +28,8 @@ export class ServedClock {
   private served = 0;
   private last: number | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The longest grace asked for: the samples reach back that far in served time. */
+  private longestGraceMs = 0;
 
   constructor(
     readonly options: ServedClockOptions,
@@ -65,23 +65,25 @@ export class ServedClock {
   credit(elapsedMs: number): void {
     this.served += Math.max(0, Math.min(elapsedMs, this.options.tickMs + this.options.toleranceMs));
     this.samples.push({ at: this.now(), served: this.served });
-    // Only the newest sample at least a grace back is ever needed, and the ones after it.
+    // Only the newest sample at least the longest grace back is ever needed, and the ones after it.
     let keep = 0;
-    while (keep + 1 < this.samples.length && this.served - this.samples[keep + 1]!.served >= this.options.graceMs) keep++;
+    while (keep + 1 < this.samples.length && this.served - this.samples[keep + 1]!.served >= this.longestGraceMs) keep++;
     if (keep) this.samples.splice(0, keep);
   }
 
   /**
-   * The wall time before which a node's last heartbeat means it has been silent for the grace in
+   * The wall time before which a node's last heartbeat means it has been silent for `graceMs` of
    * served time (never later than now less the grace); -Infinity while less than a grace has been
-   * served since the start: no node is silent yet.
+   * served since the start: no node is silent yet. A grace longer than any asked before counts
+   * from the samples kept, so it is judged late (never early) the first time.
    */
-  silentBefore(): number {
+  silentBefore(graceMs: number): number {
+    this.longestGraceMs = Math.max(this.longestGraceMs, graceMs);
     const first = this.samples[0];
-    if (!first || this.served - first.served < this.options.graceMs) return -Infinity;
+    if (!first || this.served - first.served < graceMs) return -Infinity;
     // The newest sample a whole grace of served time back; at most a tick earlier than exact.
     let i = 0;
-    while (i + 1 < this.samples.length && this.served - this.samples[i + 1]!.served >= this.options.graceMs) i++;
-    return Math.min(this.samples[i]!.at, this.now() - this.options.graceMs);
+    while (i + 1 < this.samples.length && this.served - this.samples[i + 1]!.served >= graceMs) i++;
+    return Math.min(this.samples[i]!.at, this.now() - graceMs);
   }
 }

@@ -193,6 +193,8 @@ export class SimAgent {
         }
         this.index = reply.body.index;
         this.tasks = reply.body.tasks;
+        // As the real agent: the period the control plane hands out grows with the cluster.
+        if (this.opts.heartbeatMs === undefined && reply.body.heartbeatPeriodMs) this.heartbeatPeriodMs = reply.body.heartbeatPeriodMs;
         const services = new Set(reply.body.tasks.map((t) => t.serviceId));
         this.polls.push({ at: performance.now(), index: reply.body.index, tasks: reply.body.tasks.length, services });
         for (const l of [...this.listeners]) l();
