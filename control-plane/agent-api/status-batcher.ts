@@ -122,8 +122,9 @@ export class StatusBatcher {
     const now = this.deps.now();
     const published = new Map<string, number>();
     // Whose long-polls each cluster's commit wakes: the reporting nodes, as a report changes its own
-    // node's tasks only; every node (undefined) when a node came back, or when a task of a service
-    // publishing ingress ports changed, since it is a routing-mesh backend in every node's answer.
+    // node's tasks only; every node (undefined) when a node came back as someone's peer, or when a
+    // task of a service publishing ingress ports changed, since it is a routing-mesh backend in
+    // every node's answer.
     const concerned = new Map<string, Set<string> | undefined>();
     const concern = (clusterId: string, nodeId?: string) => {
       if (nodeId === undefined) concerned.set(clusterId, undefined);
@@ -152,11 +153,14 @@ export class StatusBatcher {
             .where(inArray(nodes.id, applied.map(([id]) => id)));
         }
         for (const n of revived) {
-          concern(n.clusterId);
+          concern(n.clusterId, n.id);
           const index = await indexFor(n.clusterId);
           await tx.update(nodes).set({ state: 'ready', stateMessage: '', version: index, updatedAt: now }).where(eq(nodes.id, n.id));
-          // Back in the peers of every node that routes to its tasks.
-          if (await onMesh(tx, [n.id])) await tx.update(clusters).set({ meshIndex: index }).where(eq(clusters.id, n.clusterId));
+          // Back in the peers of every node that routes to its tasks: their answers change too.
+          if (await onMesh(tx, [n.id])) {
+            concern(n.clusterId);
+            await tx.update(clusters).set({ meshIndex: index }).where(eq(clusters.id, n.clusterId));
+          }
         }
 
         const ids = batch.flatMap((p) => p.reports.map((r) => r.taskId));
