@@ -73,6 +73,8 @@ export class StatusBatcher {
   private readonly appliedWritten = new Map<string, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private dueAt = Infinity;
+  /** Nodes whose beats are being written now (taken from `heartbeats`, not yet committed). */
+  private writing = new Set<string>();
 
   constructor(
     private readonly deps: Pick<AppDeps, 'database' | 'notifier' | 'now'>,
@@ -99,6 +101,15 @@ export class StatusBatcher {
     });
   }
 
+  /**
+   * Whether this instance heard from the node but has not committed it yet: the leader's pass may
+   * run (in the write queue) before the flush that writes the beat, and must not take the node for
+   * silent meanwhile.
+   */
+  heardUnwritten(nodeId: string): boolean {
+    return this.heartbeats.has(nodeId) || this.writing.has(nodeId);
+  }
+
   /** The next flush runs within `ms`: a report brings a heartbeats-only flush forward. */
   private schedule(ms: number) {
     const at = performance.now() + ms;
@@ -115,7 +126,13 @@ export class StatusBatcher {
     const beats = this.heartbeats;
     this.queue = [];
     this.heartbeats = new Map();
-    await this.apply(batch, beats);
+    const writing = new Set(beats.keys());
+    for (const id of writing) this.writing.add(id);
+    try {
+      await this.apply(batch, beats);
+    } finally {
+      for (const id of writing) this.writing.delete(id);
+    }
   }
 
   private async apply(batch: Pending[], beats: Map<string, Beat>) {

@@ -26,6 +26,7 @@ export async function orchestrateAsLeader(
   now: number,
   housekeeping = false,
   silentBefore = (nodeCount: number) => now - heartbeatPeriodFor(deps.config.heartbeat, nodeCount) * deps.config.heartbeat.misses,
+  heardUnwritten?: (nodeId: string) => boolean,
 ): Promise<LeaderPass> {
   const { config } = deps;
   const started = performance.now();
@@ -35,6 +36,7 @@ export async function orchestrateAsLeader(
     const result = await orchestrateCluster(tx, clusterId, now, {
       schedule: true,
       silentBefore,
+      heardUnwritten,
       historyPerSlot: config.taskHistoryPerSlot,
     });
     return { ...result, wake: wakeTargets(tx) };
@@ -84,7 +86,7 @@ export class LeaderLoop {
   private readonly now: () => number;
 
   constructor(
-    private readonly deps: Pick<AppDeps, 'database' | 'config' | 'notifier' | 'log' | 'now' | 'metrics'>,
+    private readonly deps: Pick<AppDeps, 'database' | 'config' | 'notifier' | 'log' | 'now' | 'metrics' | 'statusBatcher'>,
     private readonly events: LeaderEvents = {},
   ) {
     ({ database: this.database, config: this.config, notifier: this.notifier, log: this.log, now: this.now } = deps);
@@ -225,7 +227,15 @@ export class LeaderLoop {
       if (!this.isLeader) return;
       try {
         const now = this.now();
-        const result = await orchestrateAsLeader(this.deps, lease, clusterId, now, this.housekeep.delete(clusterId), (nodeCount) => this.silentBefore(clusterId, nodeCount));
+        const result = await orchestrateAsLeader(
+          this.deps,
+          lease,
+          clusterId,
+          now,
+          this.housekeep.delete(clusterId),
+          (nodeCount) => this.silentBefore(clusterId, nodeCount),
+          (nodeId) => this.deps.statusBatcher.heardUnwritten(nodeId),
+        );
         if (result.wakeAt) this.wakeAt.set(clusterId, result.wakeAt);
         else this.wakeAt.delete(clusterId);
         this.seen.set(clusterId, Math.max(this.seen.get(clusterId) ?? 0, result.index ?? result.observedIndex));

@@ -24,6 +24,8 @@ export interface OrchestrationOptions {
    * count (its heartbeat period grows with it); leader only.
    */
   silentBefore?: (nodeCount: number) => number;
+  /** Nodes heard from but not yet written (this instance's status batcher): never silent. */
+  heardUnwritten?: (nodeId: string) => boolean;
   /** Terminal tasks kept per slot. */
   historyPerSlot?: number;
 }
@@ -40,7 +42,7 @@ export interface OrchestrationResult {
 
 export async function orchestrateCluster(tx: Tx, clusterId: string, now: number, opts: OrchestrationOptions): Promise<OrchestrationResult> {
   const pass = await Pass.begin(tx, clusterId, now, opts.serviceId);
-  if (opts.silentBefore !== undefined) await markSilentNodesDown(pass, opts.silentBefore(pass.state.nodes.length));
+  if (opts.silentBefore !== undefined) await markSilentNodesDown(pass, opts.silentBefore(pass.state.nodes.length), opts.heardUnwritten);
   const plans = planServices(pass.state, now);
   // Tasks whose service was removed stop too (only a whole-cluster pass sees them).
   await applyPlans(pass, plans, opts.serviceId ? [] : liveTasksOfRemovedServices(pass.state));

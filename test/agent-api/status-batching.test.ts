@@ -24,9 +24,12 @@ describe('status batching', () => {
     expect(reply.status).toBe(200);
     expect(await reply.json()).toEqual({ results: [] });
     expect(answeredMs).toBeLessThan(750);
+    // Until its write commits, the leader must not take the node for silent.
+    expect(t.deps.statusBatcher.heardUnwritten(node.nodeId)).toBe(true);
     await held;
     const written = await eventually(async () => ((await heardAt()) > before ? heardAt() : undefined), 2000, 20);
     expect(written).toBeGreaterThan(before);
+    expect(t.deps.statusBatcher.heardUnwritten(node.nodeId)).toBe(false);
   });
 
   it('judges reports sent together in order and writes the task as the last accepted one left it', async () => {
