@@ -24,7 +24,11 @@ export interface Config {
    * `renewMs`; an instance not seen for `ttlMs` is no longer offered to agents.
    */
   instances: { ttlMs: number; renewMs: number };
-  heartbeat: { periodMs: number; misses: number };
+  /**
+   * Agents report every period/2; a node silent for period × misses is down. `perSecond` caps a
+   * cluster's heartbeats: the period handed to its agents grows with its size (0: no cap).
+   */
+  heartbeat: { periodMs: number; misses: number; perSecond: number };
   joinTokenTtlMs: number;
   /** How long a spent, revoked or expired join token's row is kept (to explain a refused join). */
   joinTokenRetentionMs: number;
@@ -214,7 +218,12 @@ export function loadConfig(env: Env = process.env): Config {
     instances: { ttlMs: intFrom(env, 'INSTANCE_TTL_MS', 15_000), renewMs: intFrom(env, 'INSTANCE_RENEW_MS', 5_000) },
     // Down after 6 s of silence: a killed host's replicas run elsewhere within 10 s (Swarm: ~20 s).
     // Agents report every second, so only six missed reports in a row mark a node down.
-    heartbeat: { periodMs: intFrom(env, 'HEARTBEAT_PERIOD_MS', 2_000), misses: intFrom(env, 'HEARTBEAT_MISSES', 3) },
+    heartbeat: {
+      periodMs: intFrom(env, 'HEARTBEAT_PERIOD_MS', 2_000),
+      misses: intFrom(env, 'HEARTBEAT_MISSES', 3),
+      // Nomad's default cap: 100 nodes keep the 2 s period, 1,000 nodes beat every 20 s.
+      perSecond: intFrom(env, 'HEARTBEATS_PER_SEC', 50),
+    },
     joinTokenTtlMs: ttlWithin(env, 'JOIN_TOKEN_TTL_MS', 365 * 24 * HOUR, 'JOIN_TOKEN_MAX_TTL_MS', tokenMaxTtl.joinMs),
     joinTokenRetentionMs: intFrom(env, 'JOIN_TOKEN_RETENTION_MS', 24 * HOUR),
     nodeCredentialTtlMs: ttlWithin(env, 'NODE_CREDENTIAL_TTL_MS', HOUR, 'NODE_CREDENTIAL_MAX_TTL_MS', tokenMaxTtl.nodeCredentialMs),

@@ -1,6 +1,7 @@
 import { createLogger, type Logger } from '../protocol/log.ts';
 import { LogArrivals } from './log-relay/index.ts';
 import { VerifiedCredentials } from './agent-api/node-auth.ts';
+import { HeartbeatPeriods } from './orchestrator/heartbeat-period.ts';
 import { StatusBatcher } from './agent-api/status-batcher.ts';
 import type { KeyRing } from './auth/envelope.ts';
 import type { Config } from './config.ts';
@@ -33,6 +34,8 @@ export interface AppDeps {
   leaseHolder: () => Promise<{ holder: string; epoch: number } | undefined>;
   /** Agents' heartbeats and task reports, coalesced into few transactions. */
   statusBatcher: StatusBatcher;
+  /** The heartbeat period each cluster's agents are handed (it grows with the cluster). */
+  heartbeatPeriods: HeartbeatPeriods;
   /** Wakes this instance's log readers when an agent's batch lands here. */
   logArrivals: LogArrivals;
   /** Node credentials whose signature was checked already. */
@@ -75,7 +78,9 @@ export function buildDeps(config: Config, database: Database, keyRing: KeyRing, 
       const lease = await readLease(database);
       return lease && lease.expiresAt > now() ? { holder: lease.holder, epoch: lease.epoch } : undefined;
     },
-    statusBatcher: new StatusBatcher({ database, notifier, now }, config.statusBatchMs),
+    // Bare heartbeats are written a quarter period late at most: liveness is judged in whole periods.
+    statusBatcher: new StatusBatcher({ database, notifier, now }, config.statusBatchMs, Math.max(config.statusBatchMs, config.heartbeat.periodMs / 4)),
+    heartbeatPeriods: new HeartbeatPeriods(config.heartbeat),
     logArrivals: new LogArrivals(),
     verifiedCredentials: new VerifiedCredentials(),
     fairShare: new FairShare(config.fairShare, now),

@@ -41,6 +41,7 @@ export interface JoinResponse {
   clusterId: string;
   credential: string;
   credentialExpiresAt: number;
+  /** See AssignmentsResponse.heartbeatPeriodMs. */
   heartbeatPeriodMs: number;
 }
 
@@ -172,6 +173,12 @@ export interface VirtualIpBackends {
 export interface AssignmentsResponse {
   index: number;
   nodeId: string;
+  /**
+   * The period within which the control plane must hear from this node (a status request, empty
+   * or not); the agent sends one every half period. It grows with the cluster's size (the
+   * cluster's heartbeats are capped per second, HEARTBEATS_PER_SEC), so the agent must use the
+   * period of the latest answer.
+   */
   heartbeatPeriodMs: number;
   /**
    * The live control-plane instances' URLs (one when a load balancer or a Worker fronts them). The

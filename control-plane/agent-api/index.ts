@@ -65,11 +65,12 @@ export const agentApi = new Hono<AgentEnv>()
     const node = await writeCluster(deps, claims.clusterId, (tx) =>
       admitNode(tx, { clusterId: claims.clusterId, jti: claims.jti, info, rejoin, now: deps.now() }),
     );
+    deps.heartbeatPeriods.forget(cluster.id);
     const response: JoinResponse = {
       nodeId: node.id,
       clusterId: cluster.id,
       ...(await credentialFor(deps, cluster, node)),
-      heartbeatPeriodMs: deps.config.heartbeat.periodMs,
+      heartbeatPeriodMs: await deps.heartbeatPeriods.periodMs(deps.database.db, cluster.id),
     };
     return jsonOk(response);
   })
@@ -105,7 +106,8 @@ export const agentApi = new Hono<AgentEnv>()
       }
       // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
       const controlPlaneUrls = await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) });
-      const timing = { heartbeatPeriodMs: deps.config.heartbeat.periodMs, taskDrainMs: deps.config.taskDrainMs, controlPlaneUrls };
+      const heartbeatPeriodMs = await deps.heartbeatPeriods.periodMs(db, cluster.id);
+      const timing = { heartbeatPeriodMs, taskDrainMs: deps.config.taskDrainMs, controlPlaneUrls };
       const body = await fairShare.readAssignments(cluster.id, () => nodeAssignments(db, cluster.id, node.id, timing, deps.keyRing, current));
       return new Response(JSON.stringify(body), {
         headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },

@@ -1,5 +1,6 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import { bumpIndex, type Tx } from '../db/database.ts';
+import { wakeNodes } from '../db/wake.ts';
 import { joinTokens, nodes } from '../db/schema/index.ts';
 import { ApiError } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -64,6 +65,9 @@ export async function admitNode(
   }
   await refuseTakenKey(tx, clusterId, info.wireguardPublicKey, existing?.id);
   const version = await bumpIndex(tx, clusterId);
+  // Only the joining node's answer changes, unless it comes back with tasks others route to: a
+  // join must not wake every waiting long-poll (a thousand joins would make a million reads).
+  wakeNodes(tx, existing ? [existing.id] : []);
   // A node back with its tasks (maybe at a new address or with a new key) is its peers' news.
   if (existing && (await onMesh(tx, [existing.id]))) await meshChanged(tx, clusterId, version);
   if (existing) {

@@ -1,8 +1,9 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { AppEnv } from '../app-env.ts';
 import type { AppDeps } from '../deps.ts';
+import type { Database } from '../db/database.ts';
 import { bearerToken } from '../auth/api-key.ts';
 import { type ClusterKeyLookup, nodeCredentialPolicy, verifyNodeCredential } from '../auth/tokens.ts';
 import { clusters, nodes } from '../db/schema/index.ts';
@@ -71,6 +72,24 @@ async function namesMissingCluster(deps: AppDeps, token: string): Promise<boolea
   return typeof kid === 'string' && (await clusterKeys(deps)(kid)) === undefined;
 }
 
+/**
+ * The node and its cluster, by the credential's claims: built once per database, since every
+ * heartbeat and long-poll asks it and building the query cost as much as running it.
+ */
+const nodeQueries = new WeakMap<Database, ReturnType<typeof prepareNodeWithCluster>>();
+const prepareNodeWithCluster = (database: Database) =>
+  database.db
+    .select({ node: nodes, cluster: clusters })
+    .from(nodes)
+    .innerJoin(clusters, eq(clusters.id, nodes.clusterId))
+    .where(and(eq(nodes.id, sql.placeholder('node')), eq(nodes.clusterId, sql.placeholder('cluster'))))
+    .prepare();
+function nodeWithCluster(database: Database) {
+  let query = nodeQueries.get(database);
+  if (!query) nodeQueries.set(database, (query = prepareNodeWithCluster(database)));
+  return query;
+}
+
 const clusterGone = () => new ApiError('credential_revoked', 'node credential revoked: its cluster no longer exists');
 
 /**
@@ -88,11 +107,7 @@ export function nodeAuth(): MiddlewareHandler<AgentEnv> {
     });
     // Before the database is asked anything: a flood from one credential stops here.
     deps.fairShare.admitNodeRequest(claims.nodeId);
-    const [row] = await deps.database.db
-      .select({ node: nodes, cluster: clusters })
-      .from(nodes)
-      .innerJoin(clusters, eq(clusters.id, nodes.clusterId))
-      .where(and(eq(nodes.id, claims.nodeId), eq(nodes.clusterId, claims.clusterId)));
+    const [row] = await nodeWithCluster(deps.database).all({ node: claims.nodeId, cluster: claims.clusterId });
     if (!row || row.node.credentialGeneration !== claims.generation) {
       throw new ApiError('credential_revoked', 'node credential revoked: the node was removed from the swarm or joined again since; join again with a token');
     }

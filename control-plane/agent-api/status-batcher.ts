@@ -7,6 +7,9 @@ import { changesNames, namesChanged, onMesh } from '../swarm/mesh-changes.ts';
 import type { StatusResponse, TaskReport } from '../../protocol/agent-api.ts';
 
 
+/** What a report is judged against, and what its write decides on. */
+type TaskRow = { nodeId: string | null; state: TaskState; desiredState: DesiredState; serviceId: string; networks: TaskNetwork[] | null };
+
 /** A node heard from, and the applied index it reported (see StatusRequest.appliedIndex). */
 interface Beat {
   clusterId: string;
@@ -57,6 +60,11 @@ export function refuseReport(task: { nodeId: string | null; state: TaskState } |
 /**
  * Coalesces heartbeats and task reports from every agent into one write transaction per short
  * interval: a busy cluster makes a few large commits instead of thousands of small ones.
+ *
+ * A bare heartbeat (no reports, no new applied index) is answered at once and written with the
+ * next batch, at most `beatFlushMs` later: its answer says nothing the commit decides, and most of
+ * a cluster's status requests are bare heartbeats, so they neither wait on the write queue nor
+ * make commits of their own.
  */
 export class StatusBatcher {
   private queue: Pending[] = [];
@@ -64,44 +72,76 @@ export class StatusBatcher {
   /** The applied index last written per node by this instance: an unchanged one is not written again. */
   private readonly appliedWritten = new Map<string, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private dueAt = Infinity;
+  /** Nodes whose beats are being written now (taken from `heartbeats`, not yet committed). */
+  private writing = new Set<string>();
 
   constructor(
     private readonly deps: Pick<AppDeps, 'database' | 'notifier' | 'now'>,
     private readonly intervalMs = 25,
+    private readonly beatFlushMs = intervalMs,
   ) {}
 
   report(clusterId: string, nodeId: string, reports: TaskReport[], appliedIndex?: number): Promise<StatusResponse> {
+    const known = this.heartbeats.get(nodeId)?.appliedIndex ?? this.appliedWritten.get(nodeId) ?? 0;
+    const beat = { clusterId, appliedIndex: Math.max(appliedIndex ?? 0, this.heartbeats.get(nodeId)?.appliedIndex ?? 0) || undefined };
+    if (this.intervalMs > 0 && !reports.length && (appliedIndex ?? 0) <= known) {
+      this.heartbeats.set(nodeId, beat);
+      this.schedule(this.beatFlushMs);
+      return Promise.resolve({ results: [] });
+    }
     return new Promise((resolve, reject) => {
       const pending = { clusterId, nodeId, reports, resolve, reject };
-      const beat = { clusterId, appliedIndex: Math.max(appliedIndex ?? 0, this.heartbeats.get(nodeId)?.appliedIndex ?? 0) || undefined };
       // No coalescing (Workers): a request must not wait on a commit made from another request's
       // context, or the runtime cancels it as hung. Each report is its own transaction.
       if (this.intervalMs <= 0) return void this.apply([pending], new Map([[nodeId, beat]]));
       this.queue.push(pending);
       this.heartbeats.set(nodeId, beat);
-      this.schedule();
+      this.schedule(this.intervalMs);
     });
   }
 
-  private schedule() {
-    this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
+  /**
+   * Whether this instance heard from the node but has not committed it yet: the leader's pass may
+   * run (in the write queue) before the flush that writes the beat, and must not take the node for
+   * silent meanwhile.
+   */
+  heardUnwritten(nodeId: string): boolean {
+    return this.heartbeats.has(nodeId) || this.writing.has(nodeId);
+  }
+
+  /** The next flush runs within `ms`: a report brings a heartbeats-only flush forward. */
+  private schedule(ms: number) {
+    const at = performance.now() + ms;
+    if (this.timer && this.dueAt <= at) return;
+    clearTimeout(this.timer);
+    this.dueAt = at;
+    this.timer = setTimeout(() => void this.flush(), ms);
   }
 
   private async flush() {
     this.timer = undefined;
+    this.dueAt = Infinity;
     const batch = this.queue;
     const beats = this.heartbeats;
     this.queue = [];
     this.heartbeats = new Map();
-    await this.apply(batch, beats);
+    const writing = new Set(beats.keys());
+    for (const id of writing) this.writing.add(id);
+    try {
+      await this.apply(batch, beats);
+    } finally {
+      for (const id of writing) this.writing.delete(id);
+    }
   }
 
   private async apply(batch: Pending[], beats: Map<string, Beat>) {
     const now = this.deps.now();
     const published = new Map<string, number>();
     // Whose long-polls each cluster's commit wakes: the reporting nodes, as a report changes its own
-    // node's tasks only; every node (undefined) when a node came back, or when a task of a service
-    // publishing ingress ports changed, since it is a routing-mesh backend in every node's answer.
+    // node's tasks only; every node (undefined) when a node came back as someone's peer, or when a
+    // task of a service publishing ingress ports changed, since it is a routing-mesh backend in
+    // every node's answer.
     const concerned = new Map<string, Set<string> | undefined>();
     const concern = (clusterId: string, nodeId?: string) => {
       if (nodeId === undefined) concerned.set(clusterId, undefined);
@@ -130,15 +170,18 @@ export class StatusBatcher {
             .where(inArray(nodes.id, applied.map(([id]) => id)));
         }
         for (const n of revived) {
-          concern(n.clusterId);
+          concern(n.clusterId, n.id);
           const index = await indexFor(n.clusterId);
           await tx.update(nodes).set({ state: 'ready', stateMessage: '', version: index, updatedAt: now }).where(eq(nodes.id, n.id));
-          // Back in the peers of every node that routes to its tasks.
-          if (await onMesh(tx, [n.id])) await tx.update(clusters).set({ meshIndex: index }).where(eq(clusters.id, n.clusterId));
+          // Back in the peers of every node that routes to its tasks: their answers change too.
+          if (await onMesh(tx, [n.id])) {
+            concern(n.clusterId);
+            await tx.update(clusters).set({ meshIndex: index }).where(eq(clusters.id, n.clusterId));
+          }
         }
 
         const ids = batch.flatMap((p) => p.reports.map((r) => r.taskId));
-        const current = new Map<string, { nodeId: string | null; state: TaskState; desiredState: DesiredState; serviceId: string; networks: TaskNetwork[] | null }>();
+        const current = new Map<string, TaskRow>();
         for (let i = 0; i < ids.length; i += 400) {
           const rows = await tx
             .select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state, desiredState: tasks.desiredState, serviceId: tasks.serviceId, networks: tasks.networks })
@@ -148,6 +191,10 @@ export class StatusBatcher {
         }
         /** The services whose tasks changed, with their cluster. */
         const changedServices = new Map<string, string>();
+        // Each report is judged in order against the state the ones before it left; each task is
+        // then written once, with its last accepted report (an agent sends accepted, preparing,
+        // starting and running together, and no one can read the steps between within the batch).
+        const accepted = new Map<string, { before: TaskRow; report: TaskReport; clusterId: string }>();
         const out: StatusResponse[] = [];
         for (const p of batch) {
           const res: StatusResponse = { results: [] };
@@ -158,32 +205,35 @@ export class StatusBatcher {
             const task = current.get(r.taskId)!;
             concern(p.clusterId, p.nodeId);
             changedServices.set(task.serviceId, p.clusterId);
-            await tx
-              .update(tasks)
-              .set({
-                state: r.state,
-                message: r.message ?? r.state,
-                err: r.err ?? null,
-                containerStatus: r.containerStatus ?? null,
-                portStatus: r.portStatus ?? null,
-                statusAt: Math.min(r.timestamp || now, now),
-                version: await indexFor(p.clusterId),
-                updatedAt: now,
-              })
-              .where(eq(tasks.id, r.taskId));
+            accepted.set(r.taskId, { before: accepted.get(r.taskId)?.before ?? task, report: r, clusterId: p.clusterId });
             current.set(r.taskId, { ...task, state: r.state });
-            if (task.networks && isTerminal(r.state)) {
-              // Its addresses are free: no node routes to them any more.
-              concern(p.clusterId);
-              await tx.update(clusters).set({ meshIndex: await indexFor(p.clusterId) }).where(eq(clusters.id, p.clusterId));
-            }
-            if (task.networks && changesNames(task, { ...task, state: r.state })) {
-              // Started or stopped answering to its names: every node on its networks resolves them.
-              concern(p.clusterId);
-              await namesChanged(tx, [task], await indexFor(p.clusterId));
-            }
           }
           out.push(res);
+        }
+        for (const [taskId, { before: task, report: r, clusterId }] of accepted) {
+          await tx
+            .update(tasks)
+            .set({
+              state: r.state,
+              message: r.message ?? r.state,
+              err: r.err ?? null,
+              containerStatus: r.containerStatus ?? null,
+              portStatus: r.portStatus ?? null,
+              statusAt: Math.min(r.timestamp || now, now),
+              version: await indexFor(clusterId),
+              updatedAt: now,
+            })
+            .where(eq(tasks.id, taskId));
+          if (task.networks && isTerminal(r.state)) {
+            // Its addresses are free: no node routes to them any more.
+            concern(clusterId);
+            await tx.update(clusters).set({ meshIndex: await indexFor(clusterId) }).where(eq(clusters.id, clusterId));
+          }
+          if (task.networks && changesNames(task, { ...task, state: r.state })) {
+            // Started or stopped answering to its names: every node on its networks resolves them.
+            concern(clusterId);
+            await namesChanged(tx, [task], await indexFor(clusterId));
+          }
         }
         const serviceIds = [...changedServices.keys()];
         for (let i = 0; i < serviceIds.length; i += 400) {
@@ -198,8 +248,13 @@ export class StatusBatcher {
       for (const [id, b] of beats) if (b.appliedIndex) this.appliedWritten.set(id, b.appliedIndex);
       batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
-      // Nothing committed: the indexes taken were rolled back and are not published.
+      // Nothing committed: the indexes taken were rolled back and are not published. The beats
+      // (some already answered) go with the next batch, unless newer ones came meanwhile.
       for (const p of batch) p.reject(err);
+      if (this.intervalMs > 0) {
+        for (const [id, b] of beats) if (!this.heartbeats.has(id)) this.heartbeats.set(id, b);
+        if (this.heartbeats.size) this.schedule(this.beatFlushMs);
+      }
       return;
     }
     for (const [clusterId, index] of published) this.deps.notifier.publish(clusterId, index, concerned.get(clusterId));

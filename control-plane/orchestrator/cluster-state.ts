@@ -117,10 +117,13 @@ export async function clusterIndexes(db: Reader): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [r.id, r.change_index]));
 }
 
-/** Clusters with a node that is not marked down but has not heartbeaten since `cutoff`. */
-export async function clustersWithSilentNodes(db: Reader, cutoff: number): Promise<Set<string>> {
-  const rows = await db.all<{ cluster_id: string }>(
-    sql`select distinct cluster_id from nodes where state != 'down' and coalesce(last_heartbeat_at, created_at) < ${cutoff}`,
+/**
+ * Per cluster: its node count (its heartbeat period follows it) and the oldest last heartbeat of a
+ * node not marked down, if any; the leader compares it with the cluster's own grace.
+ */
+export async function nodeSilence(db: Reader): Promise<Map<string, { count: number; oldestBeat: number | undefined }>> {
+  const rows = await db.all<{ cluster_id: string; n: number; oldest: number | null }>(
+    sql`select cluster_id, count(*) as n, min(case when state != 'down' then coalesce(last_heartbeat_at, created_at) end) as oldest from nodes group by cluster_id`,
   );
-  return new Set(rows.map((r) => r.cluster_id));
+  return new Map(rows.map((r) => [r.cluster_id, { count: r.n, oldestBeat: r.oldest ?? undefined }]));
 }

@@ -1,23 +1,32 @@
 import type { AppDeps } from '../deps.ts';
 import { wakeTargets } from '../db/wake.ts';
 import type { ChangedNodes } from '../notifier.ts';
-import { clusterIndexes, clustersWithSilentNodes } from './cluster-state.ts';
+import { clusterIndexes, nodeSilence } from './cluster-state.ts';
 import { acquireLease, assertLease, type Lease, LeaseLost, releaseLease } from './lease.ts';
 import { dropExpiredRows } from './housekeeping.ts';
 import { orchestrateCluster, type OrchestrationResult } from './orchestrate.ts';
+import { ServedClock } from './served-clock.ts';
+import { heartbeatPeriodFor, PeriodsInForce } from './heartbeat-period.ts';
 
 export interface LeaderPass extends OrchestrationResult {
   /** Whose long-polls the pass's writes concern, as its transaction recorded them; undefined: everyone. */
   wake: ChangedNodes;
 }
 
-/** One leader pass over a cluster: fenced by the lease epoch inside its own transaction. */
+/**
+ * One leader pass over a cluster: fenced by the lease epoch inside its own transaction. Nodes whose
+ * last heartbeat is before `silentBefore` are marked down: by default (Workers) a grace of the
+ * cluster's heartbeat period times the misses back in wall time; the Node leader passes its
+ * served clock's.
+ */
 export async function orchestrateAsLeader(
   deps: Pick<AppDeps, 'database' | 'config' | 'metrics'>,
   lease: Lease,
   clusterId: string,
   now: number,
   housekeeping = false,
+  silentBefore = (nodeCount: number) => now - heartbeatPeriodFor(deps.config.heartbeat, nodeCount) * deps.config.heartbeat.misses,
+  heardUnwritten?: (nodeId: string) => boolean,
 ): Promise<LeaderPass> {
   const { config } = deps;
   const started = performance.now();
@@ -26,7 +35,8 @@ export async function orchestrateAsLeader(
     if (housekeeping) await dropExpiredRows(tx, clusterId, now, config);
     const result = await orchestrateCluster(tx, clusterId, now, {
       schedule: true,
-      heartbeatGraceMs: config.heartbeat.periodMs * config.heartbeat.misses,
+      silentBefore,
+      heardUnwritten,
       historyPerSlot: config.taskHistoryPerSlot,
     });
     return { ...result, wake: wakeTargets(tx) };
@@ -64,6 +74,10 @@ export class LeaderLoop {
   private firstDirtyAt = 0;
   private running: Promise<void> | undefined;
   private unsubscribe: () => void;
+  /** Node silence is judged in the time this instance could serve, counted from its leadership. */
+  private readonly served: ServedClock;
+  /** The heartbeat period each cluster's agents may still be using (it grows with the cluster). */
+  private readonly periods: PeriodsInForce;
 
   private readonly database: AppDeps['database'];
   private readonly config: AppDeps['config'];
@@ -72,10 +86,15 @@ export class LeaderLoop {
   private readonly now: () => number;
 
   constructor(
-    private readonly deps: Pick<AppDeps, 'database' | 'config' | 'notifier' | 'log' | 'now' | 'metrics'>,
+    private readonly deps: Pick<AppDeps, 'database' | 'config' | 'notifier' | 'log' | 'now' | 'metrics' | 'statusBatcher'>,
     private readonly events: LeaderEvents = {},
   ) {
     ({ database: this.database, config: this.config, notifier: this.notifier, log: this.log, now: this.now } = deps);
+    const period = this.config.heartbeat.periodMs;
+    // A tick a quarter period at most, and a quarter period of lag counted in full: a loop busy
+    // enough to read heartbeats a little late still counts; one that stood still for seconds does not.
+    this.served = new ServedClock({ tickMs: Math.max(10, Math.min(100, period / 4)), toleranceMs: period / 4 }, this.now);
+    this.periods = new PeriodsInForce(this.config.longPollMaxWaitMs);
     this.unsubscribe = this.notifier.subscribe((clusterId, index) => {
       if ((this.seen.get(clusterId) ?? 0) < index) this.markDirty(clusterId);
     });
@@ -90,6 +109,7 @@ export class LeaderLoop {
   }
 
   start(): void {
+    this.served.start();
     void this.renew();
     this.sweepLoop();
   }
@@ -112,6 +132,9 @@ export class LeaderLoop {
       // A new epoch may follow writes by another leader: look at every cluster afresh.
       this.seen.clear();
       this.wakeAt.clear();
+      // Heartbeats written while another instance led, or none led, were not this leader's to judge.
+      if (lease) this.served.restart();
+      this.periods.forget();
       if (lease) await this.sweepAll();
     }
     this.after(lease ? this.config.lease.renewMs : this.config.lease.retryMs, () => this.renew());
@@ -145,18 +168,26 @@ export class LeaderLoop {
     try {
       const now = this.now();
       const indexes = await clusterIndexes(this.database.db);
-      const silent = await clustersWithSilentNodes(this.database.db, now - this.config.heartbeat.periodMs * this.config.heartbeat.misses);
+      const silence = await nodeSilence(this.database.db);
       const housekeeping = now - this.lastHousekeeping >= this.config.housekeepingMs;
       if (housekeeping) this.lastHousekeeping = now;
       for (const [clusterId, index] of indexes) {
         const due = (this.wakeAt.get(clusterId) ?? Infinity) <= now;
         if (housekeeping) this.housekeep.add(clusterId);
-        if ((this.seen.get(clusterId) ?? 0) < index || due || silent.has(clusterId) || housekeeping) this.dirty.add(clusterId);
+        const nodes = silence.get(clusterId);
+        const silent = nodes?.oldestBeat !== undefined && nodes.oldestBeat < this.silentBefore(clusterId, nodes.count);
+        if ((this.seen.get(clusterId) ?? 0) < index || due || silent || housekeeping) this.dirty.add(clusterId);
       }
       this.schedulePass();
     } catch (err) {
       this.log.error('sweep failed', { error: err });
     }
+  }
+
+  /** Nodes of a cluster of `nodeCount` that last beat before this are down: a grace of served time at the period in force. */
+  private silentBefore(clusterId: string, nodeCount: number): number {
+    const periodMs = this.periods.observe(this.config.heartbeat, clusterId, nodeCount);
+    return this.served.silentBefore(periodMs * this.config.heartbeat.misses);
   }
 
   private markDirty(clusterId: string) {
@@ -196,7 +227,15 @@ export class LeaderLoop {
       if (!this.isLeader) return;
       try {
         const now = this.now();
-        const result = await orchestrateAsLeader(this.deps, lease, clusterId, now, this.housekeep.delete(clusterId));
+        const result = await orchestrateAsLeader(
+          this.deps,
+          lease,
+          clusterId,
+          now,
+          this.housekeep.delete(clusterId),
+          (nodeCount) => this.silentBefore(clusterId, nodeCount),
+          (nodeId) => this.deps.statusBatcher.heardUnwritten(nodeId),
+        );
         if (result.wakeAt) this.wakeAt.set(clusterId, result.wakeAt);
         else this.wakeAt.delete(clusterId);
         this.seen.set(clusterId, Math.max(this.seen.get(clusterId) ?? 0, result.index ?? result.observedIndex));
@@ -224,6 +263,7 @@ export class LeaderLoop {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.served.stop();
     this.unsubscribe();
     clearTimeout(this.passTimer);
     for (const t of this.timers) clearTimeout(t);

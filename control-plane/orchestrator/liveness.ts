@@ -7,10 +7,11 @@ import { meshChanged, onMesh } from '../swarm/mesh-changes.ts';
 
 /**
  * Marks down the nodes whose heartbeats stopped before `cutoff`, first in the pass, so that the
- * plans made next replace their tasks elsewhere.
+ * plans made next replace their tasks elsewhere. A node whose beat this instance holds unwritten
+ * (queued behind this very pass) is not silent.
  */
-export async function markSilentNodesDown(pass: Pass, cutoff: number): Promise<void> {
-  const silent = pass.state.nodes.filter((n) => n.state !== 'down' && (n.lastHeartbeatAt ?? n.createdAt) < cutoff);
+export async function markSilentNodesDown(pass: Pass, cutoff: number, heardUnwritten: (nodeId: string) => boolean = () => false): Promise<void> {
+  const silent = pass.state.nodes.filter((n) => n.state !== 'down' && (n.lastHeartbeatAt ?? n.createdAt) < cutoff && !heardUnwritten(n.id));
   if (!silent.length) return;
   const version = await pass.version();
   await pass.tx

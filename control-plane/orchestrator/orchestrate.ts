@@ -19,8 +19,13 @@ export interface OrchestrationOptions {
   serviceId?: string;
   /** Place pending tasks; only the leader schedules. */
   schedule: boolean;
-  /** Mark nodes down whose heartbeats stopped longer ago than this; leader only. */
-  heartbeatGraceMs?: number;
+  /**
+   * Mark nodes down whose last heartbeat is older than this time (ms), given the cluster's node
+   * count (its heartbeat period grows with it); leader only.
+   */
+  silentBefore?: (nodeCount: number) => number;
+  /** Nodes heard from but not yet written (this instance's status batcher): never silent. */
+  heardUnwritten?: (nodeId: string) => boolean;
   /** Terminal tasks kept per slot. */
   historyPerSlot?: number;
 }
@@ -37,7 +42,7 @@ export interface OrchestrationResult {
 
 export async function orchestrateCluster(tx: Tx, clusterId: string, now: number, opts: OrchestrationOptions): Promise<OrchestrationResult> {
   const pass = await Pass.begin(tx, clusterId, now, opts.serviceId);
-  if (opts.heartbeatGraceMs !== undefined) await markSilentNodesDown(pass, now - opts.heartbeatGraceMs);
+  if (opts.silentBefore !== undefined) await markSilentNodesDown(pass, opts.silentBefore(pass.state.nodes.length), opts.heardUnwritten);
   const plans = planServices(pass.state, now);
   // Tasks whose service was removed stop too (only a whole-cluster pass sees them).
   await applyPlans(pass, plans, opts.serviceId ? [] : liveTasksOfRemovedServices(pass.state));

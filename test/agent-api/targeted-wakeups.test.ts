@@ -130,3 +130,34 @@ describe('targeted long-poll wake-ups', () => {
     expect(bodyA.mesh.address).not.toBe(bodyB.mesh.address);
   });
 });
+
+describe('a join', () => {
+  let t: TestApp;
+  let leader: LeaderLoop;
+  beforeAll(async () => {
+    t = await createTestApp();
+    leader = new LeaderLoop(t.deps);
+    leader.start();
+    await eventually(async () => leader.isLeader, 5000, 20);
+  });
+  afterAll(async () => {
+    await leader.stop();
+    t.close();
+  });
+
+  it('wakes no other node\'s long-poll: a thousand joins must not make a million reads', async () => {
+    const a = await joinNode(t, 'node-a', '10.1.0.1');
+    const waits = vi.spyOn(t.deps.notifier, 'waitForChange');
+    const pollA = a.poll();
+    await eventually(async () => waits.mock.calls.length > 0, 5000, 5);
+    await sleep(300);
+    const before = waits.mock.calls.length;
+    for (let i = 2; i < 6; i++) await joinInProcess(t, { hostname: `node-${i}`, addr: `10.1.0.${i}`, wireguardPublicKey: randomBytes(32).toString('base64') });
+    // Past the leader's passes over the joins, which place nothing and address no one.
+    await sleep(600);
+    expect(pollA.done).toBe(false);
+    expect(waits.mock.calls.filter((call: unknown[]) => call[4] === a.nodeId).length).toBe(before);
+    pollA.abort.abort();
+    await pollA.promise.catch(() => undefined);
+  });
+});

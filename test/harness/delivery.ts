@@ -58,3 +58,14 @@ export async function explainWaiting(dataDir: string, agents: SimAgent[], servic
     db.close();
   }
 }
+
+/** The nodes ever marked down in the cluster's recorded events, with when (the leader's events). */
+export async function nodesMarkedDown(dataDir: string): Promise<Array<{ node: string; at: number }>> {
+  const db = createClient({ url: `file:${join(dataDir, 'control-plane.db')}` });
+  try {
+    const rows = await db.execute(`select actor_id, time from events where type = 'node' and json_extract(attributes, '$."state.new"') = 'down'`);
+    return rows.rows.map((r) => ({ node: String(r.actor_id), at: Number(r.time) }));
+  } finally {
+    db.close();
+  }
+}

@@ -60,6 +60,8 @@ export class SimAgent {
    * services (benchmarks and scale tests read this; the tasks themselves are not kept).
    */
   polls: Array<{ at: number; index: number; tasks: number; services: ReadonlySet<string> }> = [];
+  /** When each heartbeat was sent and answered (wall ms): whether the agent or the control plane was late. */
+  beats: Array<{ sent: number; answered: number }> = [];
   /** Answers other than 2xx by status, and requests that failed outright (as 0): why an agent fell behind. */
   refusals = new Map<number, number>();
   private running = false;
@@ -145,7 +147,9 @@ export class SimAgent {
     this.beating = true;
     const beat = async () => {
       if (!this.beating) return;
+      const sent = Date.now();
       await this.report([]).catch(() => undefined);
+      this.beats.push({ sent, answered: Date.now() });
       if (this.beating) this.heartbeatTimer = setTimeout(beat, this.heartbeatPeriodMs);
     };
     void beat();
@@ -193,6 +197,8 @@ export class SimAgent {
         }
         this.index = reply.body.index;
         this.tasks = reply.body.tasks;
+        // As the real agent: the period the control plane hands out grows with the cluster.
+        if (this.opts.heartbeatMs === undefined && reply.body.heartbeatPeriodMs) this.heartbeatPeriodMs = reply.body.heartbeatPeriodMs;
         const services = new Set(reply.body.tasks.map((t) => t.serviceId));
         this.polls.push({ at: performance.now(), index: reply.body.index, tasks: reply.body.tasks.length, services });
         for (const l of [...this.listeners]) l();

@@ -21,7 +21,7 @@ describe('orchestrateCluster', () => {
     return t.deps.database.write((tx) => admitNode(tx, { clusterId: t.clusterId, jti: token!.jti, info: nodeInfo(info), now: Date.now() }));
   }
   const pass = (now = Date.now()) =>
-    t.deps.database.write((tx) => orchestrateCluster(tx, t.clusterId, now, { schedule: true, heartbeatGraceMs: 60_000, historyPerSlot: 5 }));
+    t.deps.database.write((tx) => orchestrateCluster(tx, t.clusterId, now, { schedule: true, silentBefore: () => now - 60_000, historyPerSlot: 5 }));
   const create = async (name: string, opts: Parameters<typeof serviceSpec>[1]) => {
     const res = await t.request('POST', '/services/create', serviceSpec(name, opts));
     expect(res.status).toBe(201);
