@@ -35,7 +35,10 @@ describe('status batching', () => {
   it('judges reports sent together in order and writes the task as the last accepted one left it', async () => {
     const t = app();
     const node = await joinInProcess(t, { hostname: 'reporting' });
-    expect((await t.request('POST', '/services/create', serviceSpec('batched', 1))).status).toBe(201);
+    // On this node, not the first test's: the scheduler may pick either of two empty nodes.
+    const spec = serviceSpec('batched', 1);
+    spec.TaskTemplate.Placement = { Constraints: ['node.hostname==reporting'] };
+    expect((await t.request('POST', '/services/create', spec)).status).toBe(201);
     const task = await eventually(async () => {
       const [row] = await t.deps.database.db.select().from(tasks).where(eq(tasks.nodeId, node.nodeId));
       return row?.state === 'assigned' ? row : undefined;
