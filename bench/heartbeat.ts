@@ -14,9 +14,9 @@ import { placedSoFar, pool, sleep, startBenchCluster, until } from './measure.ts
 import { goal, quick, recordMetric, runWhenMain } from './results.ts';
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? (quick ? 100 : 5000));
-const SERVICES = quick ? 20 : 1000;
+const SERVICES = quick ? 10 : 1000;
 const CHURN_PER_S = quick ? 5 : 20;
-const WINDOW_MS = quick ? 5_000 : 30_000;
+const WINDOW_MS = quick ? 2_000 : 30_000;
 const HEARTBEAT_MS = 5_000;
 
 const fmt = (l: Latencies) => `p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, max ${l.max.toFixed(0)} ms (${l.count} requests)`;
@@ -31,7 +31,7 @@ export async function run(): Promise<void> {
     // As many at once as the per-cluster concurrency limit admits (API_CONCURRENT_PER_CLUSTER, 4).
     const ids = await pool(Array.from({ length: SERVICES }, (_, i) => i), 4, (i) => c.api.createService(serviceSpec(`hb-${i}`, { replicas })));
     await until(() => placedSoFar(c.cp) - before >= SERVICES * replicas, 300_000, 'every task to be placed', 50);
-    await sleep(5_000); // the agents report them running
+    await sleep(quick ? 1_000 : 5_000); // the agents report them running
 
     const target = { url: c.api.url, apiKey: c.api.apiKey, caPem: c.cp.caPem };
     const psPath = `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: { [ids[0]!]: true } }))}`;

@@ -14,8 +14,8 @@ import { type BenchCluster, cpuSeconds, memoryMiB, quantile, sleep, startBenchCl
 import { goal, quick, recordMetric, runWhenMain } from './results.ts';
 
 const SIZES = process.env.BENCH_AGENTS ? process.env.BENCH_AGENTS.split(',').map(Number) : quick ? [100] : [2000, 10_000];
-const IDLE_WINDOW_MS = quick ? 3_000 : 15_000;
-const SETTLE_MS = quick ? 1_000 : 5_000;
+const IDLE_WINDOW_MS = quick ? 1_000 : 15_000;
+const SETTLE_MS = quick ? 500 : 5_000;
 
 /** With `c.fleet.size` agents long-polling: memory, idle CPU, and a global service's fan-out. */
 async function measureAt(c: BenchCluster): Promise<void> {

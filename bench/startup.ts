@@ -6,7 +6,7 @@
  *   and → "agent running" (joined and polling). Then 3 s idle: resident memory summed over the
  *   process tree, and how many processes that tree has. Median of 3 runs each.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENGINE } from '../test/agent/agent-process.ts';
@@ -15,11 +15,15 @@ import { docker } from '../test/harness/docker-cli.ts';
 import { run as runCommand, sleep } from '../test/harness/hosts/command.ts';
 import { ROOT, spawnWatched } from '../test/harness/process-output.ts';
 import { processTree, residentMiBOf } from '../test/harness/proc-info.ts';
+import { quick, recordMetric } from './results.ts';
 
-const RUNS = 3;
+/** `--quick`: one run of the compiled variants only, on the build CI made just before (built here if there is none). */
+const RUNS = quick ? 1 : 3;
 const IDLE_MS = 3_000;
 
 interface Variant {
+  /** The metrics' `variant` parameter. */
+  key: 'npm' | 'tsx' | 'compiled';
   name: string;
   command: string[];
 }
@@ -62,27 +66,35 @@ async function measure(command: string[], env: Record<string, string>, ready: Re
   }
 }
 
-function report(title: string, rows: [string, Sample[]][]) {
+const chosen = (variants: Variant[]) => (quick ? variants.filter((v) => v.key === 'compiled') : variants);
+
+function report(title: string, what: 'cp' | 'agent', rows: [Variant, Sample[]][]) {
   console.log(`\n${title}`);
   console.log('| variant | processes | ready ms (median, runs) | joined ms | idle RSS MiB (tree) |');
   console.log('|---|---|---|---|---|');
-  for (const [name, samples] of rows) {
+  for (const [{ key, name }, samples] of rows) {
     const ready = samples.map((s) => s.readyMs);
     const joined = samples.flatMap((s) => (s.joinedMs === undefined ? [] : [s.joinedMs]));
+    const params = { variant: key, runs: samples.length };
+    recordMetric(`startup.${what}_ready_ms`, median(ready), 'ms', params);
+    if (joined.length) recordMetric(`startup.${what}_joined_ms`, median(joined), 'ms', params);
+    recordMetric(`startup.${what}_rss_mb`, median(samples.map((s) => s.rssMiB)), 'MiB', params);
     const fmt = (values: number[]) => `${median(values).toFixed(0)} (${values.map((v) => v.toFixed(0)).join(', ')})`;
     console.log(`| ${name} | ${median(samples.map((s) => s.processes))} | ${fmt(ready)} | ${joined.length ? fmt(joined) : '–'} | ${median(samples.map((s) => s.rssMiB)).toFixed(1)} (${samples.map((s) => s.rssMiB.toFixed(0)).join(', ')}) |`);
   }
 }
 
 export async function run() {
-  const build = await runCommand('npm', ['run', 'build'], 600_000, ROOT);
-  if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
-  const controlPlanes: Variant[] = [
-    { name: 'before: npm start (npm → sh → tsx → node)', command: ['npm', 'run', 'dev:start'] },
-    { name: 'node --import tsx control-plane/server.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'control-plane/server.ts')] },
-    { name: 'after: swarmlet serve (compiled)', command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] },
-  ];
-  const cpRows: [string, Sample[]][] = [];
+  if (!quick || !existsSync(join(ROOT, 'dist'))) {
+    const build = await runCommand('npm', ['run', 'build'], 600_000, ROOT);
+    if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+  }
+  const controlPlanes = chosen([
+    { key: 'npm', name: 'before: npm start (npm → sh → tsx → node)', command: ['npm', 'run', 'dev:start'] },
+    { key: 'tsx', name: 'node --import tsx control-plane/server.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'control-plane/server.ts')] },
+    { key: 'compiled', name: 'after: swarmlet serve (compiled)', command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] },
+  ]);
+  const cpRows: [Variant, Sample[]][] = [];
   for (const variant of controlPlanes) {
     const samples: Sample[] = [];
     for (let i = 0; i < RUNS; i++) {
@@ -93,20 +105,20 @@ export async function run() {
         rmSync(dataDir, { recursive: true, force: true });
       }
     }
-    cpRows.push([variant.name, samples]);
+    cpRows.push([variant, samples]);
   }
-  report('control plane: start → listening (first start of a new data dir: CA, database, migrations)', cpRows);
+  report('control plane: start → listening (first start of a new data dir: CA, database, migrations)', 'cp', cpRows);
 
   const cp = await startControlPlane({ command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] });
   try {
     if ((await docker(['swarm', 'init'], cp.dockerEnv)).code !== 0) throw new Error('docker swarm init failed');
     const token = (await docker(['swarm', 'join-token', '-q', 'worker'], cp.dockerEnv)).stdout.trim();
-    const agents: Variant[] = [
-      { name: 'before: npm run agent (npm → sh → tsx → node)', command: ['npm', 'run', 'agent', '--'] },
-      { name: 'node --import tsx agent/cli.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'agent/cli.ts')] },
-      { name: 'after: swarm-agent (compiled)', command: [process.execPath, join(ROOT, 'bin/swarm-agent.js')] },
-    ];
-    const agentRows: [string, Sample[]][] = [];
+    const agents = chosen([
+      { key: 'npm', name: 'before: npm run agent (npm → sh → tsx → node)', command: ['npm', 'run', 'agent', '--'] },
+      { key: 'tsx', name: 'node --import tsx agent/cli.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'agent/cli.ts')] },
+      { key: 'compiled', name: 'after: swarm-agent (compiled)', command: [process.execPath, join(ROOT, 'bin/swarm-agent.js')] },
+    ]);
+    const agentRows: [Variant, Sample[]][] = [];
     for (const [v, variant] of agents.entries()) {
       const samples: Sample[] = [];
       for (let i = 0; i < RUNS; i++) {
@@ -118,9 +130,9 @@ export async function run() {
           rmSync(stateDir, { recursive: true, force: true });
         }
       }
-      agentRows.push([variant.name, samples]);
+      agentRows.push([variant, samples]);
     }
-    report('agent: start → joined cluster (token checked, credential saved) → agent running (polling); idle with no tasks', agentRows);
+    report('agent: start → joined cluster (token checked, credential saved) → agent running (polling); idle with no tasks', 'agent', agentRows);
   } finally {
     await cp.stop();
     rmSync(cp.dataDir, { recursive: true, force: true });
