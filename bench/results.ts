@@ -34,7 +34,7 @@ const GOALS: Array<[RegExp, string]> = [
   [/^fairness\..*_p99_ms$/, '≤ 100 ms (issue 11)'],
   [/^startup\.agent_rss_mb$/, '< 60 MiB'],
   [/^startup\.agent_joined_ms$/, '< 500 ms'],
-  [/^mesh\.host_kill_to_converged_s$/, '≤ 10 s (issue 9)'],
+  [/^failover\.host_loss_to_converged_s$/, '≤ 10 s (issue 9)'],
 ];
 
 export function goal(name: string): string {
