@@ -13,7 +13,7 @@ import { serviceSpec } from '../test/harness/swarm-client.ts';
 import { placedSoFar, pool, sleep, startBenchCluster, until } from './measure.ts';
 import { goal, quick, recordMetric, runWhenMain } from './results.ts';
 
-const AGENTS = Number(process.env.BENCH_AGENTS ?? (quick ? 100 : 5000));
+const AGENTS = Number(process.env.BENCH_HEARTBEAT_AGENTS ?? (quick ? 100 : 5000));
 const SERVICES = quick ? 10 : 1000;
 const CHURN_PER_S = quick ? 5 : 20;
 const WINDOW_MS = quick ? 2_000 : 30_000;

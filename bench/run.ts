@@ -22,6 +22,9 @@ async function main() {
   if (!chosen.length) throw new Error(`no benchmark matches ${filters.join(', ')}; known: ${BENCHMARKS.join(', ')}`);
   const begun = performance.now();
   const failed: string[] = [];
+  const ran: string[] = [];
+  // A smoke run's figures say nothing of speed: they never replace the full run's.
+  const file = join(import.meta.dirname, 'results', quick ? 'quick.json' : 'latest.json');
   for (const name of chosen) {
     if (quick && NOT_QUICK.has(name)) {
       console.log(`\n# ${name}: not part of --quick, skipped`);
@@ -41,10 +44,11 @@ async function main() {
       failed.push(name);
       console.error(`# ${name} FAILED after ${((performance.now() - started) / 1000).toFixed(1)} s:`, err);
     }
+    // Written after each benchmark: a long run stopped half way keeps what it measured.
+    ran.push(name);
+    writeResults(file, ran);
   }
-  // A smoke run's figures say nothing of speed: they never replace the full run's.
-  const file = join(import.meta.dirname, 'results', quick ? 'quick.json' : 'latest.json');
-  console.log(`\n# results (${file}), ${((performance.now() - begun) / 1000).toFixed(1)} s in all\n${writeResults(file, chosen.filter((n) => !(quick && NOT_QUICK.has(n))))}`);
+  console.log(`\n# results (${file}), ${((performance.now() - begun) / 1000).toFixed(1)} s in all\n${writeResults(file, ran)}`);
   if (failed.length) throw new Error(`${failed.length} benchmark(s) failed: ${failed.join(', ')}`);
 }
 
