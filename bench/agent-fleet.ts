@@ -39,6 +39,7 @@ class Worker {
   private next = 0;
   private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   private exited = false;
+  private stopping = false;
 
   constructor(readonly proc: ChildProcess) {
     proc.on('message', (m: Reply) => {
@@ -48,6 +49,10 @@ class Worker {
       else p?.reject(new Error(m.error));
     });
     proc.once('exit', (code, signal) => {
+      // Said at once: a worker gone unnoticed stops its agents' heartbeats, and the control plane
+      // then (rightly) marks their nodes down and reschedules their tasks, which is not what a
+      // benchmark means to measure.
+      if (!this.stopping) console.error(`fleet worker ${proc.pid} exited unexpectedly (code ${code}, signal ${signal})`);
       this.exited = true;
       for (const p of this.pending.values()) p.reject(new Error(`fleet worker ${proc.pid} exited (${code ?? signal})`));
       this.pending.clear();
@@ -65,6 +70,7 @@ class Worker {
 
   async stop(): Promise<void> {
     if (this.exited) return;
+    this.stopping = true;
     const gone = new Promise((r) => this.proc.once('exit', r));
     await this.call('stop').catch(() => undefined);
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
