@@ -85,6 +85,19 @@ export const BENCH_ENV: Record<string, string> = {
   ...(process.env.BENCH_TLS === 'off' ? { TLS: 'off' } : {}),
 };
 
+/**
+ * SIGTERM, and SIGKILL if the process has not exited within `ms` (said when it happens): on the
+ * remote database a control plane was seen to hang in its shutdown for minutes.
+ */
+export async function stopWithin(cp: ControlPlaneProcess, ms: number): Promise<void> {
+  const timer = setTimeout(() => {
+    console.error(`control plane ${cp.proc.pid} did not exit within ${ms} ms of SIGTERM; killed`);
+    cp.proc.kill('SIGKILL');
+  }, ms);
+  await cp.stop();
+  clearTimeout(timer);
+}
+
 export interface BenchCluster {
   cp: ControlPlaneProcess;
   api: SwarmClient;
@@ -114,7 +127,7 @@ export async function startBenchCluster(agents: number, fleet: FleetOptions = {}
       rssBeforeAgentsMiB,
       async close() {
         await f.stop();
-        await cp.stop();
+        await stopWithin(cp, 20_000);
         rmSync(cp.dataDir, { recursive: true, force: true });
       },
     };
