@@ -27,6 +27,7 @@ import type { HostCluster, TestHost } from '../test/harness/hosts/cluster.ts';
 import { runIn, sleep } from '../test/harness/hosts/command.ts';
 import { TEST_IMAGE } from '../test/harness/hosts/engine.ts';
 import { mustDocker, ratio, row, runningOn, type RunningTask, s, taskOn, tasksOn, until, withHostCluster } from './host-cluster.ts';
+import { recordMetric } from './results.ts';
 import { probeIn, probeResult, quantile } from './mesh-paths.ts';
 import type { DnsQuery, DnsTimes, TcpSample } from './netns-probe.ts';
 
@@ -117,6 +118,10 @@ async function dnsLatency(cluster: HostCluster, svc: Services): Promise<void> {
   row('tasks.<service> / Docker-local name', `p50 ${ratio(tasks.p50, local.p50)}, p99 ${ratio(tasks.p99, local.p99)}`);
   row('<service> / Docker-local name', `p50 ${ratio(vip.p50, local.p50)}, p99 ${ratio(vip.p99, local.p99)}`);
   row("our hop, p50 (Docker's forward + agent)", `${ms(tasks.p50 - local.p50)}; the agent alone ${ms(direct.p50)}`);
+  for (const [query, p] of [['tasks.<service>', tasks], ['<service>', vip], ['docker-local name', local], ['agent directly', direct]] as const) {
+    recordMetric('discovery.dns_p50_ms', p.p50, 'ms', { query, rounds: LOOKUPS });
+    recordMetric('discovery.dns_p99_ms', p.p99, 'ms', { query, rounds: LOOKUPS });
+  }
   if (times[0]!.addresses.join() !== expected.join()) console.log(`  (tasks.${svc.api} answered ${times[0]!.addresses.join(' ')}, the engines run ${expected.join(' ')})`);
   if (times[1]!.addresses.join() !== svc.vip) console.log(`  (${svc.api} answered ${times[1]!.addresses.join(' ')}, its VIP is ${svc.vip})`);
 }
@@ -164,6 +169,10 @@ async function vipVersusDirect(cluster: HostCluster, svc: Services): Promise<voi
     const [vipRate, directRate] = [rates.vip, rates.direct];
     const rate = (r: typeof vipRate) => (r.done / r.ms) * 1000;
     row(`requests/s, ${RATE_CONCURRENCY} at a time, ${s(RATE_MS)} each`, `VIP ${rate(vipRate).toFixed(0)}, direct ${rate(directRate).toFixed(0)} (${ratio(rate(vipRate), rate(directRate))}); failed ${vipRate.failed} / ${directRate.failed}`);
+    recordMetric('discovery.tcp_p50_ms', pv.p50, 'ms', { path: 'vip', connections: CONNECTIONS });
+    recordMetric('discovery.tcp_p50_ms', pd.p50, 'ms', { path: 'direct', connections: CONNECTIONS });
+    recordMetric('discovery.requests_per_s', rate(vipRate), 'requests/s', { path: 'vip', concurrency: RATE_CONCURRENCY });
+    recordMetric('discovery.requests_per_s', rate(directRate), 'requests/s', { path: 'direct', concurrency: RATE_CONCURRENCY });
     const sp = spread(viaVip, hosts);
     row(`VIP spread over ${hosts.map(short).join(' / ')}`, `${sp.counts.join(' / ')}: max/min ${sp.maxMin.toFixed(2)}, χ² ${sp.chi2.toFixed(2)} (${sp.chi2 > CHI2_2DF_P05 ? 'uneven' : 'even'} at p 0.05: ${CHI2_2DF_P05})`);
   } finally {
@@ -271,6 +280,7 @@ async function rollingUpdate(cluster: HostCluster, svc: Services): Promise<void>
     row('replaced in', s(tookMs));
     row('requests dropped during the update', `${failures.length} of ${done + failures.length}${failures.length ? `: ${failures.map((f) => `${f.error} at ${s(f.at! - since)}`).join(', ')}` : ' (goal: 0)'}`);
     row('slowest answered request', ms(slowest));
+    recordMetric('discovery.rolling_update_dropped', failures.length, 'requests', { replicas: ROLLING_REPLICAS, answered: done, order: 'start-first' });
   } finally {
     writeFileSync(stopFile, '');
     await loop.stop('SIGKILL');

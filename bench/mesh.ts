@@ -23,6 +23,7 @@ import { TEST_IMAGE } from '../test/harness/hosts/engine.ts';
 import { SwarmClient } from '../test/harness/swarm-client.ts';
 import { mustDocker, ratio, row, runningOn, s, taskOn, until, withHostCluster } from './host-cluster.ts';
 import { firstAnswer, hostNetns, roundTrips, tcpThroughput } from './mesh-paths.ts';
+import { recordMetric } from './results.ts';
 
 /**
  * Swarm's defaults, cited, not measured here: swarmkit's dispatcher (manager/dispatcher/dispatcher.go)
@@ -61,6 +62,10 @@ async function dataPath(cluster: HostCluster, service: string): Promise<void> {
   row('TCP, task → task over WireGuard', tcp(meshTcp));
   row('TCP, host → host over the veth', tcp(vethTcp));
   row('throughput ratio mesh/veth', ratio(meshTcp.mbitPerS, vethTcp.mbitPerS));
+  for (const [path, pings, transfer] of [['mesh', mesh, meshTcp], ['veth', veth, vethTcp]] as const) {
+    recordMetric('mesh.ping_p50_ms', pings.p50Ms, 'ms', { path, pings: pings.count });
+    recordMetric('mesh.tcp_mbit_per_s', transfer.mbitPerS, 'Mbit/s', { path, mib: transfer.mib, rounds: transfer.rounds.length });
+  }
 }
 
 async function peerPropagation(cluster: HostCluster, service: string): Promise<void> {
@@ -102,6 +107,8 @@ async function peerPropagation(cluster: HostCluster, service: string): Promise<v
   for (const o of others) row(`listed with that address by ${o.name}`, s(seen.get(o.name)! - joined));
   row(`it lists all ${others.length} others`, s(seen.get(h4.name)! - joined));
   console.log(`  => peers set on every host ${s(last - joined)} after the join, ${s(last - assignedAt)} after its task was assigned`);
+  recordMetric('mesh.join_to_peers_set_s', (last - joined) / 1000, 's', { hosts: others.length + 1 });
+  recordMetric('mesh.join_to_task_running_s', (runningAt - joined) / 1000, 's', { hosts: others.length + 1 });
 }
 
 async function hostKill(cluster: HostCluster, service: string, replicas: number): Promise<void> {
@@ -141,6 +148,9 @@ async function hostKill(cluster: HostCluster, service: string, replicas: number)
   row(`${replicas}/${replicas} on live hosts after`, `${s(nn)}  (service ls showed ${shown.join(', ')})`);
   row(`against the goal of ≤ ${GOAL_KILL_TO_NN_S} s`, `${ratio(nn / 1000, GOAL_KILL_TO_NN_S)} ${nn <= GOAL_KILL_TO_NN_S * 1000 ? '(met)' : '(NOT met)'}`);
   row(`against Swarm's defaults, ~${SWARM_KILL_TO_NN_S} s (cited)`, ratio(nn / 1000, SWARM_KILL_TO_NN_S));
+  const params = { hosts: cluster.hosts.length, replicas, liveness: 'defaults' };
+  recordMetric('failover.host_loss_to_down_s', (downAt - killed) / 1000, 's', params);
+  recordMetric('failover.host_loss_to_converged_s', nn / 1000, 's', params);
 }
 
 export async function run(): Promise<void> {

@@ -9,7 +9,7 @@
  * And the floor under the agent's join, measured the same way: `node -e 0` from spawn to exit, and
  * the engine's GET /info (what the agent asks before it can join), each the median of 5.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,9 +19,10 @@ import { docker } from '../test/harness/docker-cli.ts';
 import { run as runCommand, sleep } from '../test/harness/hosts/command.ts';
 import { ROOT, spawnWatched } from '../test/harness/process-output.ts';
 import { processTree, residentMiBOf } from '../test/harness/proc-info.ts';
-import { recordMetric } from './results.ts';
+import { quick, recordMetric } from './results.ts';
 
-const RUNS = 3;
+/** `--quick`: one run of the compiled variants only, on the build CI made just before (built here if there is none). */
+const RUNS = quick ? 1 : 3;
 const IDLE_MS = 3_000;
 
 interface Variant {
@@ -80,7 +81,7 @@ function record(what: 'control_plane' | 'agent', rows: [Variant, Sample[]][]) {
   }
 }
 
-const FLOOR_RUNS = 5;
+const FLOOR_RUNS = quick ? 2 : 5;
 
 async function nodeAloneMs(): Promise<number> {
   const started = performance.now();
@@ -125,14 +126,18 @@ function report(title: string, rows: [Variant, Sample[]][]) {
   }
 }
 
+const chosen = (variants: Variant[]) => (quick ? variants.filter((v) => v.key === 'compiled') : variants);
+
 export async function run() {
-  const build = await runCommand('npm', ['run', 'build'], 600_000, ROOT);
-  if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
-  const controlPlanes: Variant[] = [
+  if (!quick || !existsSync(join(ROOT, 'dist'))) {
+    const build = await runCommand('npm', ['run', 'build'], 600_000, ROOT);
+    if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+  }
+  const controlPlanes = chosen([
     { key: 'npm_tsx', name: 'before: npm start (npm → sh → tsx → node)', command: ['npm', 'run', 'dev:start'] },
     { key: 'node_tsx', name: 'node --import tsx control-plane/server.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'control-plane/server.ts')] },
     { key: 'compiled', name: 'after: swarmlet serve (compiled)', command: [process.execPath, join(ROOT, 'bin/swarmlet.js'), 'serve'] },
-  ];
+  ]);
   const cpRows: [Variant, Sample[]][] = [];
   for (const variant of controlPlanes) {
     const samples: Sample[] = [];
@@ -153,11 +158,11 @@ export async function run() {
   try {
     if ((await docker(['swarm', 'init'], cp.dockerEnv)).code !== 0) throw new Error('docker swarm init failed');
     const token = (await docker(['swarm', 'join-token', '-q', 'worker'], cp.dockerEnv)).stdout.trim();
-    const agents: Variant[] = [
+    const agents = chosen([
       { key: 'npm_tsx', name: 'before: npm run agent (npm → sh → tsx → node)', command: ['npm', 'run', 'agent', '--'] },
       { key: 'node_tsx', name: 'node --import tsx agent/cli.ts', command: [process.execPath, '--import', 'tsx', join(ROOT, 'agent/cli.ts')] },
       { key: 'compiled', name: 'after: swarm-agent (compiled, bundled)', command: [process.execPath, join(ROOT, 'bin/swarm-agent.js')] },
-    ];
+    ]);
     const agentRows: [Variant, Sample[]][] = [];
     for (const [v, variant] of agents.entries()) {
       const samples: Sample[] = [];

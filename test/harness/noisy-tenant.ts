@@ -62,22 +62,30 @@ function latencies(samples: number[]): Latencies {
  * The quiet tenant's `GET /services`, one after another from a process of its own
  * (quiet-client.ts), from before `load` starts until it resolves (and at least `min` of them).
  */
-export async function quietLatency(t: TwoTenants, load: () => Promise<unknown>, min = 20): Promise<Latencies> {
+export function quietLatency(t: TwoTenants, load: () => Promise<unknown>, min = 20): Promise<Latencies> {
+  return apiLatency({ url: t.quiet.url, apiKey: t.quiet.apiKey, caPem: t.cp.caPem }, '/services', load, min);
+}
+
+/**
+ * `GET /v1.41<path>` with `apiKey`, one request after another from a process of its own
+ * (quiet-client.ts), from before `load` starts until it resolves (and at least `min` of them).
+ */
+export async function apiLatency(target: { url: string; apiKey: string; caPem: string | undefined }, path: string, load: () => Promise<unknown>, min = 20): Promise<Latencies> {
   const client = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/harness/quiet-client.ts')], {
     cwd: ROOT,
-    env: { ...process.env, QUIET_URL: t.quiet.url, QUIET_API_KEY: t.quiet.apiKey, QUIET_MIN: String(min), QUIET_CA_PEM: t.cp.caPem ?? '' },
+    env: { ...process.env, QUIET_URL: target.url, QUIET_API_KEY: target.apiKey, QUIET_PATH: path, QUIET_MIN: String(min), QUIET_CA_PEM: target.caPem ?? '' },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: client.stdout! })[Symbol.asyncIterator]();
   const exited = once(client, 'exit');
   try {
     const first = await lines.next();
-    if (first.value !== 'ready') throw new Error(`the quiet client did not start: ${String(first.value)}`);
+    if (first.value !== 'ready') throw new Error(`the API client did not start: ${String(first.value)}`);
     await load();
     client.stdin!.end();
     const samples = await lines.next();
     const [code] = await exited;
-    if (code !== 0 || samples.done) throw new Error(`the quiet client failed (exit ${code})`);
+    if (code !== 0 || samples.done) throw new Error(`the API client failed (exit ${code})`);
     return latencies(JSON.parse(samples.value) as number[]);
   } finally {
     client.kill();

@@ -15,12 +15,14 @@ const apiKey = process.env.QUIET_API_KEY!;
 const min = Number(process.env.QUIET_MIN ?? 20);
 const ca = process.env.QUIET_CA_PEM;
 const periodMs = Number(process.env.QUIET_PERIOD_MS ?? 50);
+/** What it asks for, under /v1.41 (bench/heartbeat.ts times `docker service ps`'s task query too). */
+const path = process.env.QUIET_PATH ?? '/services';
 
 const dispatcher = new Agent({ connections: 1, keepAliveTimeout: 600_000, connect: ca ? { ca } : {} });
 async function list(): Promise<void> {
-  const res = await request(`${url}/v1.41/services`, { headers: { Authorization: `Bearer ${apiKey}` }, dispatcher });
+  const res = await request(`${url}/v1.41${path}`, { headers: { Authorization: `Bearer ${apiKey}` }, dispatcher });
   await res.body.arrayBuffer();
-  if (res.statusCode !== 200) throw new Error(`quiet GET /services answered ${res.statusCode}`);
+  if (res.statusCode !== 200) throw new Error(`quiet GET ${path} answered ${res.statusCode}`);
 }
 
 let loadDone = false;
