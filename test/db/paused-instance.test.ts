@@ -68,7 +68,9 @@ describe('two control planes on one file, one paused while it holds the write lo
       const burst = Array.from({ length: 20 }, (_, i) => apiA.createService(serviceSpec(`burst-${attempt}-${i}`)).catch(() => undefined));
       await sleep(10 + Math.random() * 40);
       a.proc.kill('SIGSTOP');
-      held = writeLockHeld(file);
+      // Held by the stopped A, not by a write of B's own (its instance registration, say) that the
+      // check happened to meet: A's lock stays, B's is gone a moment later.
+      held = writeLockHeld(file) && (await sleep(300), writeLockHeld(file));
       if (!held) {
         a.proc.kill('SIGCONT');
         await Promise.all(burst);
