@@ -43,6 +43,8 @@ export interface Config {
   /** How long after its credential expired a node can still come back as itself. */
   rejoinGraceMs: number;
   longPollMaxWaitMs: number;
+  /** How long a stop (SIGTERM) waits for the leader's pass, the lease's release and the deregistration. */
+  shutdownGraceMs: number;
   /**
    * The longest a stopping task that was a backend (of a VIP, a name, the routing mesh) keeps
    * running after it left those sets: it stops once every host routing to it applied the change
@@ -234,6 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     rejoinGraceMs: intFrom(env, 'REJOIN_GRACE_MS', 30 * 24 * HOUR),
     longPollMaxWaitMs: intFrom(env, 'LONG_POLL_MAX_WAIT_MS', 120_000),
+    shutdownGraceMs: intFrom(env, 'SHUTDOWN_GRACE_MS', 10_000),
     taskDrainMs: intFrom(env, 'TASK_DRAIN_MS', 5_000),
     notifierPollMs: intFrom(env, 'NOTIFIER_POLL_MS', 250),
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),

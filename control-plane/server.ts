@@ -79,8 +79,20 @@ async function main() {
   leader.start();
 
   const shutdown = async () => {
-    await leader.stop();
-    await registration?.stop();
+    // The pass finished, the lease given back and this instance deregistered, within the grace: on
+    // a database that does not answer (a remote one gone quiet) a stop hung for minutes, and the
+    // lease and the registration expire by themselves.
+    const graceful = (async () => {
+      await leader.stop();
+      await registration?.stop();
+    })().then(
+      () => true,
+      (err: unknown) => (log.error('shutdown: stopping the leader failed', { error: err }), true),
+    );
+    const grace = new Promise<false>((resolve) => setTimeout(resolve, config.shutdownGraceMs, false).unref());
+    if (!(await Promise.race([graceful, grace]))) {
+      log.warn(`shutdown: the leader's pass or the database did not finish within SHUTDOWN_GRACE_MS (${config.shutdownGraceMs} ms); exiting without them, the lease expires by itself`);
+    }
     deps.notifier.close();
     server.close();
     database.close();
