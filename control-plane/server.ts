@@ -11,7 +11,6 @@ import { openDatabase } from './db/open.ts';
 import { buildDeps } from './deps.ts';
 import { InstanceRegistration } from './orchestrator/instances.ts';
 import { LeaderLoop } from './orchestrator/leader.ts';
-import { RequestTurns } from './fair-share/request-turns.ts';
 import { takeConnections } from './tls/connection-intake.ts';
 import { prepareNodeTls } from './tls/node-tls.ts';
 
@@ -63,7 +62,7 @@ async function main() {
     if (tls) console.log('export DOCKER_TLS_VERIFY=1');
     if (tls?.caPem) console.log(`export DOCKER_CERT_PATH=${dockerConfigDir}`);
   });
-  if (tls) takeConnections(server as HttpsServer, config.fairShare.requestTurns ? new RequestTurns() : undefined);
+  if (tls) takeConnections(server as HttpsServer, (address) => deps.fairShare.handshakeTurn(address));
   // A port in use (or not ours to take) is the user's to fix: say which, in one line, and stop.
   server.on('error', (err: NodeJS.ErrnoException) => {
     const why = err.code === 'EADDRINUSE' ? 'is already in use' : err.code === 'EACCES' ? 'needs privileges this process lacks' : `failed: ${err.message}`;

@@ -22,6 +22,7 @@ export class FairShare {
   private readonly assignmentReads: KeyedSlots;
   private readonly tenantTurns: KeyedSlots;
   private readonly requestTurns = new RequestTurns();
+  private readonly handshakeTurns = new RequestTurns();
 
   constructor(
     readonly limits: FairShareConfig,
@@ -42,6 +43,11 @@ export class FairShare {
    */
   requestTurn(principal: string): Promise<void> | undefined {
     return this.limits.requestTurns ? this.requestTurns.take(principal) : undefined;
+  }
+
+  /** A new TLS connection's handshake, in turns the same way, round the peer addresses (see connection-intake.ts). */
+  handshakeTurn(address: string): Promise<void> | undefined {
+    return this.limits.requestTurns ? this.handshakeTurns.take(address) : undefined;
   }
 
   /** One Docker API request of a tenant (every API key of a cluster shares its bucket). */
