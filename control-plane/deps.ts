@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import { type Database, readClusterIndex } from './db/database.ts';
 import { Notifier, type NotifierOptions } from './notifier.ts';
 import { FairShare } from './fair-share/index.ts';
+import { AnswerBatches } from './agent-api/answer-batches.ts';
 import { ControlPlaneMetrics } from './metrics/registry.ts';
 import { readLease } from './orchestrator/lease.ts';
 import type { ClusterTrust } from './tls/trust.ts';
@@ -42,9 +43,18 @@ export interface AppDeps {
   verifiedCredentials: VerifiedCredentials;
   /** Rate and concurrency limits per tenant and node credential, in this instance's memory. */
   fairShare: FairShare;
+  /** Woken long-polls of a cluster, answered together. */
+  answerBatches: AnswerBatches;
   /** This instance's Prometheus series (GET /metrics). */
   metrics: ControlPlaneMetrics;
 }
+
+/**
+ * The most nodes one batch of woken long-polls answers (AnswerBatches): a 10,000-node cluster's
+ * global change is answered in slices of tens of milliseconds each, with other tenants' requests
+ * between them.
+ */
+const ANSWER_BATCH_NODES = 500;
 
 export interface RuntimeOptions {
   /** Known only once the server listens (PORT=0); the config's PUBLIC_URL otherwise. */
@@ -52,6 +62,8 @@ export interface RuntimeOptions {
   trust?: ClusterTrust;
   coverAdvertiseHost?: (host: string) => Promise<void>;
   notifier?: NotifierOptions;
+  /** False where a request must not wait on another's promise (Workers): each long-poll is answered alone. */
+  batchAnswers?: boolean;
   now?: () => number;
   log?: Logger;
 }
@@ -63,6 +75,7 @@ export function buildDeps(config: Config, database: Database, keyRing: KeyRing, 
     transaction: (seconds) => metrics.transactionSeconds.observe({}, seconds),
     busyRetry: () => metrics.busyRetries.inc(),
   });
+  const fairShare = new FairShare(config.fairShare, now);
   const notifier = new Notifier((clusterId) => readClusterIndex(database.db, clusterId), config.notifierPollMs, opts.notifier);
   return {
     database,
@@ -83,7 +96,8 @@ export function buildDeps(config: Config, database: Database, keyRing: KeyRing, 
     heartbeatPeriods: new HeartbeatPeriods(config.heartbeat),
     logArrivals: new LogArrivals(),
     verifiedCredentials: new VerifiedCredentials(),
-    fairShare: new FairShare(config.fairShare, now),
+    fairShare,
+    answerBatches: new AnswerBatches((clusterId, read) => fairShare.readAssignments(clusterId, read), ANSWER_BATCH_NODES, opts.batchAnswers ?? true),
     metrics,
   };
 }

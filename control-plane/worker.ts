@@ -68,8 +68,9 @@ async function buildOnce(env: Env): Promise<Built> {
   // Keys written in plain text (or with an older KEK) are sealed with the current one before use.
   await sealSigningKeysAtRest(database, keyRing);
   await resealDataKeysAtRest(database, keyRing);
-  // Each long-poll polls from its own request: on Workers a timer dies with the request that set it.
-  const deps = buildDeps(config, database, keyRing, { notifier: { pollFromEachWaiter: true } });
+  // Each long-poll polls from its own request, and is answered alone: on Workers a timer dies with
+  // the request that set it, and a request must not wait on another's promise.
+  const deps = buildDeps(config, database, keyRing, { notifier: { pollFromEachWaiter: true }, batchAnswers: false });
   const { notifier } = deps;
   // Clusters written since the last sweep: a request's write is followed by a pass over its cluster.
   const changed = new Set<string>();

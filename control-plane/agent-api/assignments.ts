@@ -1,12 +1,12 @@
 import { and, eq, inArray, isNotNull, notInArray, or, sql } from 'drizzle-orm';
-import type { Reader } from '../db/database.ts';
+import { alsoEq, inIds, type Reader } from '../db/database.ts';
 import { HOLDING_STATES, nodes, services, TERMINAL_STATES, tasks } from '../db/schema/index.ts';
 import type { PortConfig, ServiceSpec } from '../swarm/service-spec.ts';
-import { logRequestsIndex, nodeLogRequests } from '../log-relay/index.ts';
+import { logRequestsIndexes, nodesLogRequests } from '../log-relay/index.ts';
 import { ingressPublished } from '../swarm/mesh-changes.ts';
 import { addressOf } from '../swarm/address-space.ts';
-import { ingressNetworkId, meshView, taskAttachments } from './mesh.ts';
-import { namesView } from './names.ts';
+import { ingressNetworkId, meshViews, taskAttachments } from './mesh.ts';
+import { namesViews } from './names.ts';
 import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
 import { expandTaskSpec, hasTemplates, taskTemplateContext } from '../swarm/templates.ts';
 import type { KeyRing } from '../auth/envelope.ts';
@@ -27,34 +27,40 @@ async function ingressServices(db: Reader, clusterId: string) {
 export const holding = sql`(${sql.join([...HOLDING_STATES].map((st) => sql`${st}`), sql`, `)})`;
 
 /**
- * The index of what a node's answer is built from: the node itself, its own tasks, the cluster's
- * ingress ports and the tasks behind them, the mesh, the names on its tasks' networks (for a node
- * with no overlay task, an empty read of its own tasks), and its log requests. It rises exactly
- * when the node's answer may differ, and is never 0 (the node row's version is at least the index it joined at): a long-poll with
- * index 0 does not wait, so an idle node answered with 0 would poll in a busy loop.
+ * The index of what each node's answer is built from: the node itself, its own tasks, the
+ * cluster's ingress ports and the tasks behind them, the mesh, the names on its tasks' networks,
+ * and its log requests. It rises exactly when the node's answer may differ, and is never 0 (the
+ * node row's version is at least the index it joined at): a long-poll with index 0 does not wait,
+ * so an idle node answered with 0 would poll in a busy loop.
  *
- * Every waiting long-poll asks this again whenever its cluster's index moves, so it is one
- * statement that reads indexes, not rows.
+ * Woken long-polls of a cluster ask it together (answer-batches.ts), so it reads indexes, not
+ * rows: the cluster's part once, each node's part in one statement for the whole batch.
  */
-export async function assignmentsIndex(db: Reader, clusterId: string, nodeId: string): Promise<number> {
-  const [row] = await db.all<{ idx: number | null }>(sql`
+export async function assignmentsIndexes(db: Reader, clusterId: string, nodeIds: readonly string[]): Promise<Map<string, number>> {
+  const [cluster] = await db.all<{ idx: number | null }>(sql`
     select max(
-      coalesce((select max(version) from tasks where node_id = ${nodeId}), 0),
-      coalesce((select version from nodes where id = ${nodeId}), 1),
       coalesce((select ingress_index from clusters where id = ${clusterId}), 0),
       coalesce((select mesh_index from clusters where id = ${clusterId}), 0),
-      coalesce((
-        select max(n.names_index) from networks n
-        where n.id in (
-          select json_extract(a.value, '$.networkId') from tasks t, json_each(t.networks) a
-          where t.node_id = ${nodeId} and t.networks is not null and t.state in ${holding})
-      ), 0),
       coalesce((
         select max(t.version) from tasks t
         where t.cluster_id = ${clusterId} and t.service_id in (${ingressPublished(sql`${clusterId}`)})
       ), 0)
     ) as idx`);
-  return Math.max(row?.idx ?? 1, await logRequestsIndex(db, clusterId, nodeId));
+  const perNode = await db.all<{ id: string; idx: number | null }>(sql`
+    select ids.value as id, max(
+      coalesce((select max(version) from tasks where node_id = ids.value), 0),
+      coalesce((select version from nodes where id = ids.value), 1),
+      coalesce((
+        select max(n.names_index) from networks n
+        where n.id in (
+          select json_extract(a.value, '$.networkId') from tasks t, json_each(t.networks) a
+          where t.node_id = ids.value and t.networks is not null and t.state in ${holding})
+      ), 0)
+    ) as idx
+    from json_each(${JSON.stringify(nodeIds)}) ids`);
+  const logs = await logRequestsIndexes(db, clusterId, nodeIds);
+  const clusterIndex = cluster?.idx ?? 0;
+  return new Map(perNode.map((r) => [r.id, Math.max(r.idx ?? 1, clusterIndex, logs.get(r.id) ?? 0)]));
 }
 
 /**
@@ -69,24 +75,36 @@ function drainOf(t: { desiredState: string; state: string; networks: unknown[] |
   return left > 0 ? { drainMs: left } : {};
 }
 
-/** The complete set of a node's tasks: what to run, and what to stop and remove. */
-export async function nodeAssignments(
+/** What every answer of a batch carries alike. */
+export interface AnswerTiming {
+  heartbeatPeriodMs: number;
+  taskDrainMs: number;
+  controlPlaneUrls: string[];
+}
+
+/**
+ * The complete set of each node's tasks (what to run, and what to stop and remove) with the views
+ * its host builds from the rest of the cluster: the routing mesh, the overlay mesh, the names, its
+ * log requests. Built for a batch of nodes at once from one read of each table, since a change that
+ * concerns many nodes (a global service, a scale-up) wakes their long-polls together.
+ */
+export async function nodesAssignments(
   db: Reader,
   clusterId: string,
-  nodeId: string,
-  timing: { heartbeatPeriodMs: number; taskDrainMs: number; controlPlaneUrls: string[] },
-  /** Opens the secrets the node's tasks are to be given. */
+  /** Each node's index, read before its tasks. */
+  indexes: ReadonlyMap<string, number>,
+  timing: AnswerTiming,
+  /** Opens the secrets the nodes' tasks are to be given. */
   kek: KeyRing,
-  /** The node's index when the caller just read it; it is read before the tasks either way. */
-  knownIndex?: number,
-): Promise<AssignmentsResponse> {
+): Promise<Map<string, AssignmentsResponse>> {
   const now = Date.now();
-  const index = knownIndex ?? (await assignmentsIndex(db, clusterId, nodeId));
+  const nodeIds = [...indexes.keys()];
   // Finished tasks the control plane no longer wants stay out (the agent removes their containers),
   // so a node's history is not read, and only the columns the answer carries are.
   const rows = await db
     .select({
       id: tasks.id,
+      nodeId: tasks.nodeId,
       serviceId: tasks.serviceId,
       slot: tasks.slot,
       desiredState: tasks.desiredState,
@@ -102,8 +120,8 @@ export async function nodeAssignments(
     .leftJoin(services, eq(services.id, tasks.serviceId))
     .where(
       and(
-        eq(tasks.nodeId, nodeId),
-        eq(tasks.clusterId, clusterId),
+        inIds(tasks.nodeId, nodeIds),
+        alsoEq(tasks.clusterId, clusterId),
         // A global task names its node before the scheduler has checked it fits; not the agent's yet.
         notInArray(tasks.state, ['new', 'pending']),
         or(
@@ -114,51 +132,64 @@ export async function nodeAssignments(
         ),
       ),
     );
+  const own = new Map<string, typeof rows>(nodeIds.map((id) => [id, []]));
+  for (const t of rows) own.get(t.nodeId!)?.push(t);
   const ingress = await ingressServices(db, clusterId);
   const ingressNetwork = rows.some((t) => t.networks?.length) || ingress.length ? await ingressNetworkId(db, clusterId) : undefined;
   const templated = new Set(rows.filter((t) => hasTemplates(t.spec)).map((t) => t.id));
-  const node = templated.size ? await db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) }) : undefined;
+  const templatedNodes = templated.size
+    ? await db.select().from(nodes).where(inArray(nodes.id, [...new Set(rows.filter((t) => templated.has(t.id)).map((t) => t.nodeId!))]))
+    : [];
+  const nodeById = new Map(templatedNodes.map((n) => [n.id, n]));
   const files = await taskFiles(db, kek, clusterId, rows);
-  const assignments = rows.map((t) => ({
-    taskId: t.id,
-    serviceId: t.serviceId,
-    serviceName: t.serviceName ?? '',
-    slot: t.slot,
-    desiredState: t.desiredState,
-    state: t.state,
-    // Templates are filled in for this task on this node; the stored task keeps them as written.
-    spec: node && templated.has(t.id) ? expandTaskSpec(t.spec, taskTemplateContext(t, node)) : t.spec,
-    ports: t.ports ?? [],
-    networks: taskAttachments(t.networks, t.spec.Networks, ingressNetwork),
-    ...(files.has(t.id) ? { files: files.get(t.id) } : {}),
-    ...drainOf(t, timing.taskDrainMs, now),
-  }));
-
   const backends = ingress.length
     ? await db
         .select({ taskId: tasks.id, serviceId: tasks.serviceId, nodeId: tasks.nodeId, networks: tasks.networks })
         .from(tasks)
         .where(and(inArray(tasks.serviceId, ingress.map((s) => s.id)), eq(tasks.state, 'running'), eq(tasks.desiredState, 'running')))
     : [];
-  return {
-    index,
-    nodeId,
-    heartbeatPeriodMs: timing.heartbeatPeriodMs,
-    controlPlaneUrls: timing.controlPlaneUrls,
-    tasks: assignments,
-    ingress: ingress.map((s) => ({
-      serviceId: s.id,
-      ports: s.ports,
-      backends: backends
-        .filter((b) => b.serviceId === s.id)
-        .map((b) => {
-          const held = b.networks?.find((n) => n.networkId === ingressNetwork);
-          const address = held && addressOf(held.address);
-          return { taskId: b.taskId, nodeId: b.nodeId!, ...(address ? { address } : {}) };
-        }),
-    })),
-    logRequests: await nodeLogRequests(db, clusterId, nodeId),
-    mesh: await meshView(db, clusterId, nodeId, rows, ingress.length ? ingressNetwork : undefined),
-    names: await namesView(db, clusterId, rows, ingressNetwork),
-  };
+  // The routing mesh's view is the same for every node.
+  const ingressView = ingress.map((s) => ({
+    serviceId: s.id,
+    ports: s.ports,
+    backends: backends
+      .filter((b) => b.serviceId === s.id)
+      .map((b) => {
+        const held = b.networks?.find((n) => n.networkId === ingressNetwork);
+        const address = held && addressOf(held.address);
+        return { taskId: b.taskId, nodeId: b.nodeId!, ...(address ? { address } : {}) };
+      }),
+  }));
+  const logRequests = await nodesLogRequests(db, clusterId, nodeIds);
+  const meshes = await meshViews(db, clusterId, own, ingress.length ? ingressNetwork : undefined);
+  const names = await namesViews(db, clusterId, own, ingressNetwork);
+  const answers = new Map<string, AssignmentsResponse>();
+  for (const [nodeId, index] of indexes) {
+    const node = nodeById.get(nodeId);
+    answers.set(nodeId, {
+      index,
+      nodeId,
+      heartbeatPeriodMs: timing.heartbeatPeriodMs,
+      controlPlaneUrls: timing.controlPlaneUrls,
+      tasks: own.get(nodeId)!.map((t) => ({
+        taskId: t.id,
+        serviceId: t.serviceId,
+        serviceName: t.serviceName ?? '',
+        slot: t.slot,
+        desiredState: t.desiredState,
+        state: t.state,
+        // Templates are filled in for this task on this node; the stored task keeps them as written.
+        spec: node && templated.has(t.id) ? expandTaskSpec(t.spec, taskTemplateContext(t, node)) : t.spec,
+        ports: t.ports ?? [],
+        networks: taskAttachments(t.networks, t.spec.Networks, ingressNetwork),
+        ...(files.has(t.id) ? { files: files.get(t.id) } : {}),
+        ...drainOf(t, timing.taskDrainMs, now),
+      })),
+      ingress: ingressView,
+      logRequests: logRequests.get(nodeId) ?? [],
+      mesh: meshes.get(nodeId)!,
+      names: names.get(nodeId) ?? [],
+    });
+  }
+  return answers;
 }

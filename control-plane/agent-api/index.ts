@@ -6,17 +6,36 @@ import { readJsonObject, jsonOk } from '../docker-api/body.ts';
 import { readClusterIndex } from '../db/database.ts';
 import { ApiError, invalid } from '../errors.ts';
 import { clusterUrl, writeCluster } from '../app-env.ts';
-import { assignmentsIndex, nodeAssignments } from './assignments.ts';
+import { assignmentsIndexes, nodesAssignments } from './assignments.ts';
+import type { AnswerBuilder, Answered } from './answer-batches.ts';
 import { agentInstanceUrls } from './instances.ts';
 import { agentLogRoutes } from './logs.ts';
 import { admitNode } from './join.ts';
 import { isLocalUrl, validateJoiningNode } from './join-request.ts';
 import { type AgentEnv, clusterKeys, nodeAuth } from './node-auth.ts';
-import type { DrainsResponse, JoinResponse } from '../../protocol/agent-api.ts';
+import type { AssignmentsResponse, DrainsResponse, JoinResponse } from '../../protocol/agent-api.ts';
 import { DRAINS_MAX_TASKS, drainedTasks } from './drains.ts';
 import { isTaskReport } from './status-batcher.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
 import type { Cluster } from '../swarm/clusters.ts';
+
+/** Builds the answers of a batch of the cluster's nodes: their indexes, and the tasks and views of those with news. */
+function answerBuilder(deps: AppDeps, cluster: Cluster): AnswerBuilder {
+  const db = deps.database.db;
+  return async (asked) => {
+    const indexes = await assignmentsIndexes(db, cluster.id, [...asked.keys()]);
+    const news = new Map([...indexes].filter(([nodeId, index]) => index > asked.get(nodeId)!));
+    const timing = news.size
+      ? {
+          heartbeatPeriodMs: await deps.heartbeatPeriods.periodMs(db, cluster.id),
+          taskDrainMs: deps.config.taskDrainMs,
+          controlPlaneUrls: await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) }),
+        }
+      : undefined;
+    const answers = timing ? await nodesAssignments(db, cluster.id, news, timing, deps.keyRing) : new Map<string, AssignmentsResponse>();
+    return new Map([...indexes].map(([nodeId, index]) => [nodeId, { index, answer: answers.get(nodeId) }]));
+  };
+}
 
 async function credentialFor(deps: AppDeps, cluster: Cluster, node: NodeRow) {
   const credentialExpiresAt = deps.now() + deps.config.nodeCredentialTtlMs;
@@ -87,28 +106,24 @@ export const agentApi = new Hono<AgentEnv>()
     const ended = poll ? AbortSignal.any([c.req.raw.signal, poll.signal]) : c.req.raw.signal;
     const polling = { cluster: cluster.id };
     if (poll) deps.metrics.longPolls.inc(polling);
+    const build = answerBuilder(deps, cluster);
     try {
       // Blocking query: answer at once if anything newer exists, else when it changes or time runs out.
       // The cluster index is read once, before the first look at the node's own; after that the
       // notifier's answer is the index to wait from: it has committed (with every lower one), so the
-      // assignmentsIndex read that follows it already saw all changes up to it. The notifier wakes
-      // this poll only for changes that may concern this node.
-      // Woken long-polls read a few at a time per cluster (fairShare.readAssignments), so a crowd
-      // woken at once by one change queues for the database instead of holding it from other tenants.
+      // node's index read that follows it already saw all changes up to it. The notifier wakes
+      // this poll only for changes that may concern this node, and the polls one change woke are
+      // answered together (AnswerBatches).
       let watched: number | undefined;
-      let current: number | undefined;
+      let answered: Answered | undefined;
       while (since > 0 && Date.now() < deadline && !ended.aborted) {
         watched ??= await readClusterIndex(db, cluster.id);
-        current = await fairShare.readAssignments(cluster.id, () => assignmentsIndex(db, cluster.id, node.id));
-        if (current > since) break;
-        current = undefined;
+        answered = await deps.answerBatches.ask(cluster.id, node.id, since, build);
+        if (answered.answer) break;
         watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), ended, node.id);
       }
-      // The index that ended the wait is the answer's; a timed-out poll reads it afresh.
-      const controlPlaneUrls = await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) });
-      const heartbeatPeriodMs = await deps.heartbeatPeriods.periodMs(db, cluster.id);
-      const timing = { heartbeatPeriodMs, taskDrainMs: deps.config.taskDrainMs, controlPlaneUrls };
-      const body = await fairShare.readAssignments(cluster.id, () => nodeAssignments(db, cluster.id, node.id, timing, deps.keyRing, current));
+      // A poll that did not wait, timed out or was ended is answered with what there is.
+      const body = answered?.answer ?? (await deps.answerBatches.ask(cluster.id, node.id, 0, build)).answer!;
       return new Response(JSON.stringify(body), {
         headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
       });

@@ -92,24 +92,38 @@ const byAddress = (a: string, b: string) => {
 };
 
 /**
- * `own` are the node's tasks as its answer already read them: a node with no task on an overlay
- * network (most answers) costs nothing more here.
+ * The names on each node's overlay networks, for a batch of nodes at once: every network one of
+ * its tasks holds an address on, with the records and virtual IPs of everything answering there.
+ * The cluster's answering tasks and virtual IPs are read once for the batch, and each network's
+ * names are built once however many of the batch's nodes are on it.
  */
-export async function namesView(
+export async function namesViews(
   db: Reader,
   clusterId: string,
-  own: Array<{ state: TaskState; networks: TaskNetwork[] | null }>,
+  own: ReadonlyMap<string, ReadonlyArray<{ state: TaskState; networks: TaskNetwork[] | null }>>,
   ingressNetwork: string | undefined,
-): Promise<NetworkNames[]> {
-  const held = own.filter((t) => HOLDING_STATES.has(t.state)).flatMap((t) => (t.networks ?? []).map((n) => n.networkId));
-  // The routing mesh's network has no names, as in Docker.
-  const mine = [...new Set(held)].filter((id) => id !== ingressNetwork).sort();
-  if (!mine.length) return [];
+): Promise<Map<string, NetworkNames[]>> {
+  const views = new Map<string, NetworkNames[]>();
+  const mine = new Map<string, string[]>();
+  for (const [nodeId, tasks] of own) {
+    const held = tasks.filter((t) => HOLDING_STATES.has(t.state)).flatMap((t) => (t.networks ?? []).map((n) => n.networkId));
+    // The routing mesh's network has no names, as in Docker.
+    const networkIds = [...new Set(held)].filter((id) => id !== ingressNetwork).sort();
+    if (networkIds.length) mine.set(nodeId, networkIds);
+    else views.set(nodeId, []);
+  }
+  if (!mine.size) return views;
   const [answering, vips] = await Promise.all([answeringTasks(db, clusterId), serviceVips(db, clusterId)]);
-  return mine.map((networkId) => ({ networkId, records: networkRecords(networkId, answering, vips), virtualIps: virtualIpBackends(networkId, answering, vips) }));
+  const built = new Map<string, NetworkNames>();
+  const namesOn = (networkId: string) => {
+    let names = built.get(networkId);
+    if (!names) built.set(networkId, (names = { networkId, records: networkRecords(networkId, answering, vips), virtualIps: virtualIpBackends(networkId, answering, vips) }));
+    return names;
+  };
+  for (const [nodeId, networkIds] of mine) views.set(nodeId, networkIds.map(namesOn));
+  return views;
 }
 
-/** Every virtual IP of the cluster's services (only vip-mode services have any). */
 async function serviceVips(db: Reader, clusterId: string): Promise<ServiceVip[]> {
   const rows = await db.select({ id: services.id, name: services.name, virtualIps: services.virtualIps }).from(services).where(eq(services.clusterId, clusterId));
   return rows.flatMap((s) => s.virtualIps.map((v) => ({ serviceId: s.id, serviceName: s.name, networkId: v.NetworkID, addr: addressOf(v.Addr) })));

@@ -138,15 +138,19 @@ export class StatusBatcher {
   private async apply(batch: Pending[], beats: Map<string, Beat>) {
     const now = this.deps.now();
     const published = new Map<string, number>();
-    // Whose long-polls each cluster's commit wakes: the reporting nodes, as a report changes its own
-    // node's tasks only; every node (undefined) when a node came back as someone's peer, or when a
-    // task of a service publishing ingress ports changed, since it is a routing-mesh backend in
-    // every node's answer.
+    // Whose long-polls each cluster's commit wakes: a reporting node when its task ended (a task
+    // that is to stop leaves its answer, and the agent then removes its container); no node for a
+    // task that only moved on towards running (the agent told us: its answer has nothing new);
+    // every node (undefined) when a node came back as someone's peer, or when a task of a service
+    // publishing ingress ports changed, since it is a routing-mesh backend in every node's answer.
     const concerned = new Map<string, Set<string> | undefined>();
     const concern = (clusterId: string, nodeId?: string) => {
       if (nodeId === undefined) concerned.set(clusterId, undefined);
       else if (!concerned.has(clusterId)) concerned.set(clusterId, new Set([nodeId]));
       else concerned.get(clusterId)?.add(nodeId);
+    };
+    const concernNoNode = (clusterId: string) => {
+      if (!concerned.has(clusterId)) concerned.set(clusterId, new Set());
     };
     try {
       const results = await this.deps.database.write(async (tx) => {
@@ -203,7 +207,8 @@ export class StatusBatcher {
             res.results.push(error ? { taskId: r.taskId, ok: false, error } : { taskId: r.taskId, ok: true });
             if (error) continue;
             const task = current.get(r.taskId)!;
-            concern(p.clusterId, p.nodeId);
+            if (isTerminal(r.state)) concern(p.clusterId, p.nodeId);
+            else concernNoNode(p.clusterId);
             changedServices.set(task.serviceId, p.clusterId);
             accepted.set(r.taskId, { before: accepted.get(r.taskId)?.before ?? task, report: r, clusterId: p.clusterId });
             current.set(r.taskId, { ...task, state: r.state });

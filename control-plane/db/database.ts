@@ -1,5 +1,5 @@
 import type { Client } from '@libsql/client';
-import { eq, sql } from 'drizzle-orm';
+import { eq, sql, type SQLWrapper } from 'drizzle-orm';
 import type { LibSQLDatabase } from 'drizzle-orm/libsql/driver-core';
 import { DATABASE_DEFAULTS } from '../config.ts';
 import { ApiError } from '../errors.ts';
@@ -156,6 +156,16 @@ export function bumpedIndex(tx: Tx, clusterId: string): number | undefined {
 }
 
 /** A cluster's current change index (what long-polls compare against). */
+/** `column in (…)` over a JSON array of IDs: one bound parameter however many a batch holds. */
+export const inIds = (column: SQLWrapper, ids: readonly string[]) => sql`${column} in (select value from json_each(${JSON.stringify(ids)}))`;
+
+/**
+ * `column = value` that SQLite does not look up by index (the unary `+`), beside an `inIds` on a
+ * more selective column: without statistics the planner takes the cluster's index for a cluster
+ * filter over the node's for a list of nodes, and scans every task of the cluster per answer.
+ */
+export const alsoEq = (column: SQLWrapper, value: string) => sql`+${column} = ${value}`;
+
 export async function readClusterIndex(db: Reader, clusterId: string): Promise<number> {
   const row = await db.query.clusters.findFirst({ columns: { changeIndex: true }, where: eq(schema.clusters.id, clusterId) });
   return row?.changeIndex ?? 0;

@@ -17,7 +17,7 @@ import { LogStream } from './stream.ts';
 
 export { LogArrivals, storeLogBatch } from './arrivals.ts';
 export { type LogOptions, parseLogOptions } from './options.ts';
-export { dropExpiredLogs, type LogScope, logRequestsIndex, nodeLogRequests } from './requests.ts';
+export { dropExpiredLogs, type LogScope, logRequestsIndexes, nodesLogRequests } from './requests.ts';
 
 /**
  * Asks the nodes holding the scope's tasks for their logs and returns the stream of them that a

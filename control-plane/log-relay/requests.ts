@@ -5,7 +5,7 @@
 import { and, eq, gt, inArray, isNull, lte, ne, sql } from 'drizzle-orm';
 import { writeCluster } from '../app-env.ts';
 import type { AppDeps } from '../deps.ts';
-import { bumpIndex, type Reader, type Tx } from '../db/database.ts';
+import { alsoEq, bumpIndex, inIds, type Reader, type Tx } from '../db/database.ts';
 import { logChunks, logRequests, nodes, tasks, type TaskState } from '../db/schema/index.ts';
 import { newId } from '../ids.ts';
 import type { LogRequest } from '../../protocol/agent-api.ts';
@@ -131,37 +131,44 @@ export async function closeRequests(deps: AppDeps, clusterId: string, ids: strin
   else await deps.database.write(write);
 }
 
-/** The highest index of a change to this node's log requests (created or closed early). */
-export async function logRequestsIndex(db: Reader, clusterId: string, nodeId: string): Promise<number> {
-  const [row] = await db
-    .select({ index: sql<number | null>`max(max(${logRequests.createdIndex}, coalesce(${logRequests.closedIndex}, 0)))` })
+/** Per node, the highest index of a change to its log requests (created or closed early); none: 0. */
+export async function logRequestsIndexes(db: Reader, clusterId: string, nodeIds: readonly string[]): Promise<Map<string, number>> {
+  const rows = await db
+    .select({ nodeId: logRequests.nodeId, index: sql<number | null>`max(max(${logRequests.createdIndex}, coalesce(${logRequests.closedIndex}, 0)))` })
     .from(logRequests)
-    .where(and(eq(logRequests.nodeId, nodeId), eq(logRequests.clusterId, clusterId)));
-  return row?.index ?? 0;
+    .where(and(inIds(logRequests.nodeId, nodeIds), alsoEq(logRequests.clusterId, clusterId)))
+    .groupBy(logRequests.nodeId);
+  return new Map(rows.map((r) => [r.nodeId, r.index ?? 0]));
 }
 
-/** The requests this node should be serving now. */
-export async function nodeLogRequests(db: Reader, clusterId: string, nodeId: string, now = Date.now()): Promise<LogRequest[]> {
+/** The requests each of these nodes should be serving now. */
+export async function nodesLogRequests(db: Reader, clusterId: string, nodeIds: readonly string[], now = Date.now()): Promise<Map<string, LogRequest[]>> {
   const rows = await db
     .select()
     .from(logRequests)
     .where(
       and(
-        eq(logRequests.nodeId, nodeId),
-        eq(logRequests.clusterId, clusterId),
+        inIds(logRequests.nodeId, nodeIds),
+        alsoEq(logRequests.clusterId, clusterId),
         isNull(logRequests.closedAt),
         isNull(logRequests.doneAt),
         gt(logRequests.expiresAt, now),
       ),
     );
-  return rows.map((r) => ({
-    id: r.id,
-    taskIds: r.taskIds,
-    follow: r.follow,
-    tail: r.tail ?? 'all',
-    timestamps: r.timestamps,
-    ...(r.since !== null ? { since: r.since } : {}),
-  }));
+  const byNode = new Map<string, LogRequest[]>();
+  for (const r of rows) {
+    const list = byNode.get(r.nodeId) ?? [];
+    byNode.set(r.nodeId, list);
+    list.push({
+      id: r.id,
+      taskIds: r.taskIds,
+      follow: r.follow,
+      tail: r.tail ?? 'all',
+      timestamps: r.timestamps,
+      ...(r.since !== null ? { since: r.since } : {}),
+    });
+  }
+  return byNode;
 }
 
 /** Deletes the cluster's expired log requests and every expired chunk. */

@@ -88,13 +88,21 @@ describe('targeted long-poll wake-ups', () => {
     expect(pollB!.done).toBe(false);
     expect(waitsOf(b.nodeId)).toBe(bWaits);
 
-    // A's status report concerns A's own tasks only.
+    // A's report that its task runs is news to no one: A sent it, and B has no part in it.
+    const taskId = body.tasks[0].taskId;
     const aWaits = waitsOf(a.nodeId);
     const pollA2 = a.poll();
     await eventually(async () => waitsOf(a.nodeId) > aWaits, 5000, 5);
-    expect(await a.report(body.tasks[0].taskId, 'running')).toMatchObject({ ok: true });
-    expect((await pollA2.promise).tasks[0].state).toBe('running');
-    expect(pollA2.ms).toBeLessThan(2000);
+    expect(await a.report(taskId, 'running')).toMatchObject({ ok: true });
+    await sleep(600);
+    expect(pollA2.done).toBe(false);
+    expect(waitsOf(a.nodeId)).toBe(aWaits + 1);
+    // Its report that the task ended wakes A (a task that is to stop leaves the answer, and the
+    // agent then removes its container), and still not B.
+    expect(await a.report(taskId, 'failed')).toMatchObject({ ok: true });
+    const ended = (await pollA2.promise).tasks.find((task: { taskId: string }) => task.taskId === taskId);
+    expect(ended?.state ?? 'gone').not.toBe('running');
+    expect(pollA2.ms).toBeLessThan(2600);
     await sleep(400);
     expect(pollB!.done).toBe(false);
     expect(waitsOf(b.nodeId)).toBe(bWaits);
