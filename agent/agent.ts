@@ -199,7 +199,7 @@ export class SwarmAgent {
   private async convergeNetworking(res: AssignmentsResponse): Promise<void> {
     const mesh = this.mesh.update(res.mesh, res.names);
     const routing = this.ingress.update(res.ingress ?? []).then(
-      (unopened) => (unopened.length ? new Error(`routing mesh: port${unopened.length > 1 ? 's' : ''} ${unopened.join(', ')} not open yet`) : undefined),
+      (pending) => (pending.length ? new Error(`routing mesh: not in place yet: ${pending.join('; ')}`) : undefined),
       (err: Error) => err,
     );
     const [vips, ingress] = await Promise.all([mesh.virtualIps, routing]);

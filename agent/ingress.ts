@@ -52,8 +52,9 @@ export class IngressProxy {
   }
 
   /**
-   * Converges the listeners and backends to the control plane's latest ingress list. Answers the
-   * ports it could not open (say one still held by another process): the same list again retries them.
+   * Converges the listeners and backends to the control plane's latest ingress list. Answers what
+   * is not in place yet (a port still held by another process, the local tasks' addresses the
+   * engine did not give): the same list again retries them.
    */
   update(ingress: IngressList): Promise<string[]> {
     const run = this.queue.then(() => this.apply(ingress));
@@ -74,15 +75,17 @@ export class IngressProxy {
 
   private async apply(ingress: IngressList): Promise<string[]> {
     if (this.closed) return [];
+    const pending: string[] = [];
     // Only a task without an ingress address (it predates its service's published port) needs its container's.
-    if (ingress.some((s) => s.backends.some((b) => b.nodeId === this.nodeId && !b.address))) await this.refreshLocalAddrs();
+    if (ingress.some((s) => s.backends.some((b) => b.nodeId === this.nodeId && !b.address)) && !(await this.refreshLocalAddrs())) {
+      pending.push("this node's task addresses (the engine did not list its containers)");
+    }
     const routes = meshRoutes(ingress, this.nodeId, this.localAddrs);
 
     for (const key of [...this.listeners.keys()]) {
       if (!routes.has(key)) await this.closeListener(key);
     }
     for (const key of [...this.failed.keys()]) if (!routes.has(key)) this.failed.delete(key);
-    const unopened: string[] = [];
 
     for (const route of routes.values()) {
       const existing = this.listeners.get(route.key);
@@ -101,13 +104,13 @@ export class IngressProxy {
         this.reportFailure(route, `${route.protocol.toUpperCase()} is not supported by the routing mesh yet; publish it in host mode instead`);
         continue;
       }
-      if (!(await this.openListener(route))) unopened.push(route.key);
+      if (!(await this.openListener(route))) pending.push(`port ${route.key}`);
     }
-    return unopened;
+    return pending;
   }
 
-  /** Task ID → container address on its network, for the containers of this node. */
-  private async refreshLocalAddrs(): Promise<void> {
+  /** Task ID → container address on its network, for the containers of this node; false when the engine did not answer. */
+  private async refreshLocalAddrs(): Promise<boolean> {
     try {
       const containers = await this.docker.listContainers({
         filters: { label: [TASK_LABEL, `${NODE_LABEL}=${this.nodeId}`], status: ['running'] },
@@ -119,9 +122,11 @@ export class IngressProxy {
         if (taskId && ip) addrs.set(taskId, ip);
       }
       this.localAddrs = addrs;
+      return true;
     } catch (err) {
       // Keep the last known addresses: a hiccup of the engine should not drop every backend.
       this.log.warn('routing mesh: cannot list task containers; keeping the last known backends', { error: err });
+      return false;
     }
   }
 

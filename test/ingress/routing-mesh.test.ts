@@ -138,7 +138,7 @@ describe('IngressProxy on the real engine', () => {
     await new Promise((r) => squatter.once('listening', r));
     try {
       // Answered as not open: the agent's retry timer tries it again with the same list.
-      expect(await proxy.update(ingressFor(port, web, 'node-a'))).toEqual([`${port}/tcp`]);
+      expect(await proxy.update(ingressFor(port, web, 'node-a'))).toEqual([`port ${port}/tcp`]);
       expect(proxy.ports).toEqual([]);
       expect(log.lines.filter((l) => l.startsWith('error'))).toEqual([
         expect.stringContaining(`cannot publish port ${port}/tcp of service svc-web on this node: port ${port} is already in use on this host`),
