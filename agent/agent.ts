@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode';
 import type { Server } from 'node:http';
 import type { AssignmentsResponse } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
+import { ConvergenceRetry } from './convergence-retry.ts';
 import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable, retryAfterOf } from './client.ts';
 import type { AgentConfig } from './config.ts';
 import { DnsServer } from './dns/server.ts';
@@ -37,6 +38,8 @@ export class SwarmAgent {
   private readonly mesh: OverlayMesh;
   private readonly dns: DnsServer;
   private readonly drains: DrainWatch;
+  /** The overlay mesh, VIP rules and routing mesh of the last answer, tried again until in place. */
+  private readonly networking: ConvergenceRetry<AssignmentsResponse>;
   private readonly abort = new AbortController();
   private readonly metrics = new AgentMetrics();
   private metricsServer: Server | undefined;
@@ -71,6 +74,7 @@ export class SwarmAgent {
     this.drains = new DrainWatch((ids) => this.client.drained(ids, this.abort.signal), log);
     this.executor = new Executor({ docker, nodeId, log, report: (r) => this.reporter.report(r), networks: this.mesh, drains: this.drains });
     this.ingress = new IngressProxy({ docker, nodeId, log });
+    this.networking = new ConvergenceRetry({ attempt: (res) => this.convergeNetworking(res), log, what: 'host networking' });
     this.logs = new LogRelay({ docker, nodeId, log, post: (path, body) => this.client.postStream(path, body), relayed: (bytes) => this.metrics.logBytes.inc({}, bytes) });
     this.metrics.watchEngine(docker);
   }
@@ -110,6 +114,7 @@ export class SwarmAgent {
 
   private async shutdown() {
     this.abort.abort();
+    this.networking.stop();
     this.metricsServer?.close();
     this.executor.stop();
     this.drains.close();
@@ -127,7 +132,9 @@ export class SwarmAgent {
     this.opts.log.error('node credential revoked: this node was removed from the swarm; removing its task containers', { error: err });
     await this.executor.removeAll().catch(() => undefined);
     // The node left the swarm: its overlay networks and WireGuard interface go with its tasks.
-    await this.mesh.update(undefined).catch((e) => this.opts.log.warn('cannot remove the overlay mesh', { error: e }));
+    this.networking.stop();
+    const left = await this.mesh.update(undefined).pass;
+    if (left) this.opts.log.warn('cannot remove the overlay mesh', { error: left });
     this.fail('this node was removed from the swarm (node credential revoked); to rejoin, run: swarm-agent join <token>');
   }
 
@@ -172,26 +179,37 @@ export class SwarmAgent {
     if (res.heartbeatPeriodMs) this.reporter.heartbeatMs = res.heartbeatPeriodMs;
     // Where to go if the instance in use fails (absent from control planes older than the list).
     if (res.controlPlaneUrls) this.instances.learn(res.controlPlaneUrls);
-    // The mesh first: the view it keeps is what the executor's new containers attach to.
-    this.mesh.update(res.mesh, res.names).catch((err) => this.opts.log.warn('overlay mesh update failed; will retry on the next assignments', { error: err }));
+    // The mesh first: the view it keeps is what the executor's new containers attach to. Not
+    // waited for: the tasks and names go on meanwhile.
+    void this.networking.set(res);
     // Kept until the next answer: the host goes on answering while the control plane is away.
     this.dns.update(res.names ?? [], res.mesh?.networks ?? [], res.tasks);
     this.executor.setAssignments(res.tasks);
-    const routed = this.ingress.update(res.ingress ?? []).then(
-      () => true,
-      (err) => {
-        this.opts.log.warn('routing mesh update failed', { error: err });
-        return false;
-      },
-    );
-    // Names are in place now; once the VIP rules and the routing mesh are too, say so: a task that
-    // stopped being a backend elsewhere drains until every host routing to it has.
-    void Promise.all([this.mesh.virtualIpsWritten(), routed]).then(([vips, mesh]) => vips && mesh && this.reporter.applied(res.index));
     try {
       this.logs.handle(res.logRequests ?? []);
     } catch (err) {
       this.opts.log.warn('log relay failed', { error: err });
     }
+  }
+
+  /**
+   * One try at the host's networking of an answer: overlay mesh, VIP rules, routing mesh. Rejects
+   * with what is not in place; `networking` tries the same answer again on its timer.
+   */
+  private async convergeNetworking(res: AssignmentsResponse): Promise<void> {
+    const mesh = this.mesh.update(res.mesh, res.names);
+    const routing = this.ingress.update(res.ingress ?? []).then(
+      (pending) => (pending.length ? new Error(`routing mesh: not in place yet: ${pending.join('; ')}`) : undefined),
+      (err: Error) => err,
+    );
+    const [vips, ingress] = await Promise.all([mesh.virtualIps, routing]);
+    // Names are in place now; once the VIP rules and the routing mesh are too, say so: a task that
+    // stopped being a backend elsewhere drains until every host routing to it has.
+    if (!vips && !ingress) this.reporter.applied(res.index);
+    // The pass settles before a retry is timed, so retries never stack up in the mesh's queue.
+    const pass = await mesh.pass;
+    const failed = vips ?? ingress ?? pass;
+    if (failed) throw failed;
   }
 
   private async followAssignments() {

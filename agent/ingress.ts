@@ -13,6 +13,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type Dockerode from 'dockerode';
 import type { AssignmentsResponse } from '../protocol/agent-api.ts';
+import { RETRY_MAX_MS } from './convergence-retry.ts';
 import { NODE_LABEL, TASK_LABEL } from './executor/labels.ts';
 import type { Logger } from '../protocol/log.ts';
 import { Balancer, type Connector, Ejections, type MeshRoute, meshRoutes, raceConnect, tcpConnector } from './ingress-backends.ts';
@@ -50,10 +51,14 @@ export class IngressProxy {
     this.bindHost = opts.bindHost;
   }
 
-  /** Converges the listeners and backends to the control plane's latest ingress list. */
-  update(ingress: IngressList): Promise<void> {
+  /**
+   * Converges the listeners and backends to the control plane's latest ingress list. Answers what
+   * is not in place yet (a port still held by another process, the local tasks' addresses the
+   * engine did not give): the same list again retries them.
+   */
+  update(ingress: IngressList): Promise<string[]> {
     const run = this.queue.then(() => this.apply(ingress));
-    this.queue = run.catch(() => undefined);
+    this.queue = run.then(() => undefined, () => undefined);
     return run;
   }
 
@@ -68,10 +73,13 @@ export class IngressProxy {
     return [...this.listeners.keys()];
   }
 
-  private async apply(ingress: IngressList): Promise<void> {
-    if (this.closed) return;
+  private async apply(ingress: IngressList): Promise<string[]> {
+    if (this.closed) return [];
+    const pending: string[] = [];
     // Only a task without an ingress address (it predates its service's published port) needs its container's.
-    if (ingress.some((s) => s.backends.some((b) => b.nodeId === this.nodeId && !b.address))) await this.refreshLocalAddrs();
+    if (ingress.some((s) => s.backends.some((b) => b.nodeId === this.nodeId && !b.address)) && !(await this.refreshLocalAddrs())) {
+      pending.push("this node's task addresses (the engine did not list its containers)");
+    }
     const routes = meshRoutes(ingress, this.nodeId, this.localAddrs);
 
     for (const key of [...this.listeners.keys()]) {
@@ -92,15 +100,17 @@ export class IngressProxy {
         }
       }
       if (route.protocol !== 'tcp') {
+        // Nothing to retry: it stays unsupported.
         this.reportFailure(route, `${route.protocol.toUpperCase()} is not supported by the routing mesh yet; publish it in host mode instead`);
         continue;
       }
-      await this.openListener(route);
+      if (!(await this.openListener(route))) pending.push(`port ${route.key}`);
     }
+    return pending;
   }
 
-  /** Task ID → container address on its network, for the containers of this node. */
-  private async refreshLocalAddrs(): Promise<void> {
+  /** Task ID → container address on its network, for the containers of this node; false when the engine did not answer. */
+  private async refreshLocalAddrs(): Promise<boolean> {
     try {
       const containers = await this.docker.listContainers({
         filters: { label: [TASK_LABEL, `${NODE_LABEL}=${this.nodeId}`], status: ['running'] },
@@ -112,9 +122,11 @@ export class IngressProxy {
         if (taskId && ip) addrs.set(taskId, ip);
       }
       this.localAddrs = addrs;
+      return true;
     } catch (err) {
       // Keep the last known addresses: a hiccup of the engine should not drop every backend.
       this.log.warn('routing mesh: cannot list task containers; keeping the last known backends', { error: err });
+      return false;
     }
   }
 
@@ -127,7 +139,8 @@ export class IngressProxy {
     });
   }
 
-  private async openListener(route: MeshRoute): Promise<void> {
+  /** Answers whether it listens now. */
+  private async openListener(route: MeshRoute): Promise<boolean> {
     const balancer = new Balancer(this.ejections);
     balancer.set(route.endpoints);
     const sockets = new Set<Socket>();
@@ -146,11 +159,11 @@ export class IngressProxy {
       const code = (err as NodeJS.ErrnoException).code;
       const reason =
         code === 'EADDRINUSE'
-          ? `port ${route.publishedPort} is already in use on this host (EADDRINUSE); stop what holds it, the agent retries on its next update`
+          ? `port ${route.publishedPort} is already in use on this host (EADDRINUSE); stop what holds it, the agent keeps retrying (every ${RETRY_MAX_MS / 1_000} s at most)`
           : (err as Error).message;
       this.reportFailure(route, reason);
       server.close();
-      return;
+      return false;
     }
     server.on('error', (err) => this.log.error(`routing mesh: listener ${route.key} failed`, { error: err }));
     this.failed.delete(route.key);
@@ -158,6 +171,7 @@ export class IngressProxy {
     this.log.info(`routing mesh: listening on port ${route.key} for service ${route.serviceId}`, {
       backends: route.endpoints.length,
     });
+    return true;
   }
 
   private async closeListener(key: string): Promise<void> {

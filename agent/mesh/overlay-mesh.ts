@@ -15,6 +15,8 @@ import { enableForwarding, syncFirewall, syncRoutes, syncVirtualIps } from './ho
 import { type NetworkVips, reachableVips, remoteAddresses } from './plan.ts';
 import { WireguardInterface } from './wireguard.ts';
 
+const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
+
 const NO_MESH: MeshView = { listenPort: 0, networks: [], peers: [] };
 /**
  * Every task report bumps the cluster's index, so answers come often and mostly with the same
@@ -22,6 +24,14 @@ const NO_MESH: MeshView = { listenPort: 0, networks: [], peers: [] };
  * drift, e.g. a rule someone deleted), instead of ten `ip`/`wg`/iptables runs per answer.
  */
 const REAPPLY_UNCHANGED_MS = 60_000;
+
+/** One update's outcome in its two lines; neither promise rejects, so either may go unwatched. */
+export interface MeshUpdate {
+  /** Why the virtual IP rules could not be written, once they are written or failed. */
+  virtualIps: Promise<Error | undefined>;
+  /** Why the host is not entirely as the view says after the full pass (a failed step, or a network still in use). */
+  pass: Promise<Error | undefined>;
+}
 
 export class OverlayMesh {
   private readonly wireguard: WireguardInterface;
@@ -34,7 +44,7 @@ export class OverlayMesh {
   private applied: { key: string; at: number } | undefined;
   private queue: Promise<void> = Promise.resolve();
   /** The virtual IPs' own line: they change with every task start and stop, the rest seldom. */
-  private vipQueue: Promise<boolean> = Promise.resolve(true);
+  private vipQueue: Promise<Error | undefined> = Promise.resolve(undefined);
   /** The virtual IP rules last written (their key). */
   private vipsApplied: string | undefined;
   /** The remote task addresses whose path (peer, firewall, route) the last full pass put in place. */
@@ -51,25 +61,22 @@ export class OverlayMesh {
     return this.wireguard.latestHandshakes();
   }
 
-  /** Converges the host to the control plane's latest view and virtual IPs; one pass at a time, in order. */
-  update(view: MeshView | undefined, vips: NetworkVips[] = []): Promise<void> {
+  /**
+   * Converges the host to the control plane's latest view and virtual IPs; one pass at a time, in
+   * order. What failed is the caller's to log and retry (the same view again is cheap: what is in
+   * place is skipped).
+   */
+  update(view: MeshView | undefined, vips: NetworkVips[] = []): MeshUpdate {
     this.view = view ?? NO_MESH;
     this.vips = vips;
     // The VIP rules first and on their own: a task leaving a VIP must stop getting connections
     // within its drain, not after a whole mesh pass (several seconds on a loaded host).
-    this.vipQueue = this.vipQueue.then(() => this.applyVips()).then(
-      () => true,
-      (err) => {
-        this.opts.log.warn('mesh: virtual IP rules failed; will retry', { error: err });
-        return false;
-      },
+    this.vipQueue = this.vipQueue.then(() => this.applyVips()).then(() => undefined, asError);
+    const pass = this.enqueue(() => this.apply(this.view, this.vips)).then(
+      (complete) => (complete ? undefined : new Error('mesh: a network no task here needs is still in use (its last container is stopping)')),
+      asError,
     );
-    return this.enqueue(() => this.apply(this.view, this.vips));
-  }
-
-  /** Whether the virtual IP rules of the latest update are in place (resolves once they are written or failed). */
-  virtualIpsWritten(): Promise<boolean> {
-    return this.vipQueue;
+    return { virtualIps: this.vipQueue, pass };
   }
 
   /**
@@ -116,13 +123,16 @@ export class OverlayMesh {
     return run;
   }
 
-  private async apply(view: MeshView, vips: NetworkVips[]): Promise<void> {
-    if (this.closed) return;
+  /** Answers whether the host is entirely as the view says. */
+  private async apply(view: MeshView, vips: NetworkVips[]): Promise<boolean> {
+    if (this.closed) return true;
     const key = JSON.stringify([view, vips]);
-    if (this.applied?.key === key && Date.now() - this.applied.at < REAPPLY_UNCHANGED_MS) return;
+    if (this.applied?.key === key && Date.now() - this.applied.at < REAPPLY_UNCHANGED_MS) return true;
     this.applied = undefined;
-    // A network still in use (its last container stopping) is removed on the next answer instead.
-    if (await this.converge(view, vips)) this.applied = { key, at: Date.now() };
+    // A network still in use (its last container stopping) is removed by a later pass instead.
+    const complete = await this.converge(view, vips);
+    if (complete) this.applied = { key, at: Date.now() };
+    return complete;
   }
 
   /** Answers whether the host is entirely as the view says. */
@@ -156,7 +166,7 @@ export class OverlayMesh {
       this.vipsApplied = undefined;
       return this.applyVips();
     });
-    this.vipQueue = rewrite.then(() => true, () => false);
+    this.vipQueue = rewrite.then(() => undefined, asError);
     await rewrite;
     return this.networks.removeUnused(new Set(view.networks.map((n) => n.id)));
   }

@@ -36,12 +36,18 @@ export class AgentCluster {
 
   /**
    * `name` makes the agent's hostname `<name>-<run>`; `controlPlaneEnv` goes to the control plane's
-   * process; `controlPlaneCommand` and `agentCommand` replace the sources run with tsx (installed
-   * commands: `swarmlet serve`, `swarm-agent`).
+   * process, `agentEnv` to the agent's; `controlPlaneCommand` and `agentCommand` replace the sources
+   * run with tsx (installed commands: `swarmlet serve`, `swarm-agent`).
    */
   constructor(
     private readonly name: string,
-    private readonly opts: { controlPlaneEnv?: Record<string, string>; agentArgs?: string[]; controlPlaneCommand?: string[]; agentCommand?: string[] } = {},
+    private readonly opts: {
+      controlPlaneEnv?: Record<string, string>;
+      agentArgs?: string[];
+      agentEnv?: Record<string, string>;
+      controlPlaneCommand?: string[];
+      agentCommand?: string[];
+    } = {},
   ) {
     this.hostname = `${name}-${this.run}`;
   }
@@ -72,7 +78,8 @@ export class AgentCluster {
       ...(this.opts.agentArgs ?? []),
     ];
     const { agentCommand } = this.opts;
-    this.agent = agentCommand ? spawnWatched([...agentCommand, ...args], { DOCKER_HOST: ENGINE }, 'agent', 20_000) : spawnAgent(args);
+    const env = this.opts.agentEnv ?? {};
+    this.agent = agentCommand ? spawnWatched([...agentCommand, ...args], { DOCKER_HOST: ENGINE, ...env }, 'agent', 20_000) : spawnAgent(args, env);
     return this.agent;
   }
 
