@@ -242,7 +242,7 @@ export function loadConfig(env: Env = process.env): Config {
     rejoinGraceMs: intFrom(env, 'REJOIN_GRACE_MS', 30 * 24 * HOUR),
     longPollMaxWaitMs: intFrom(env, 'LONG_POLL_MAX_WAIT_MS', 120_000),
     shutdownGraceMs: intFrom(env, 'SHUTDOWN_GRACE_MS', 10_000),
-    heapGrowthPercent: intFrom(env, 'HEAP_GROWTH_PERCENT', 25),
+    heapGrowthPercent: intFrom(env, 'HEAP_GROWTH_PERCENT', 0),
     taskDrainMs: intFrom(env, 'TASK_DRAIN_MS', 5_000),
     notifierPollMs: intFrom(env, 'NOTIFIER_POLL_MS', 250),
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),

@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
  * objects before collecting it, so with thousands of agents waiting nearly as much dead poll state
  * sat in the heap as live (issue 13: heap in use 105 MiB before a full collection, 53 after, at
  * 1,000 agents). V8 reads the flag at each collection, so setting it once started takes effect.
+ * The price is more full collections: CPU for memory (README, HEAP_GROWTH_PERCENT).
  */
 export function limitHeapGrowth(percent: number): void {
   if (percent > 0) setFlagsFromString(`--heap-growing-percent=${percent}`);
