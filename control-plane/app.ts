@@ -20,16 +20,16 @@ export function createApp(deps: AppDeps) {
   const app = new Hono<AppEnv>({ getPath: dockerPath });
   app.onError(errorHandler(deps.log));
   app.notFound(() => errorResponse(404, 'page not found'));
-  app.use('*', async (c, next) => {
+  // Middleware that returns next()'s promise rather than awaiting it: an awaiting one keeps a
+  // suspended frame for as long as the request runs, and a long-poll runs for a minute, so
+  // thousands of waiting agents each held one per layer (heap snapshots: issue 13).
+  app.use('*', (c, next) => {
     c.set('deps', deps);
-    await next();
+    return next();
   });
   app.use('*', requestMetrics());
   // Round the credentials: one flooding credential cannot make others wait for its crowd.
-  app.use('*', async (c, next) => {
-    await deps.fairShare.requestTurn(c.req.header('authorization') ?? '');
-    await next();
-  });
+  app.use('*', (c, next) => deps.fairShare.requestTurn(c.req.header('authorization') ?? '')?.then(next) ?? next());
   const limitBody = bodyLimit({
     maxSize: deps.config.bodyLimitBytes,
     onError: () => errorResponse(413, `request body too large: the limit is ${deps.config.bodyLimitBytes} bytes`),

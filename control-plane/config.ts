@@ -46,6 +46,11 @@ export interface Config {
   /** How long a stop (SIGTERM) waits for the leader's pass, the lease's release and the deregistration. */
   shutdownGraceMs: number;
   /**
+   * Node only: how far the JavaScript heap may grow past what the last full collection kept before
+   * the next, in percent; 0 leaves it to V8. See heap-growth.ts.
+   */
+  heapGrowthPercent: number;
+  /**
    * The longest a stopping task that was a backend (of a VIP, a name, the routing mesh) keeps
    * running after it left those sets: it stops once every host routing to it applied the change
    * (GET /drains), or after this; 0 stops at once.
@@ -237,6 +242,7 @@ export function loadConfig(env: Env = process.env): Config {
     rejoinGraceMs: intFrom(env, 'REJOIN_GRACE_MS', 30 * 24 * HOUR),
     longPollMaxWaitMs: intFrom(env, 'LONG_POLL_MAX_WAIT_MS', 120_000),
     shutdownGraceMs: intFrom(env, 'SHUTDOWN_GRACE_MS', 10_000),
+    heapGrowthPercent: intFrom(env, 'HEAP_GROWTH_PERCENT', 0),
     taskDrainMs: intFrom(env, 'TASK_DRAIN_MS', 5_000),
     notifierPollMs: intFrom(env, 'NOTIFIER_POLL_MS', 250),
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024),

@@ -7,6 +7,7 @@ import { sealSigningKeysAtRest } from './auth/signing-keys.ts';
 import { resealDataKeysAtRest } from './auth/data-keys.ts';
 import { bootstrap, writeDockerCa } from './bootstrap.ts';
 import { loadConfig } from './config.ts';
+import { limitHeapGrowth } from './heap-growth.ts';
 import { openDatabase } from './db/open.ts';
 import { buildDeps } from './deps.ts';
 import { InstanceRegistration } from './orchestrator/instances.ts';
@@ -20,6 +21,7 @@ async function main() {
   // this process writes is for other users of the host.
   process.umask(0o077);
   const config = loadConfig();
+  limitHeapGrowth(config.heapGrowthPercent);
   const keyRing = await loadKeyRing(config);
   const database = await openDatabase(config.libsqlUrl, config.libsqlAuthToken, config.db);
   let publicUrl = config.publicUrl ?? '';

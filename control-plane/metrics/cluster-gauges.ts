@@ -2,6 +2,7 @@ import { and, count, eq, inArray, type SQL } from 'drizzle-orm';
 import type { AppDeps } from '../deps.ts';
 import { nodes, tasks } from '../db/schema/index.ts';
 import { Gauge } from '../../protocol/metrics.ts';
+import { processMemoryGauges } from './process-memory.ts';
 
 /** Who reads the metrics: the operator sees every cluster; a tenant's key only its own. */
 export type MetricsReader = { kind: 'operator' } | { kind: 'tenant'; clusterId: string };
@@ -44,7 +45,7 @@ export async function clusterGauges(deps: AppDeps, reader: MetricsReader): Promi
     .groupBy(tasks.clusterId, tasks.err);
   for (const r of pendingRows) pending.inc({ cluster: r.cluster, reason: reasonCategory(r.reason) }, r.n);
 
-  return [nodesByState, tasksByState, pending, ...(reader.kind === 'operator' ? await leaseGauges(deps) : [])];
+  return [nodesByState, tasksByState, pending, ...(reader.kind === 'operator' ? [...(await leaseGauges(deps)), ...processMemoryGauges()] : [])];
 }
 
 /** The leader lease: the operator's alone (it names instances, not tenants' objects). */

@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       joinTokenRetentionMs: 24 * 3600_000,
       housekeepingMs: 600_000,
       notifierPollMs: 250,
+      heapGrowthPercent: 0,
       logRelay: { requestTtlMs: 90_000, renewEveryMs: 30_000, chunkTtlMs: 120_000, pollMs: 250, taskScanMs: 2_000, idleTimeoutMs: 10_000 },
       log: { format: 'text', debug: false, commits: false },
       tokenMaxTtl: { joinMs: 366 * 24 * 3600_000, nodeCredentialMs: 24 * 3600_000 },
@@ -30,6 +31,7 @@ describe('loadConfig', () => {
         servicesPerCluster: 1000,
       },
     });
+    expect(loadConfig({ HEAP_GROWTH_PERCENT: '25' }).heapGrowthPercent).toBe(25);
     const tuned = loadConfig({ LOG_IDLE_TIMEOUT_MS: '1500', LOG_FORMAT: 'json', LOG_COMMITS: '1', REJOIN_GRACE_MS: '60000' });
     expect(tuned.logRelay.idleTimeoutMs).toBe(1500);
     expect(tuned.log).toEqual({ format: 'json', debug: false, commits: true });

@@ -52,6 +52,7 @@ describe('/metrics, /healthz and /readyz', () => {
     expect(text).not.toContain('secret-name');
     expect(text).not.toContain('swarmlet_db_transaction_duration_seconds');
     expect(text).not.toContain('swarmlet_leader_lease');
+    expect(text).not.toContain('process_resident_memory_bytes');
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toContain(`cluster="${t.clusterId}"`);
   });
 
@@ -61,6 +62,22 @@ describe('/metrics, /healthz and /readyz', () => {
     expect(text).toContain(`swarmlet_tasks{cluster="${t.clusterId}",desired_state="running",state="pending"} 2`);
     expect(text).toMatch(/^swarmlet_db_transaction_duration_seconds_count [1-9]\d*$/m);
     expect(text).toMatch(/^swarmlet_http_requests_total\{method="GET",route="\/metrics",status="401"\} 2$/m);
+  });
+
+  it('gives the metrics token this process\'s memory: resident, JavaScript heap and external, as this process measures them', async () => {
+    const text = await (await scrape(METRICS_TOKEN)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    const rss = value('process_resident_memory_bytes');
+    const used = value('nodejs_heap_size_used_bytes');
+    const total = value('nodejs_heap_size_total_bytes');
+    const now = process.memoryUsage();
+    // The app runs in this process: the scrape read this process's figures a moment ago.
+    expect(rss).toBeGreaterThan(now.rss / 2);
+    expect(rss).toBeLessThan(now.rss * 2);
+    expect(used).toBeGreaterThan(0);
+    expect(used).toBeLessThanOrEqual(total);
+    expect(total).toBeLessThan(rss);
+    expect(value('nodejs_external_memory_bytes')).toBeGreaterThan(0);
   });
 
   it('answers /healthz and /readyz without credentials and says nothing else', async () => {
