@@ -87,16 +87,21 @@ describe('keepStatements on a libsql connection', () => {
 
   it('libsql resets a statement before each run: one left half-read starts over, and runs again after a failed run', () => {
     const connection = new Database(newFile());
-    connection.exec(`${SCHEMA}; insert into t (name, n) values ('a', 1), ('b', 2), ('c', 3)`);
-    const select = connection.prepare('select name from t where n >= ? order by n').raw(true);
-    const first = select.iterate([1]).next();
-    expect(first.value).toEqual(['a']);
-    // Half-read: the next execution with other arguments starts from its first row, not from 'b'.
-    expect(select.all([2])).toEqual([['b'], ['c']]);
-    expect(select.all([1])).toEqual([['a'], ['b'], ['c']]);
-    const insert = connection.prepare("insert into t (name, n) values (?, 4)");
-    expect(() => insert.run(['a'])).toThrow(/UNIQUE constraint failed/);
-    expect(insert.run(['d'])).toMatchObject({ changes: 1, lastInsertRowid: 4 });
+    // More rows than libsql fetches in one go (100), so the first row leaves the statement mid-read.
+    connection.exec(`${SCHEMA}; with recursive k(i) as (select 1 union all select i + 1 from k where i < 250) insert into t (name, n) select 'row-' || i, i from k`);
+    const running = connection.prepare("select sql from sqlite_stmt where busy and sql not like '%sqlite_stmt%'").raw(true);
+    const select = connection.prepare('select n from t where n >= ? order by n').raw(true);
+    expect(select.iterate([1]).next().value).toEqual([1]);
+    expect(running.all()).toEqual([['select n from t where n >= ? order by n']]);
+    // The next execution, with other arguments, starts from its own first row and runs to the end.
+    const rows = select.all([2]);
+    expect(rows).toHaveLength(249);
+    expect(rows[0]).toEqual([2]);
+    expect(running.all()).toEqual([]);
+    const insert = connection.prepare('insert into t (name, n) values (?, 0)');
+    expect(() => insert.run(['row-1'])).toThrow(/UNIQUE constraint failed/);
+    expect(running.all()).toEqual([]);
+    expect(insert.run(['row-251'])).toMatchObject({ changes: 1, lastInsertRowid: 251 });
     connection.close();
   });
 });
@@ -197,6 +202,8 @@ describe('a file client that keeps its prepared statements', () => {
     await expect(client.execute({ sql: INSERT, args: ['a', 3, null] })).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT' });
     const parse = 'select json_extract(data, \'$.ok\') as ok from t where n >= ? order by n';
     await expect(client.execute({ sql: parse, args: [1] })).rejects.toThrow(/malformed JSON/);
+    // Sequential calls borrow the same pooled connection: nothing is left running on it.
+    expect((await client.execute("select sql from sqlite_stmt where busy and sql not like '%sqlite_stmt%'")).rows).toEqual([]);
     await outside.execute({ sql: INSERT, args: ['c', 3, '{"ok":3}'] });
     expect((await client.execute({ sql: BETWEEN, args: [0, 9] })).rows.map((r) => r.name)).toEqual(['a', 'b', 'c']);
     expect(await checkpoint()).toBe(0);
