@@ -62,7 +62,7 @@ export function metrics(): readonly Metric[] {
 }
 
 /** Every benchmark in the order `npm run bench` runs them. */
-export const BENCHMARKS = ['orchestrator', 'failover', 'remote-db', 'heartbeat', 'swarm-vs-swarmlet', 'fairness', 'startup', 'longpoll', 'mesh', 'discovery'];
+export const BENCHMARKS = ['orchestrator', 'statements', 'failover', 'remote-db', 'heartbeat', 'swarm-vs-swarmlet', 'fairness', 'startup', 'longpoll', 'mesh', 'discovery'];
 const BENCHMARK_ORDER = (name: string) => BENCHMARKS.indexOf(name);
 
 /**

@@ -86,9 +86,16 @@ export interface DatabaseTuning {
   writeWaitMs: number;
   /** A WAL file larger than this is checkpointed and truncated after the next write. */
   walLimitBytes: number;
+  /** Prepared statements a file connection keeps for reuse (0: prepare every execution anew). */
+  statementCacheSize: number;
 }
 
-export const DATABASE_DEFAULTS: DatabaseTuning = { busyTimeoutMs: 50, writeWaitMs: 10_000, walLimitBytes: 8 * 1024 * 1024 };
+export const DATABASE_DEFAULTS: DatabaseTuning = {
+  busyTimeoutMs: 50,
+  writeWaitMs: 10_000,
+  walLimitBytes: 8 * 1024 * 1024,
+  statementCacheSize: 256,
+};
 
 /**
  * How the Node control plane serves: HTTPS with its own cluster CA (the default; the CA's key in
@@ -216,6 +223,7 @@ export function loadConfig(env: Env = process.env): Config {
       busyTimeoutMs: intFrom(env, 'LIBSQL_BUSY_TIMEOUT_MS', DATABASE_DEFAULTS.busyTimeoutMs),
       writeWaitMs: intFrom(env, 'DB_WRITE_WAIT_MS', DATABASE_DEFAULTS.writeWaitMs),
       walLimitBytes: intFrom(env, 'WAL_LIMIT_BYTES', DATABASE_DEFAULTS.walLimitBytes),
+      statementCacheSize: intFrom(env, 'LIBSQL_STATEMENT_CACHE', DATABASE_DEFAULTS.statementCacheSize),
     },
     lease: {
       ttlMs: intFrom(env, 'LEASE_TTL_MS', 15_000),

@@ -6,6 +6,7 @@ import { DATABASE_DEFAULTS, type DatabaseTuning } from '../config.ts';
 import { Database, DRIZZLE_OPTIONS } from './database.ts';
 import { applyMigrations } from './migrate.ts';
 import { RenewingClient } from './renewing-client.ts';
+import { createFileClient } from './statement-cache.ts';
 import { walTruncation } from './wal.ts';
 
 /**
@@ -27,9 +28,12 @@ async function reclaimableSpace(client: Client): Promise<void> {
 export async function openDatabase(url: string, authToken?: string, tuning: DatabaseTuning = DATABASE_DEFAULTS): Promise<Database> {
   const file = url.startsWith('file:') ? url.slice('file:'.length).replace(/\?.*/, '') : undefined;
   if (file) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const open = () => createClient({ url, authToken, timeout: tuning.busyTimeoutMs });
-  // A file's connections are replaced after SQLite fails on one (see RenewingClient).
-  const client = file ? new RenewingClient(open) : open();
+  const timeout = tuning.busyTimeoutMs;
+  // A file's connections keep their prepared statements, and are replaced after SQLite fails on
+  // one (see RenewingClient).
+  const client = file
+    ? new RenewingClient(() => createFileClient(url, { timeout, statementCacheSize: tuning.statementCacheSize }))
+    : createClient({ url, authToken, timeout });
   if (file) {
     await reclaimableSpace(client);
     // WAL persists in the file; readers then never wait for the writer.
