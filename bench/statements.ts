@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assignmentsIndex, nodeAssignments } from '../control-plane/agent-api/assignments.ts';
+import { assignmentsIndexes, nodesAssignments } from '../control-plane/agent-api/assignments.ts';
 import { keyRingFrom } from '../control-plane/auth/envelope.ts';
 import { DATABASE_DEFAULTS } from '../control-plane/config.ts';
 import type { Database } from '../control-plane/db/database.ts';
@@ -48,8 +48,9 @@ export async function run(): Promise<void> {
   const kek = await keyRingFrom([randomBytes(32).toString('base64')]);
   const timing = { heartbeatPeriodMs: 2000, taskDrainMs: 0, controlPlaneUrls: [] };
   const reads = {
-    index: (db: Database, i: number) => assignmentsIndex(db.db, CLUSTER, `node-${i % NODES}`),
-    answer: (db: Database, i: number) => nodeAssignments(db.db, CLUSTER, `node-${i % NODES}`, timing, kek),
+    // One node's, as a long-poll asked alone (a batch of one) reads them.
+    index: (db: Database, i: number) => assignmentsIndexes(db.db, CLUSTER, [`node-${i % NODES}`]),
+    answer: (db: Database, i: number) => nodesAssignments(db.db, CLUSTER, new Map([[`node-${i % NODES}`, i + 1]]), timing, kek),
   };
   try {
     const modes = await Promise.all(
