@@ -34,7 +34,9 @@ export const holding = sql`(${sql.join([...HOLDING_STATES].map((st) => sql`${st}
  * so an idle node answered with 0 would poll in a busy loop.
  *
  * Woken long-polls of a cluster ask it together (answer-batches.ts), so it reads indexes, not
- * rows: the cluster's part once, each node's part in one statement for the whole batch.
+ * rows: the cluster's part once, each node's part in one statement for the whole batch. A task
+ * not yet scheduled (a global service's names its node at once) is not in the node's answer, so
+ * it does not move the index either: the node hears of it once, when it is assigned.
  */
 export async function assignmentsIndexes(db: Reader, clusterId: string, nodeIds: readonly string[]): Promise<Map<string, number>> {
   const [cluster] = await db.all<{ idx: number | null }>(sql`
@@ -48,7 +50,7 @@ export async function assignmentsIndexes(db: Reader, clusterId: string, nodeIds:
     ) as idx`);
   const perNode = await db.all<{ id: string; idx: number | null }>(sql`
     select ids.value as id, max(
-      coalesce((select max(version) from tasks where node_id = ids.value), 0),
+      coalesce((select max(version) from tasks where node_id = ids.value and state not in ('new', 'pending')), 0),
       coalesce((select version from nodes where id = ids.value), 1),
       coalesce((
         select max(n.names_index) from networks n

@@ -166,7 +166,8 @@ export const inIds = (column: SQLWrapper, ids: readonly string[]) => sql`${colum
  */
 export const alsoEq = (column: SQLWrapper, value: string) => sql`+${column} = ${value}`;
 
+/** Every long-poll reads it before it waits: one plain statement, not drizzle's relational query builder (~0.2 ms a call). */
 export async function readClusterIndex(db: Reader, clusterId: string): Promise<number> {
-  const row = await db.query.clusters.findFirst({ columns: { changeIndex: true }, where: eq(schema.clusters.id, clusterId) });
-  return row?.changeIndex ?? 0;
+  const [row] = await db.all<{ change_index: number }>(sql`select change_index from clusters where id = ${clusterId}`);
+  return row?.change_index ?? 0;
 }

@@ -76,20 +76,35 @@ describe('targeted long-poll wake-ups', () => {
     return polls;
   }
 
+  it('answers each node once for a global service, with its task: a task not yet scheduled is no news', async () => {
+    const [pollA, pollB] = await bothWaiting();
+    const name = `everywhere-${Math.random().toString(36).slice(2, 6)}`;
+    expect((await t.request('POST', '/services/create', serviceSpec(name, 1, { Mode: { Global: {} } }))).status).toBe(201);
+    for (const poll of [pollA!, pollB!]) {
+      const body = await poll.promise;
+      // The create names each node in a pending task before the scheduler checked it fits; the
+      // answer does not carry it until it is assigned, so that write must not answer the poll.
+      expect(body.tasks.filter((task: { serviceName: string; state: string }) => task.serviceName === name).map((task: { state: string }) => task.state)).toEqual(['assigned']);
+      expect(poll.ms).toBeLessThan(2000);
+    }
+  });
+
   it("wakes node A's long-poll for A's new task, and leaves B's waiting, not even woken", async () => {
     const [pollA, pollB] = await bothWaiting();
     const bWaits = waitsOf(b.nodeId);
     // Creating the service wakes no one (its task is on no node yet); the leader's placement wakes A.
-    expect((await t.request('POST', '/services/create', pinnedTo('node-a'))).status).toBe(201);
+    const pinned = pinnedTo('node-a');
+    expect((await t.request('POST', '/services/create', pinned)).status).toBe(201);
     const body = await pollA!.promise;
-    expect(body.tasks).toHaveLength(1);
+    const mine = body.tasks.filter((task: { serviceName: string }) => task.serviceName === pinned.Name);
+    expect(mine).toHaveLength(1);
     expect(pollA!.ms).toBeLessThan(2000);
     await sleep(600);
     expect(pollB!.done).toBe(false);
     expect(waitsOf(b.nodeId)).toBe(bWaits);
 
     // A's report that its task runs is news to no one: A sent it, and B has no part in it.
-    const taskId = body.tasks[0].taskId;
+    const taskId = mine[0].taskId;
     const aWaits = waitsOf(a.nodeId);
     const pollA2 = a.poll();
     await eventually(async () => waitsOf(a.nodeId) > aWaits, 5000, 5);
