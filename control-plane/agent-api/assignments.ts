@@ -11,6 +11,7 @@ import type { AssignmentsResponse } from '../../protocol/agent-api.ts';
 import { expandTaskSpec, hasTemplates, taskTemplateContext } from '../swarm/templates.ts';
 import type { KeyRing } from '../auth/envelope.ts';
 import { taskFiles } from './task-files.ts';
+import { groupBy } from '../group-by.ts';
 
 /** Services publishing ingress ports: every node's routing mesh needs their running tasks. */
 async function ingressServices(db: Reader, clusterId: string) {
@@ -134,8 +135,8 @@ export async function nodesAssignments(
         ),
       ),
     );
-  const own = new Map<string, typeof rows>(nodeIds.map((id) => [id, []]));
-  for (const t of rows) own.get(t.nodeId!)?.push(t);
+  const byNode = groupBy(rows, (t) => t.nodeId!);
+  const own = new Map(nodeIds.map((id) => [id, byNode.get(id) ?? []]));
   const ingress = await ingressServices(db, clusterId);
   const ingressNetwork = rows.some((t) => t.networks?.length) || ingress.length ? await ingressNetworkId(db, clusterId) : undefined;
   const templated = new Set(rows.filter((t) => hasTemplates(t.spec)).map((t) => t.id));

@@ -9,6 +9,7 @@ import type { MeshPeer, MeshView, TaskAttachment } from '../../protocol/agent-ap
 import { inIds, type Reader } from '../db/database.ts';
 import { addressOf } from '../swarm/address-space.ts';
 import { clusters, HOLDING_STATES, networks, nodes, type TaskNetwork, type TaskState, tasks } from '../db/schema/index.ts';
+import { groupBy } from '../group-by.ts';
 
 const hostAddress = (cidr: string) => `${addressOf(cidr)}/32`;
 /** `addr:port` as WireGuard takes it: an IPv6 address in brackets. */
@@ -60,15 +61,14 @@ export async function meshViews(db: Reader, clusterId: string, own: OwnTasks, in
   const mine = new Map(nodeIds.map((id) => [id, new Set(own.get(id)!.filter((t) => HOLDING_STATES.has(t.state)).flatMap((t) => (t.networks ?? []).map((n) => n.networkId)))]));
   const views = new Map<string, MeshView>();
   const meshed = nodeIds.filter((id) => mine.get(id)!.size || addresses.has(id));
-  for (const id of nodeIds) if (!mine.get(id)!.size && !addresses.has(id)) views.set(id, { listenPort, networks: [], peers: [] });
+  for (const id of nodeIds) views.set(id, { listenPort, networks: [], peers: [] });
   if (!meshed.length) return views;
   // Every address held in the cluster now, by node: a task holds one from its assignment until it ends.
   const heldRows = await db
     .select({ nodeId: tasks.nodeId, networks: tasks.networks })
     .from(tasks)
     .where(and(eq(tasks.clusterId, clusterId), isNotNull(tasks.networks), inArray(tasks.state, [...HOLDING_STATES])));
-  const held = new Map<string, TaskNetwork[]>();
-  for (const t of heldRows) held.set(t.nodeId!, [...(held.get(t.nodeId!) ?? []), ...(t.networks ?? [])]);
+  const held = groupBy(heldRows, (t) => t.nodeId!);
   const joined = [...new Set(meshed.flatMap((id) => [...mine.get(id)!]))];
   const netRows = joined.length ? await db.select().from(networks).where(and(eq(networks.clusterId, clusterId), inArray(networks.id, joined))) : [];
   const peerRows = await db
@@ -86,7 +86,7 @@ export async function meshViews(db: Reader, clusterId: string, own: OwnTasks, in
     const peers: MeshPeer[] = [];
     for (const p of peerRows) {
       if (p.id === nodeId) continue;
-      const allowedIps = (held.get(p.id) ?? []).filter((n) => reached.has(n.networkId)).map((n) => hostAddress(n.address));
+      const allowedIps = (held.get(p.id) ?? []).flatMap((t) => (t.networks ?? []).filter((n) => reached.has(n.networkId)).map((n) => hostAddress(n.address)));
       // Replies of this node's ingress tasks to the peer's routing mesh.
       if (servesIngress && p.meshAddress) allowedIps.push(hostAddress(p.meshAddress));
       // Only nodes this node exchanges packets with are its peers: a node joining changes no one's.

@@ -10,6 +10,7 @@ import { logChunks, logRequests, nodes, tasks, type TaskState } from '../db/sche
 import { newId } from '../ids.ts';
 import type { LogRequest } from '../../protocol/agent-api.ts';
 import type { LogOptions } from './options.ts';
+import { groupBy } from '../group-by.ts';
 
 /** Tasks that may have a container on their node, and so logs. */
 const WITH_CONTAINER: TaskState[] = ['preparing', 'starting', 'running', 'complete', 'shutdown', 'failed'];
@@ -155,20 +156,20 @@ export async function nodesLogRequests(db: Reader, clusterId: string, nodeIds: r
         gt(logRequests.expiresAt, now),
       ),
     );
-  const byNode = new Map<string, LogRequest[]>();
-  for (const r of rows) {
-    const list = byNode.get(r.nodeId) ?? [];
-    byNode.set(r.nodeId, list);
-    list.push({
-      id: r.id,
-      taskIds: r.taskIds,
-      follow: r.follow,
-      tail: r.tail ?? 'all',
-      timestamps: r.timestamps,
-      ...(r.since !== null ? { since: r.since } : {}),
-    });
-  }
-  return byNode;
+  const byNode = groupBy(rows, (r) => r.nodeId);
+  return new Map(
+    [...byNode].map(([nodeId, requests]) => [
+      nodeId,
+      requests.map((r) => ({
+        id: r.id,
+        taskIds: r.taskIds,
+        follow: r.follow,
+        tail: r.tail ?? 'all',
+        timestamps: r.timestamps,
+        ...(r.since !== null ? { since: r.since } : {}),
+      })),
+    ]),
+  );
 }
 
 /** Deletes the cluster's expired log requests and every expired chunk. */

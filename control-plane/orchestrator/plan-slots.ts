@@ -8,6 +8,7 @@ import { parseConstraint, satisfies } from '../scheduler/constraints.ts';
 import { constraintsOf, onePerNode, replicasOf, replicatedJobOf, restartPolicyOf } from '../swarm/service-spec.ts';
 import type { NodeView, Plan, ServiceView, TaskView } from './reconcile.ts';
 import { restartDue } from './restart-policy.ts';
+import { groupBy } from '../group-by.ts';
 
 /** Wanted in its slot: desired running (or ready), whatever the agent last reported. */
 export const isLive = (t: Pick<TaskView, 'desiredState'>) => t.desiredState === 'running' || t.desiredState === 'ready';
@@ -131,14 +132,4 @@ function wantedSlots(service: ServiceView, tasks: TaskView[], live: TaskView[], 
     wanted.set(n.id, { slot: 0, nodeId: n.id });
   }
   return wanted;
-}
-
-function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const list = groups.get(keyOf(item));
-    if (list) list.push(item);
-    else groups.set(keyOf(item), [item]);
-  }
-  return groups;
 }
