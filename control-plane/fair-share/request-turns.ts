@@ -11,11 +11,21 @@ import { inNextTurn } from '../event-loop-turn.ts';
  * tenant's one request goes next after at most one of the flood's, whatever the flood's size; and
  * since a flooding connection sends its next request only once answered, the flood is read at the
  * pace it is served rather than all at once.
+ *
+ * A turn starts one request of each principal waiting (up to `perTurn` principals), not one
+ * request in all: the turns of a busy process are long (a leader's pass, a batch of reports written
+ * in one transaction), and at one request a turn a thousand agents' heartbeats, each from its own
+ * credential, waited a thousand of them, over a minute at 100,000 tasks, and their nodes were marked
+ * down. A principal's crowd still starts one request a turn; a new principal waits at most one
+ * turn's round before its first.
  */
 export class RequestTurns {
   /** Waiting requests per principal, in the order the principals' turns come round. */
   private readonly waiting = new Map<string, Array<() => void>>();
   private scheduled = false;
+
+  /** `perTurn`: the most principals whose next request starts in one turn. */
+  constructor(private readonly perTurn = 256) {}
 
   /** Resolves in `principal`'s next turn. */
   take(principal: string): Promise<void> {
@@ -30,19 +40,24 @@ export class RequestTurns {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    inNextTurn(() => this.startNext());
+    inNextTurn(() => this.startRound());
   }
 
-  /** Starts the first principal's oldest request and sends that principal to the back of the round. */
-  private startNext(): void {
+  /**
+   * Starts the oldest request of each of the first `perTurn` principals, in their order, and sends
+   * those principals to the back of the round.
+   */
+  private startRound(): void {
     this.scheduled = false;
-    const next = this.waiting.entries().next();
-    if (next.done) return;
-    const [principal, queue] = next.value;
-    const start = queue.shift()!;
-    this.waiting.delete(principal);
-    if (queue.length > 0) this.waiting.set(principal, queue);
-    start();
+    const round: string[] = [];
+    for (const principal of this.waiting.keys()) if (round.push(principal) === this.perTurn) break;
+    for (const principal of round) {
+      const queue = this.waiting.get(principal)!;
+      const start = queue.shift()!;
+      this.waiting.delete(principal);
+      if (queue.length > 0) this.waiting.set(principal, queue);
+      start();
+    }
     if (this.waiting.size > 0) this.schedule();
   }
 }

@@ -34,4 +34,17 @@ describe('RequestTurns', () => {
     await Promise.all(all);
     expect(order).toEqual(['a', 'b', 'c', 'a', 'b', 'a']);
   });
+
+  it("starts one request of each waiting principal in a turn: a thousand agents' heartbeats wait a few turns, not a thousand", async () => {
+    const turns = new RequestTurns(256);
+    const startedByTurn: number[] = [];
+    let started = 0;
+    const turnEnds = () => new Promise<void>((r) => setImmediate(r)).then(() => startedByTurn.push(started));
+    const beats = Array.from({ length: 1000 }, (_, i) => turns.take(`node-${i}`).then(() => started++));
+    for (let i = 0; i < 5; i++) await turnEnds();
+    await Promise.all(beats);
+    // 256 a turn: all 1,000 within four turns (one request a turn took a thousand).
+    expect(startedByTurn[0]).toBe(256);
+    expect(startedByTurn[3]).toBe(1000);
+  });
 });
