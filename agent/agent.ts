@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import type { Server } from 'node:http';
-import type { AssignmentsResponse } from '../protocol/agent-api.ts';
+import { type AssignmentsAnswer, type AssignmentsResponse, isUnchanged } from '../protocol/agent-api.ts';
 import { Backoff, sleep } from './backoff.ts';
 import { ConvergenceRetry } from './convergence-retry.ts';
 import { ControlPlaneClient, ControlPlaneError, ControlPlaneUnreachable, retryAfterOf } from './client.ts';
@@ -175,10 +175,15 @@ export class SwarmAgent {
     return this.recovering;
   }
 
-  private applyAssignments(res: AssignmentsResponse) {
+  /** How often to be heard from, and where to go if the instance in use fails: in every answer. */
+  private learnTiming(res: AssignmentsAnswer) {
     if (res.heartbeatPeriodMs) this.reporter.heartbeatMs = res.heartbeatPeriodMs;
-    // Where to go if the instance in use fails (absent from control planes older than the list).
+    // Absent from control planes older than the list.
     if (res.controlPlaneUrls) this.instances.learn(res.controlPlaneUrls);
+  }
+
+  private applyAssignments(res: AssignmentsResponse) {
+    this.learnTiming(res);
     // The mesh first: the view it keeps is what the executor's new containers attach to. Not
     // waited for: the tasks and names go on meanwhile.
     void this.networking.set(res);
@@ -220,11 +225,18 @@ export class SwarmAgent {
     while (!signal.aborted) {
       const asked = Date.now();
       try {
-        const res = await this.client.assignments(index, index ? this.opts.config.longPollWaitMs : 0, signal);
+        // At most half a heartbeat period: the poll is the node's heartbeat (StatusReporter).
+        const wait = Math.min(this.opts.config.longPollWaitMs, Math.max(200, this.reporter.heartbeatMs / 2));
+        const res = await this.client.assignments(index, index ? wait : 0, signal);
         backoff.reset();
-        this.metrics.assignments.inc();
-        if (res.index !== index || !index) log.debug('assignments', { index: res.index, tasks: res.tasks.length });
-        this.applyAssignments(res);
+        if (isUnchanged(res)) {
+          // Nothing new: what the host holds stands.
+          this.learnTiming(res);
+        } else {
+          this.metrics.assignments.inc();
+          if (res.index !== index || !index) log.debug('assignments', { index: res.index, tasks: res.tasks.length });
+          this.applyAssignments(res);
+        }
         // A blocking query only blocks for index > 0; a node without tasks yet asks from 1.
         const next = Math.max(res.index, 1);
         if (next === index && Date.now() - asked < 100) await sleep(1_000, signal);

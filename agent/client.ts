@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Agent, request } from './undici.ts';
 import type {
-  AssignmentsResponse,
+  AssignmentsAnswer,
   CredentialResponse,
   DrainsResponse,
   JoinRequest,
@@ -102,6 +102,8 @@ export class ControlPlaneClient {
   private readonly ca: string | undefined;
   private readonly sentDuringOutage = new Set<AbortController>();
   credential: string | undefined;
+  /** When a request with the node's credential last went out (wall ms): each is a heartbeat. */
+  lastSentAt = 0;
   /** Where requests go: one URL, or the cluster's instances, moving on when the one in use is unreachable. */
   readonly instances: ControlPlaneInstances;
 
@@ -134,7 +136,10 @@ export class ControlPlaneClient {
 
   private async attempt<T>(method: 'GET' | 'POST', path: string, opts: CallOptions, retryNow: AbortController): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (opts.auth !== false && this.credential) headers.authorization = `Bearer ${this.credential}`;
+    if (opts.auth !== false && this.credential) {
+      headers.authorization = `Bearer ${this.credential}`;
+      this.lastSentAt = Date.now();
+    }
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     const deadline = AbortSignal.timeout(opts.deadlineMs);
     const dispatcher = this.dispatcher;
@@ -194,9 +199,12 @@ export class ControlPlaneClient {
     return this.call<CredentialResponse>('POST', '/credential', { signal, deadlineMs: REQUEST_DEADLINE_MS });
   }
 
-  /** Blocking query: returns when the node's set changes past `index` or `waitMs` runs out. */
+  /**
+   * Blocking query: returns when the node's set changes past `index`, or briefly (unchanged) when
+   * `waitMs` runs out first.
+   */
   assignments(index: number, waitMs: number, signal?: AbortSignal) {
-    return this.call<AssignmentsResponse>('GET', `/assignments?index=${index}&wait=${Math.round(waitMs)}ms`, { signal, deadlineMs: waitMs + LONG_POLL_MARGIN_MS });
+    return this.call<AssignmentsAnswer>('GET', `/assignments?index=${index}&wait=${Math.round(waitMs)}ms&brief=1`, { signal, deadlineMs: waitMs + LONG_POLL_MARGIN_MS });
   }
 
   status(reports: TaskReport[], signal?: AbortSignal, appliedIndex?: number) {

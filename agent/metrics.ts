@@ -14,7 +14,7 @@ export interface AgentObservables {
 /** The agent's series: counters kept as things happen, gauges read from the host at scrape time. */
 export class AgentMetrics {
   readonly registry = new MetricRegistry();
-  readonly assignments = this.registry.counter('swarm_agent_assignments_received_total', 'Assignment answers received from the control plane (a long-poll that returned).');
+  readonly assignments = this.registry.counter('swarm_agent_assignments_received_total', 'Assignment answers received from the control plane (a long-poll that returned them; not one that ended with nothing new).');
   readonly engineErrors = this.registry.counter('swarm_agent_engine_errors_total', 'Docker engine requests that failed, by HTTP status (or "connection" when the engine was not reached).');
   readonly logBytes = this.registry.counter('swarm_agent_log_bytes_relayed_total', 'Container log bytes relayed to the control plane for docker service logs.');
 

@@ -5,8 +5,9 @@ import { retryDelay, waitToRetry } from './outage.ts';
 import type { Logger } from '../protocol/log.ts';
 
 /**
- * Sends task state changes in batches, and a status request at least every heartbeat period even
- * with nothing to say: the control plane takes each one as the node's heartbeat.
+ * Sends task state changes in batches, and an empty status request when nothing else went out for
+ * half a heartbeat period: the control plane takes any request of the node's as its heartbeat, and
+ * the long-poll, which asks for at most half a period, usually is one.
  */
 export class StatusReporter {
   private queue: TaskReport[] = [];
@@ -19,6 +20,8 @@ export class StatusReporter {
   /** The index of the last answer the host has put in place, and the last the control plane was told. */
   private appliedIndex = 0;
   private appliedSent = 0;
+  /** When this reporter's last request went out (another since, within half a period, was the heartbeat). */
+  private sentAt = 0;
 
   constructor(
     private readonly opts: {
@@ -64,12 +67,15 @@ export class StatusReporter {
   private async run() {
     while (!this.abort.signal.aborted) {
       // Half the period: one lost or slow request does not make the node miss a beat.
-      if (!this.queue.length && this.appliedIndex === this.appliedSent) await this.waitForWork(Math.max(200, this.heartbeatMs / 2));
+      if (!this.queue.length && this.appliedIndex === this.appliedSent) {
+        await this.waitForWork(Math.max(200, this.heartbeatMs / 2));
+        if (!this.queue.length && this.appliedIndex === this.appliedSent && this.heardRecently()) continue;
+      }
       if (this.abort.signal.aborted) return;
       // A short pause lets the other changes of the same moment join the batch.
       if (this.queue.length) await sleep(this.opts.batchDelayMs ?? 50, this.abort.signal);
       const batch = this.queue.splice(0);
-      const sent = Date.now();
+      const sent = (this.sentAt = Date.now());
       try {
         await this.send(batch);
         this.backoff.reset();
@@ -88,6 +94,16 @@ export class StatusReporter {
         await waitToRetry(delay, this.abort.signal, unreachable ? this.opts.client.answeredAgain() : undefined);
       }
     }
+  }
+
+  /**
+   * A request went out within (a little more than) half a period, a long-poll most often: the
+   * control plane heard the node, and a heartbeat would say nothing (the poll's wait is jittered by
+   * up to a sixteenth).
+   */
+  private heardRecently(): boolean {
+    const { lastSentAt } = this.opts.client;
+    return lastSentAt > this.sentAt && Date.now() - lastSentAt < Math.max(200, this.heartbeatMs / 2) * 1.125;
   }
 
   private waitForWork(ms: number) {

@@ -3,7 +3,6 @@
  * by the fleet's messages over IPC (join, run, deliveries, stats, nodeIds, stop), each answered with
  * the same id.
  */
-import type { TaskReport } from '../protocol/agent-api.ts';
 import { awaitDelivery, explainWaiting } from '../test/harness/delivery.ts';
 import { nodeInfo, SimAgent } from '../test/harness/sim-agent.ts';
 import { trustInTests } from '../test/harness/trust.ts';
@@ -17,16 +16,40 @@ if (process.env.FLEET_CA_PEM) trustInTests(process.env.FLEET_CA_PEM);
 
 const stats: FleetStats = { heartbeats: 0, churned: 0, refusals: {} };
 
-/** A SimAgent that counts its answered heartbeats (an empty status report). */
+/** Requests in flight, and the slowest answered since the last trace line, by path. */
+const trace = { inFlight: {} as Record<string, number>, slowestMs: {} as Record<string, number> };
+
+/**
+ * A SimAgent that counts its answered heartbeats: every request the control plane answered, since
+ * each is one (a long-poll, mostly; an empty status report when no poll went out for half a period).
+ */
 class CountedAgent extends SimAgent {
-  override async report(reports: Array<Omit<TaskReport, 'timestamp'> & { timestamp?: number }>) {
-    const reply = await super.report(reports);
-    if (!reports.length && reply.status === 200) stats.heartbeats++;
-    return reply;
+  override async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal) {
+    const kind = path.split('?')[0]!;
+    trace.inFlight[kind] = (trace.inFlight[kind] ?? 0) + 1;
+    const sent = Date.now();
+    try {
+      const reply = await super.call<T>(method, path, body, signal);
+      if (reply.status >= 200 && reply.status < 300) stats.heartbeats++;
+      trace.slowestMs[kind] = Math.max(trace.slowestMs[kind] ?? 0, Date.now() - sent);
+      return reply;
+    } finally {
+      trace.inFlight[kind]!--;
+    }
   }
 }
 
 const agents: CountedAgent[] = [];
+
+// FLEET_TRACE=1: every 5 s a line on stderr of what the agents wait for (how a stuck run was found).
+if (process.env.FLEET_TRACE) {
+  setInterval(() => {
+    const now = performance.now();
+    const unanswered = agents.filter((a) => now - (a.polls.at(-1)?.at ?? now) > 30_000).length;
+    console.error(`[fleet] no new answer for 30 s: ${unanswered}; in flight ${JSON.stringify(trace.inFlight)}; slowest ms ${JSON.stringify(trace.slowestMs)}; refused ${JSON.stringify(collectStats().refusals)}`);
+    trace.slowestMs = {};
+  }, 5000).unref();
+}
 let churnTimer: NodeJS.Timeout | undefined;
 
 /** A real agent retries a join its connection failed (reset, timed out); a refusal it does not. */

@@ -26,7 +26,7 @@ export interface FleetOptions {
   churnPerSec?: number;
 }
 
-/** What the workers did: heartbeats answered 200, task failures reported (churn), answers other than 2xx by status. */
+/** What the workers did: heartbeats answered (any agent request answered 2xx), task failures reported (churn), answers other than 2xx by status. */
 export interface FleetStats {
   heartbeats: number;
   churned: number;

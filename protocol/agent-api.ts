@@ -174,8 +174,10 @@ export interface AssignmentsResponse {
   index: number;
   nodeId: string;
   /**
-   * The period within which the control plane must hear from this node (a status request, empty
-   * or not); the agent sends one every half period. It grows with the cluster's size (the
+   * The period within which the control plane must hear from this node: any request of its
+   * credential counts (a long-poll, a status request, empty or not). The agent makes one every
+   * half period: it long-polls for at most half a period, and sends an empty status request when
+   * nothing else went out for half a period. It grows with the cluster's size (the
    * cluster's heartbeats are capped per second, HEARTBEATS_PER_SEC), so the agent must use the
    * period of the latest answer.
    */
@@ -195,6 +197,25 @@ export interface AssignmentsResponse {
   /** The names on each of the node's overlay networks (those of `mesh.networks`). */
   names: NetworkNames[];
 }
+
+/**
+ * The answer to a long-poll asked with `brief=1` that ended (its wait ran out, or a newer poll of
+ * the node ended it) with nothing past the index it asked from: the agent keeps what it holds.
+ * Polls come round every half heartbeat period (any request is a heartbeat), so an idle node's
+ * answer is this, not its whole set of tasks, names and peers again. An agent that does not ask
+ * for it is answered in full, as before.
+ */
+export interface AssignmentsUnchanged {
+  index: number;
+  nodeId: string;
+  unchanged: true;
+  heartbeatPeriodMs: number;
+  controlPlaneUrls: string[];
+}
+
+export type AssignmentsAnswer = AssignmentsResponse | AssignmentsUnchanged;
+
+export const isUnchanged = (answer: AssignmentsAnswer): answer is AssignmentsUnchanged => 'unchanged' in answer && answer.unchanged === true;
 
 /**
  * `docker service logs` asking this node for the logs of some of its tasks. The agent answers with

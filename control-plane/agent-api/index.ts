@@ -13,11 +13,20 @@ import { agentLogRoutes } from './logs.ts';
 import { admitNode } from './join.ts';
 import { isLocalUrl, validateJoiningNode } from './join-request.ts';
 import { type AgentEnv, clusterKeys, nodeAuth } from './node-auth.ts';
-import type { AssignmentsResponse, DrainsResponse, JoinResponse } from '../../protocol/agent-api.ts';
+import type { AssignmentsAnswer, AssignmentsResponse, DrainsResponse, JoinResponse } from '../../protocol/agent-api.ts';
 import { DRAINS_MAX_TASKS, drainedTasks } from './drains.ts';
 import { isTaskReport } from './status-batcher.ts';
 import type { NodeRow } from '../orchestrator/cluster-state.ts';
 import type { Cluster } from '../swarm/clusters.ts';
+
+/** What every answer tells the agent besides its assignments: how often to be heard from, and where. */
+async function timingOf(deps: AppDeps, cluster: Cluster) {
+  const db = deps.database.db;
+  return {
+    heartbeatPeriodMs: await deps.heartbeatPeriods.periodMs(db, cluster.id),
+    controlPlaneUrls: await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) }),
+  };
+}
 
 /** Builds the answers of a batch of the cluster's nodes: their indexes, and the tasks and views of those with news. */
 function answerBuilder(deps: AppDeps, cluster: Cluster): AnswerBuilder {
@@ -25,13 +34,7 @@ function answerBuilder(deps: AppDeps, cluster: Cluster): AnswerBuilder {
   return async (asked) => {
     const indexes = await assignmentsIndexes(db, cluster.id, [...asked.keys()]);
     const news = new Map([...indexes].filter(([nodeId, index]) => index > asked.get(nodeId)!));
-    const timing = news.size
-      ? {
-          heartbeatPeriodMs: await deps.heartbeatPeriods.periodMs(db, cluster.id),
-          taskDrainMs: deps.config.taskDrainMs,
-          controlPlaneUrls: await agentInstanceUrls(db, { ttlMs: deps.config.instances.ttlMs, ownUrl: deps.publicUrl(), clusterUrl: clusterUrl(deps, cluster) }),
-        }
-      : undefined;
+    const timing = news.size ? { ...(await timingOf(deps, cluster)), taskDrainMs: deps.config.taskDrainMs } : undefined;
     const answers = timing ? await nodesAssignments(db, cluster.id, news, timing, deps.keyRing) : new Map<string, AssignmentsResponse>();
     return new Map([...indexes].map(([nodeId, index]) => [nodeId, { index, answer: answers.get(nodeId) }]));
   };
@@ -97,6 +100,7 @@ export const agentApi = new Hono<AgentEnv>()
   .get('/assignments', nodeAuth(), async (c) => {
     const { deps, cluster, node } = c.var;
     const since = Number(c.req.query('index') ?? 0);
+    const brief = c.req.query('brief') === '1';
     if (!Number.isInteger(since) || since < 0) throw invalid('index must be a non-negative integer');
     const deadline = Date.now() + waitMs(c.req.query('wait'), deps.config.longPollMaxWaitMs);
     const db = deps.database.db;
@@ -122,8 +126,13 @@ export const agentApi = new Hono<AgentEnv>()
         if (answered.answer) break;
         watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), ended, node.id);
       }
-      // A poll that did not wait, timed out or was ended is answered with what there is.
-      const body = answered?.answer ?? (await deps.answerBatches.ask(cluster.id, node.id, 0, build)).answer!;
+      // A poll that did not wait, timed out or was ended is answered with what there is; briefly
+      // when it asked so and what there is is what it holds.
+      const body: AssignmentsAnswer =
+        answered?.answer ??
+        (brief && answered?.index === since
+          ? { index: since, nodeId: node.id, unchanged: true, ...(await timingOf(deps, cluster)) }
+          : (await deps.answerBatches.ask(cluster.id, node.id, 0, build)).answer!);
       return new Response(JSON.stringify(body), {
         headers: { 'Content-Type': 'application/json', 'X-Swarmlet-Index': String(body.index) },
       });

@@ -94,7 +94,8 @@ const clusterGone = () => new ApiError('credential_revoked', 'node credential re
 
 /**
  * Authenticates an agent by its node credential. The node must still exist with the credential's
- * generation: `docker node rm` ends every credential the node held.
+ * generation: `docker node rm` ends every credential the node held. The request is the node's
+ * heartbeat (StatusBatcher.heard).
  */
 export function nodeAuth(): MiddlewareHandler<AgentEnv> {
   return async function nodeAuth(c, next) {
@@ -111,6 +112,7 @@ export function nodeAuth(): MiddlewareHandler<AgentEnv> {
     if (!row || row.node.credentialGeneration !== claims.generation) {
       throw new ApiError('credential_revoked', 'node credential revoked: the node was removed from the swarm or joined again since; join again with a token');
     }
+    await deps.statusBatcher.heard(row.cluster.id, row.node.id, row.node.lastHeartbeatAt);
     c.set('cluster', row.cluster);
     c.set('node', row.node);
     await next();

@@ -102,6 +102,24 @@ export class StatusBatcher {
   }
 
   /**
+   * The node made a request (any, authenticated): it is alive. Every request is a heartbeat, so an
+   * agent whose long-polls come round within half a period sends no separate heartbeat, and its
+   * one connection carries everything (a second, idle between beats, was a TLS handshake per beat).
+   * Held in memory and written with the next batch, at most `beatFlushMs` late, as a bare
+   * heartbeat is. Without coalescing (Workers) it is written here, once per `beatFlushMs` at most:
+   * `lastHeartbeatAt` is the node's, as its request read it.
+   */
+  heard(clusterId: string, nodeId: string, lastHeartbeatAt: number | null): Promise<void> | undefined {
+    if (this.intervalMs <= 0) {
+      if ((lastHeartbeatAt ?? 0) > this.deps.now() - this.beatFlushMs) return undefined;
+      return this.apply([], new Map([[nodeId, { clusterId }]]));
+    }
+    if (!this.heartbeats.has(nodeId)) this.heartbeats.set(nodeId, { clusterId });
+    this.schedule(this.beatFlushMs);
+    return undefined;
+  }
+
+  /**
    * Whether this instance heard from the node but has not committed it yet: the leader's pass may
    * run (in the write queue) before the flush that writes the beat, and must not take the node for
    * silent meanwhile.

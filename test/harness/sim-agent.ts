@@ -1,10 +1,12 @@
-import type {
-  Assignment,
-  AssignmentsResponse,
-  JoinResponse,
-  NodeInfo,
-  StatusResponse,
-  TaskReport,
+import {
+  type Assignment,
+  type AssignmentsAnswer,
+  type AssignmentsResponse,
+  isUnchanged,
+  type JoinResponse,
+  type NodeInfo,
+  type StatusResponse,
+  type TaskReport,
 } from '../../protocol/agent-api.ts';
 import type { TaskState } from '../../control-plane/db/schema/index.ts';
 import { type Dispatcher, request } from 'undici';
@@ -69,6 +71,8 @@ export class SimAgent {
   private beating = false;
   private abort = new AbortController();
   private heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When a request last went out (wall ms): every request is a heartbeat, as swarm-agent counts it. */
+  private lastSentAt = 0;
   private pollLoop: Promise<void> | undefined;
   private listeners = new Set<() => void>();
   /** What this agent last reported per task, so it reports each transition once. */
@@ -119,6 +123,7 @@ export class SimAgent {
   async call<T = any>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<AgentReply<T>> {
     // undici's request, as swarm-agent uses (agent/undici.ts): fetch's WHATWG objects cost a
     // thousand simulated agents in one process more CPU than the control plane they measure.
+    this.lastSentAt = Date.now();
     const res = await request(`${this.url}/agent/v1${path}`, {
       method: method as Dispatcher.HttpMethod,
       headers: { Authorization: `Bearer ${this.credential}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
@@ -140,6 +145,12 @@ export class SimAgent {
     return this.call<AssignmentsResponse>('GET', `/assignments?index=${index}${wait ? `&wait=${wait}` : ''}`, undefined, signal);
   }
 
+  /** A long-poll as swarm-agent asks it: briefly answered (unchanged) when it ends with nothing new. */
+  briefAssignments(index: number, wait: string, signal?: AbortSignal): Promise<AgentReply<AssignmentsAnswer>> {
+    return this.call<AssignmentsAnswer>('GET', `/assignments?index=${index}&wait=${wait}&brief=1`, undefined, signal);
+  }
+
+  /** The host falls silent (a dead host): no heartbeat, and no long-poll or report, since any request is one. */
   stopHeartbeat(): void {
     this.beating = false;
     clearTimeout(this.heartbeatTimer);
@@ -151,10 +162,13 @@ export class SimAgent {
     const beat = async () => {
       if (!this.beating) return;
       const sent = Date.now();
-      await this.report([]).catch(() => undefined);
-      this.beats.push({ sent, answered: Date.now() });
+      // As swarm-agent: no heartbeat when another request (the long-poll) went out within the half period.
+      if (sent - this.lastSentAt >= this.halfPeriodMs() * 1.125) {
+        await this.report([]).catch(() => undefined);
+        this.beats.push({ sent, answered: Date.now() });
+      }
       // Every half period, as swarm-agent beats: one late or lost beat leaves the node in time.
-      if (this.beating) this.heartbeatTimer = setTimeout(beat, this.heartbeatPeriodMs / 2);
+      if (this.beating) this.heartbeatTimer = setTimeout(beat, this.halfPeriodMs());
     };
     void beat();
   }
@@ -190,13 +204,26 @@ export class SimAgent {
     return this.tasks.filter((t) => t.desiredState === 'running');
   }
 
+  private halfPeriodMs(): number {
+    return Math.max(200, this.heartbeatPeriodMs / 2);
+  }
+
   private async poll(): Promise<void> {
-    const wait = `${this.opts.waitMs ?? 10_000}ms`;
     while (this.running) {
+      if (!this.beating) {
+        await sleep(50);
+        continue;
+      }
       try {
-        const reply = await this.assignments(this.index, this.index ? wait : undefined, this.abort.signal);
+        // At most half a heartbeat period, as swarm-agent asks: the poll is the heartbeat.
+        const wait = `${Math.min(this.opts.waitMs ?? 10_000, this.halfPeriodMs())}ms`;
+        const reply = this.index ? await this.briefAssignments(this.index, wait, this.abort.signal) : await this.assignments(0, undefined, this.abort.signal);
         if (reply.status !== 200) {
           await sleep(200);
+          continue;
+        }
+        if (isUnchanged(reply.body)) {
+          if (this.opts.heartbeatMs === undefined) this.heartbeatPeriodMs = reply.body.heartbeatPeriodMs;
           continue;
         }
         this.index = reply.body.index;
@@ -206,7 +233,7 @@ export class SimAgent {
         const services = new Set(reply.body.tasks.map((t) => t.serviceId));
         this.polls.push({ at: performance.now(), index: reply.body.index, tasks: reply.body.tasks.length, services });
         for (const l of [...this.listeners]) l();
-        if (this.opts.autoRun !== false) await this.converge();
+        if (this.opts.autoRun !== false && this.beating) await this.converge();
       } catch {
         if (!this.running) return;
         this.refusals.set(0, (this.refusals.get(0) ?? 0) + 1);

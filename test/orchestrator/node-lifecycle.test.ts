@@ -52,6 +52,29 @@ describe('node lifecycle', () => {
     }
   });
 
+  it('every request is a heartbeat: a node that only long-polls stays ready, and a poll brings a down node back', async () => {
+    const agent = await c.addAgent();
+    agent.stopHeartbeat(); // no status requests from here on: only the polls below
+    const state = async () => (await c.api.node(agent.nodeId)).Status.State;
+    const pollUntil = async (ms: number) => {
+      let index = (await agent.assignments(0)).body.index;
+      for (const end = Date.now() + ms; Date.now() < end; ) {
+        const reply = await agent.assignments(index, '100ms');
+        expect(reply.status).toBe(200);
+        index = reply.body.index;
+      }
+    };
+    // Over three times the grace (3 × 250 ms), with nothing but long-polls of half a period.
+    await pollUntil(2500);
+    expect(await state()).toBe('ready');
+    // Silent: down within the grace and a pass.
+    await eventually(async () => (await state()) === 'down', 5000, 50);
+    // One poll, and it is back.
+    expect((await agent.assignments(0)).status).toBe(200);
+    await eventually(async () => (await state()) === 'ready', 5000, 50);
+    await agent.stop();
+  });
+
   it('docker node update --availability drain moves tasks off; pause stops new placement', async () => {
     const labels = { set: 'drain' }; // these three nodes, and only them, are in play
     const [a, b, d] = [await c.addAgent({ labels }), await c.addAgent({ labels }), await c.addAgent({ labels })];
