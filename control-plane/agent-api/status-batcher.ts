@@ -1,6 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { AppDeps } from '../deps.ts';
-import { bumpIndex } from '../db/database.ts';
+import { bumpIndex, inIds, type Tx } from '../db/database.ts';
+import { groupBy } from '../group-by.ts';
 import { clusters, type DesiredState, isTerminal, nodes, services, stateRank, type TaskNetwork, tasks, type TaskState } from '../db/schema/index.ts';
 import { publishesIngress } from '../swarm/ingress-ports.ts';
 import { changesNames, namesChanged, onMesh } from '../swarm/mesh-changes.ts';
@@ -55,6 +56,35 @@ export function refuseReport(task: { nodeId: string | null; state: TaskState } |
   if (isTerminal(task.state)) return `task ${report.taskId} already ended (${task.state})`;
   if (stateRank(report.state) <= stateRank(task.state)) return `task state may only move forward (${task.state} → ${report.state} refused)`;
   return undefined;
+}
+
+/** Tasks written by one statement: a batch of a thousand agents' reports was 100,000 UPDATEs, each built by drizzle. */
+const WRITE_CHUNK = 500;
+
+/**
+ * Writes accepted reports (each task's last) at one cluster index, WRITE_CHUNK tasks a statement:
+ * the rows go as one JSON array, joined to the tasks by ID (UPDATE … FROM json_each). Status
+ * objects are stored as the JSON text drizzle's json columns hold.
+ */
+async function writeReports(tx: Tx, accepted: Array<{ taskId: string; report: TaskReport }>, version: number, now: number): Promise<void> {
+  for (let i = 0; i < accepted.length; i += WRITE_CHUNK) {
+    const rows = accepted.slice(i, i + WRITE_CHUNK).map(({ taskId, report: r }) => ({
+      id: taskId,
+      state: r.state,
+      message: r.message ?? r.state,
+      err: r.err ?? null,
+      containerStatus: r.containerStatus ? JSON.stringify(r.containerStatus) : null,
+      portStatus: r.portStatus ? JSON.stringify(r.portStatus) : null,
+      statusAt: Math.min(r.timestamp || now, now),
+    }));
+    await tx.run(sql`
+      update ${tasks} set
+        state = u.value ->> 'state', message = u.value ->> 'message', err = u.value ->> 'err',
+        container_status = u.value ->> 'containerStatus', port_status = u.value ->> 'portStatus',
+        status_at = u.value ->> 'statusAt', version = ${version}, updated_at = ${now}
+      from json_each(${JSON.stringify(rows)}) as u
+      where ${tasks.id} = u.value ->> 'id'`);
+  }
 }
 
 /**
@@ -204,11 +234,11 @@ export class StatusBatcher {
 
         const ids = batch.flatMap((p) => p.reports.map((r) => r.taskId));
         const current = new Map<string, TaskRow>();
-        for (let i = 0; i < ids.length; i += 400) {
+        for (let i = 0; i < ids.length; i += 5000) {
           const rows = await tx
             .select({ id: tasks.id, nodeId: tasks.nodeId, state: tasks.state, desiredState: tasks.desiredState, serviceId: tasks.serviceId, networks: tasks.networks })
             .from(tasks)
-            .where(inArray(tasks.id, ids.slice(i, i + 400)));
+            .where(inIds(tasks.id, ids.slice(i, i + 5000)));
           for (const r of rows) current.set(r.id, r);
         }
         /** The services whose tasks changed, with their cluster. */
@@ -233,20 +263,10 @@ export class StatusBatcher {
           }
           out.push(res);
         }
-        for (const [taskId, { before: task, report: r, clusterId }] of accepted) {
-          await tx
-            .update(tasks)
-            .set({
-              state: r.state,
-              message: r.message ?? r.state,
-              err: r.err ?? null,
-              containerStatus: r.containerStatus ?? null,
-              portStatus: r.portStatus ?? null,
-              statusAt: Math.min(r.timestamp || now, now),
-              version: await indexFor(clusterId),
-              updatedAt: now,
-            })
-            .where(eq(tasks.id, taskId));
+        for (const [clusterId, reports] of groupBy([...accepted], ([, a]) => a.clusterId)) {
+          await writeReports(tx, reports.map(([taskId, { report }]) => ({ taskId, report })), await indexFor(clusterId), now);
+        }
+        for (const { before: task, report: r, clusterId } of accepted.values()) {
           if (task.networks && isTerminal(r.state)) {
             // Its addresses are free: no node routes to them any more.
             concern(clusterId);

@@ -72,6 +72,8 @@ export class LeaderLoop {
   private wakeAt = new Map<string, number>();
   private passTimer: ReturnType<typeof setTimeout> | undefined;
   private firstDirtyAt = 0;
+  /** The last round of passes: when it ended and how long it took (performance.now() ms). */
+  private lastPasses = { endedAt: 0, tookMs: 0 };
   private running: Promise<void> | undefined;
   private unsubscribe: () => void;
   /** Node silence is judged in the time this instance could serve, counted from its leadership. */
@@ -195,13 +197,19 @@ export class LeaderLoop {
     this.schedulePass();
   }
 
-  /** swarmkit's debounce: wait for a 50 ms quiet gap, but never more than 1 s after the first change. */
+  /**
+   * swarmkit's debounce: wait for a 50 ms quiet gap, but never more than 1 s after the first change.
+   * And passes take at most half the process's time: after a round of P ms the next waits P ms.
+   * A pass over 100,000 tasks takes a second or more, and the reports it causes make the next one
+   * due at once: back to back, they left the agents' requests and reports the gaps between.
+   */
   private schedulePass() {
     if (!this.isLeader || this.stopped || this.dirty.size === 0) return;
     const t = performance.now();
     if (!this.passTimer) this.firstDirtyAt = t;
     clearTimeout(this.passTimer);
-    const delay = Math.max(0, Math.min(50, this.firstDirtyAt + 1000 - t));
+    const rest = this.lastPasses.endedAt + this.lastPasses.tookMs - t;
+    const delay = Math.max(0, rest, Math.min(50, this.firstDirtyAt + 1000 - t));
     this.passTimer = setTimeout(() => {
       this.passTimer = undefined;
       void this.runPasses();
@@ -213,7 +221,12 @@ export class LeaderLoop {
       await this.running;
       return this.schedulePass();
     }
-    this.running = this.passes().finally(() => (this.running = undefined));
+    const started = performance.now();
+    this.running = this.passes().finally(() => {
+      this.running = undefined;
+      const endedAt = performance.now();
+      this.lastPasses = { endedAt, tookMs: endedAt - started };
+    });
     await this.running;
     if (this.dirty.size) this.schedulePass();
   }

@@ -50,14 +50,15 @@ describe('status batching', () => {
         { taskId: task.id, state: 'preparing', timestamp: at },
         { taskId: task.id, state: 'starting', timestamp: at },
         { taskId: task.id, state: 'preparing', timestamp: at },
-        { taskId: task.id, state: 'running', message: 'up', containerStatus: { ContainerID: 'c1' }, timestamp: at + 1 },
+        { taskId: task.id, state: 'running', message: 'up', containerStatus: { ContainerID: 'c1' }, portStatus: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }] }, timestamp: at + 1 },
       ],
     });
     const { results } = (await reply.json()) as { results: Array<{ ok: boolean; error?: string }> };
     expect(results.map((r) => r.ok)).toEqual([true, true, true, false, true]);
     expect(results[3]!.error).toContain('starting → preparing refused');
     const [row] = await t.deps.database.db.select().from(tasks).where(eq(tasks.id, task.id));
-    expect(row).toMatchObject({ state: 'running', message: 'up', containerStatus: { ContainerID: 'c1' }, statusAt: at + 1 });
+    expect(row).toMatchObject({ state: 'running', message: 'up', err: null, containerStatus: { ContainerID: 'c1' }, statusAt: at + 1 });
+    expect(row!.portStatus).toEqual({ Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'host' }] });
     expect(row!.version).toBeGreaterThan(task.version);
   });
 });
