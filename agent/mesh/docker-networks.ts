@@ -46,13 +46,45 @@ export class DockerNetworks {
   async ensure(n: OverlayNetwork): Promise<boolean> {
     if ((await this.ours()).has(n.id)) return false;
     try {
-      await this.docker.createNetwork(networkCreateOptions(n, this.nodeId));
-      this.log.info('mesh: created network', { network: n.name, subnet: n.subnet, bridge: overlayBridgeName(n.id) });
+      await this.create(n);
       return true;
     } catch (err) {
-      if (engineStatus(err) !== 409) throw err; // 409: made meanwhile by another caller
-      return false;
+      // 409: one of that name exists (made meanwhile by another caller, or a leftover); or one of its pool.
+      const named = engineStatus(err) === 409;
+      if (!named && !/overlaps/i.test((err as Error).message)) throw err;
+      if (!(await this.removeLeftovers(n))) {
+        if (named) return false;
+        throw err;
+      }
+      await this.create(n);
+      return true;
     }
+  }
+
+  private async create(n: OverlayNetwork): Promise<void> {
+    await this.docker.createNetwork(networkCreateOptions(n, this.nodeId));
+    this.log.info('mesh: created network', { network: n.name, subnet: n.subnet, bridge: overlayBridgeName(n.id) });
+  }
+
+  /**
+   * Removes the networks of n (by ID or subnet) that a former node left on this engine (a host that
+   * joined again with a new state directory, or a swarm made anew): ours by label, another node's,
+   * no container attached. The engine refuses a second network of the same name or pool ("Pool
+   * overlaps"), so without this the host could not run a task on the network again. Answers
+   * whether any went.
+   */
+  private async removeLeftovers(n: OverlayNetwork): Promise<boolean> {
+    let removed = false;
+    for (const net of await this.docker.listNetworks({ filters: { label: [MESH_NETWORK_LABEL] } })) {
+      if (net.Labels?.[MESH_NODE_LABEL] === this.nodeId) continue;
+      if (net.Labels?.[MESH_NETWORK_LABEL] !== n.id && !net.IPAM?.Config?.some((c) => c.Subnet === n.subnet)) continue;
+      const network = this.docker.getNetwork(net.Id);
+      if (Object.keys((await network.inspect()).Containers ?? {}).length) continue;
+      await network.remove();
+      this.log.warn('mesh: removed a network another node left on this engine', { network: net.Name, subnet: n.subnet, node: net.Labels?.[MESH_NODE_LABEL] });
+      removed = true;
+    }
+    return removed;
   }
 
   /**

@@ -152,6 +152,25 @@ async function ncFrom(host: TestHost, containerId: string, addr: string): Promis
   return res.code === 0 ? res.stdout.trim() : '';
 }
 
+/**
+ * Waits until `name` answers `expected` to a container on `host` within `timeoutMs`; if it never does,
+ * fails with what the host had: the name's answer in the container, the host's WireGuard peers,
+ * its VIP rules and the agent's warnings (a rare failure of the db move is found from these).
+ */
+async function reachesByName(host: TestHost, containerId: string, name: string, expected: string, timeoutMs = 20_000): Promise<void> {
+  try {
+    await eventually(async () => (await ncFrom(host, containerId, name)) === expected, timeoutMs);
+  } catch (err) {
+    const lookup = await cluster.hostDocker(host, ['exec', containerId, 'nslookup', name], 10_000);
+    const wg = await runIn(host.name, 'wg', ['show', host.wireguardInterface]);
+    const nat = await runIn(host.name, 'iptables-save', ['-t', 'nat']);
+    const warnings = (host.agent?.output() ?? '').split('\n').filter((l) => /WARN|ERROR/.test(l)).slice(-20);
+    throw new Error(
+      [`${(err as Error).message}: ${name} did not answer from ${host.name}`, `nslookup ${name}: ${lookup.stdout}${lookup.stderr}`, `wg: ${wg.stdout}`, `nat: ${nat.stdout.split('\n').filter((l) => /swarmlet|DNAT/i.test(l)).join('\n')}`, `agent warnings:\n${warnings.join('\n')}`].join('\n---\n'),
+    );
+  }
+}
+
 /** Seconds since the last WireGuard handshake with each peer of the host's interface (none: no entry). */
 async function handshakeAges(host: TestHost): Promise<number[]> {
   const res = await runIn(host.name, 'wg', ['show', host.wireguardInterface, 'latest-handshakes']);
@@ -617,7 +636,7 @@ describe('a stack with a secret and a config across hosts', () => {
       return who.size === 3 ? who : undefined;
     }, 30_000);
     expect([...apiHosts].sort()).toEqual(['api-1', 'api-2', 'api-3']);
-    expect(await eventually(async () => (await ncFrom(web.host, web.id, 'db')) === CONFIG, 20_000)).toBe(true);
+    await reachesByName(web.host, web.id, 'db', CONFIG);
     expect(taskFilesPresent(db.taskId)).toBe(true);
   }, 150_000);
 
@@ -632,7 +651,7 @@ describe('a stack with a secret and a config across hosts', () => {
     expect(after.db.host).not.toBe(before.db.host);
     await eventually(async () => !taskFilesPresent(before.db.taskId), 30_000);
     expect(taskFilesPresent(after.db.taskId)).toBe(true);
-    expect(await eventually(async () => (await ncFrom(after.web.host, after.web.id, 'db')) === CONFIG, 20_000)).toBe(true);
+    await reachesByName(after.web.host, after.web.id, 'db', CONFIG);
   }, 150_000);
 
   it('has its secret in no file of the control plane or the hosts (docker data roots), no log and no API answer', async () => {
