@@ -22,7 +22,12 @@ export class FairShare {
   private readonly assignmentReads: KeyedSlots;
   private readonly tenantTurns: KeyedSlots;
   private readonly requestTurns = new RequestTurns();
-  private readonly handshakeTurns = new RequestTurns();
+  /**
+   * Eight handshakes of one address a turn: the hosts of a site behind one NAT share an address,
+   * and at one a turn, turns made long by a busy cluster's passes, 5,000 agents connecting at once
+   * waited past their connect timeouts. Eight are ~7 ms of a turn (a flood's 400 took 330 ms).
+   */
+  private readonly handshakeTurns = new RequestTurns(256, 8);
 
   constructor(
     readonly limits: FairShareConfig,
@@ -45,7 +50,7 @@ export class FairShare {
     return this.limits.requestTurns ? this.requestTurns.take(principal) : undefined;
   }
 
-  /** A new TLS connection's handshake, in turns the same way, round the peer addresses (see connection-intake.ts). */
+  /** A new TLS connection's handshake, in turns the same way, round the peer addresses (see connection-intake.ts and handshakeTurns). */
   handshakeTurn(address: string): Promise<void> | undefined {
     return this.limits.requestTurns ? this.handshakeTurns.take(address) : undefined;
   }

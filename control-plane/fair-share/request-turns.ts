@@ -24,8 +24,14 @@ export class RequestTurns {
   private readonly waiting = new Map<string, Array<() => void>>();
   private scheduled = false;
 
-  /** `perTurn`: the most principals whose next request starts in one turn. */
-  constructor(private readonly perTurn = 256) {}
+  /**
+   * `perTurn`: the most principals whose requests start in one turn; `perPrincipal`: how many of
+   * one principal's start in its turn.
+   */
+  constructor(
+    private readonly perTurn = 256,
+    private readonly perPrincipal = 1,
+  ) {}
 
   /** Resolves in `principal`'s next turn. */
   take(principal: string): Promise<void> {
@@ -44,8 +50,8 @@ export class RequestTurns {
   }
 
   /**
-   * Starts the oldest request of each of the first `perTurn` principals, in their order, and sends
-   * those principals to the back of the round.
+   * Starts the oldest `perPrincipal` requests of each of the first `perTurn` principals, in their
+   * order, and sends those principals to the back of the round.
    */
   private startRound(): void {
     this.scheduled = false;
@@ -53,10 +59,10 @@ export class RequestTurns {
     for (const principal of this.waiting.keys()) if (round.push(principal) === this.perTurn) break;
     for (const principal of round) {
       const queue = this.waiting.get(principal)!;
-      const start = queue.shift()!;
+      const starts = queue.splice(0, this.perPrincipal);
       this.waiting.delete(principal);
       if (queue.length > 0) this.waiting.set(principal, queue);
-      start();
+      for (const start of starts) start();
     }
     if (this.waiting.size > 0) this.schedule();
   }

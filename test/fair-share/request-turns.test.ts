@@ -47,4 +47,14 @@ describe('RequestTurns', () => {
     expect(startedByTurn[0]).toBe(256);
     expect(startedByTurn[3]).toBe(1000);
   });
+
+  it('starts up to perPrincipal of one principal a turn (handshakes of one address behind a NAT)', async () => {
+    const turns = new RequestTurns(256, 8);
+    let started = 0;
+    const crowd = Array.from({ length: 20 }, () => turns.take('10.0.0.1').then(() => started++));
+    await new Promise<void>((r) => setImmediate(r));
+    expect(started).toBe(8);
+    await Promise.all(crowd);
+    expect(started).toBe(20);
+  });
 });
