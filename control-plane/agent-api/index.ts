@@ -126,6 +126,10 @@ export const agentApi = new Hono<AgentEnv>()
         if (answered.answer) break;
         watched = await deps.notifier.waitForChange(cluster.id, watched, deadline - Date.now(), ended, node.id);
       }
+      // A poll that waited and timed out (or was ended) looks once more: a change the notifier
+      // did not wake it for (one it took for another node's) is answered now, not left until
+      // something else wakes the node, since a brief answer would tell it nothing changed.
+      if (answered && !answered.answer) answered = await deps.answerBatches.ask(cluster.id, node.id, since, build);
       // A poll that did not wait, timed out or was ended is answered with what there is; briefly
       // when it asked so and what there is is what it holds.
       const body: AssignmentsAnswer =

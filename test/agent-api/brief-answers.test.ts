@@ -39,3 +39,26 @@ describe('brief long-poll answers', () => {
     }
   });
 });
+
+describe('a brief answer is never stale', () => {
+  it('a poll that times out looks again: a change it was not woken for is answered in full', async () => {
+    const t = await createTestApp();
+    try {
+      const node = await joinInProcess(t, { hostname: 'missed' });
+      const index = (await (await node.agentRequest('GET', '/assignments?index=0')).json()).index;
+      const poll = node.agentRequest('GET', `/assignments?index=${index}&wait=1s&brief=1`);
+      await new Promise((r) => setTimeout(r, 300));
+      // A change to the node that wakes no one: its row stamped past the cluster's index, which
+      // does not move (as a wake-up the notifier took for another node's would be missed).
+      const changed = index + 1000;
+      await t.deps.database.client.execute({ sql: 'UPDATE nodes SET version = ? WHERE id = ?', args: [changed, node.nodeId] });
+      const started = Date.now();
+      const answer = await (await poll).json();
+      expect(Date.now() - started).toBeGreaterThan(500); // it waited out its second
+      expect(answer.unchanged).toBeUndefined();
+      expect(answer.index).toBe(changed);
+    } finally {
+      t.close();
+    }
+  });
+});
